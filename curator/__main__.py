@@ -1,0 +1,5 @@
+import sys
+
+from curator.cli import main
+
+sys.exit(main())

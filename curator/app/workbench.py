@@ -1,0 +1,152 @@
+"""What the app does for a reviewer, over the one store connection the running app holds.
+
+Gradio runs handlers on a thread pool; a DuckDB connection is not safe to share between threads
+and `Store.transaction` works on the shared connection, so every store access here goes through
+one lock. Each method is a short sequence of library calls (`review`, `queue`, `checks`):
+the app adds no rules of its own beyond what to show next.
+
+`Shown` is what a browser session has on screen: the item, the revision and the state's event
+id when it was shown (`seen`, passed back with the decision so a stale write is refused), and
+when it was shown (the time spent on the item goes on the event).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from curator.app.queue import Pick, QueueFilters, ReviewQueue, progress
+from curator.model import Turn
+from curator.review import (DEFAULT_LEASE_SECONDS, ReviewError, acquire_lease, compare, decide,
+                            edit, load, release_lease, undo)
+from curator.store import Store
+
+
+@dataclass
+class Shown:
+    traj_id: int
+    rev_id: int
+    seen: int | None
+    shown_at: float
+    second_review: bool = False
+
+    def seconds(self) -> float:
+        return round(time.monotonic() - self.shown_at, 3)
+
+
+@dataclass
+class Item:
+    """Everything the review screen shows for one trajectory."""
+
+    shown: Shown
+    loaded: object  # review.Loaded
+    flags: list[dict]
+    status: str
+
+
+class Workbench:
+    def __init__(self, store: Store, lease_seconds: int = DEFAULT_LEASE_SECONDS):
+        self.store = store
+        self.lease_seconds = lease_seconds
+        self.queue = ReviewQueue()
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def db(self):
+        with self._lock:
+            yield self.store
+
+    # -- showing ---------------------------------------------------------------------------
+
+    def next_item(self, reviewer: str, filters: QueueFilters,
+                  passed: frozenset[int] = frozenset()) -> Item | None:
+        with self.db() as store:
+            pick = self.queue.next(store, reviewer, filters, lease_seconds=self.lease_seconds,
+                                   passed=passed)
+            return self._item(store, pick) if pick else None
+
+    def reopen(self, reviewer: str, traj_id: int) -> Item:
+        """Show one item again (after an undo, or to look at it); leased like any other."""
+        with self.db() as store:
+            if not acquire_lease(store, traj_id, reviewer, self.lease_seconds):
+                raise ReviewError(f"trajectory {traj_id} is being reviewed by someone else")
+            return self._item(store, Pick(traj_id, False))
+
+    def _item(self, store: Store, pick: Pick) -> Item:
+        current = load(store, pick.traj_id)
+        loaded = current
+        if pick.second_review:  # blind: the original, as the first reviewer saw it
+            original = store.scalar(
+                "SELECT rev_id FROM revisions WHERE traj_id = ? AND number = 0", [pick.traj_id])
+            loaded = load(store, pick.traj_id, original)
+        flags = [dict(zip(("check", "step", "message"), r)) for r in store.con.execute(
+            """SELECT "check", step, message FROM checks WHERE traj_id = ? AND rev_id = ?
+               ORDER BY step NULLS FIRST, "check" """, [pick.traj_id, loaded.rev_id]).fetchall()]
+        shown = Shown(pick.traj_id, loaded.rev_id, current.seen, time.monotonic(),
+                      pick.second_review)
+        return Item(shown, loaded, flags, current.status)
+
+    def release(self, shown: Shown | None, reviewer: str) -> None:
+        if shown:
+            with self.db() as store:
+                release_lease(store, shown.traj_id, reviewer)
+
+    def progress(self, reviewer: str, filters: QueueFilters) -> dict:
+        with self.db() as store:
+            return progress(store, reviewer, filters)
+
+    def timeline(self, traj_id: int) -> list[dict]:
+        with self.db() as store:
+            return timeline(store, traj_id)
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def decide(self, shown: Shown, reviewer: str, kind: str, *, tags=(), first_step=None,
+               note=None) -> int:
+        with self.db() as store:
+            event = decide(store, shown.traj_id, kind, reviewer, seen=shown.seen, tags=list(tags),
+                           first_step=first_step, note=note or None, seconds=shown.seconds())
+            release_lease(store, shown.traj_id, reviewer)
+            return event
+
+    def save_edit(self, shown: Shown, reviewer: str, turns: list[Turn], note=None
+                  ) -> tuple[int, int]:
+        with self.db() as store:
+            rev_event = edit(store, shown.traj_id, reviewer, turns, seen=shown.seen,
+                             note=note or None, seconds=shown.seconds())
+            release_lease(store, shown.traj_id, reviewer)
+            return rev_event
+
+    def undo(self, reviewer: str) -> int:
+        """Undo the reviewer's last standing decision; returns the trajectory it was on."""
+        with self.db() as store:
+            event = undo(store, reviewer)
+            traj_id = store.scalar("SELECT traj_id FROM events WHERE event_id = ?", [event])
+            self.queue.reopen(traj_id)
+            return traj_id
+
+    def compare(self, reviewer: str, left: int, right: int, verdict: str,
+                seconds: float | None) -> int:
+        with self.db() as store:
+            return compare(store, left, right, verdict, reviewer, seconds=seconds)
+
+
+def timeline(store: Store, traj_id: int) -> list[dict]:
+    """Every event on a trajectory, oldest first, including compares it took part in."""
+    rows = store.con.execute(
+        """SELECT e.event_id, strftime(e.at, '%Y-%m-%d %H:%M:%S') AS at, e.reviewer, e.kind,
+                  e.tags, e.first_step, e.note, e.seconds, e.undoes, e.other_traj_id,
+                  e.verdict, e.rev_id,
+                  EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo'
+                          AND u.undoes = e.event_id) AS undone
+           FROM events e WHERE e.traj_id = ? OR e.other_traj_id = ?
+           ORDER BY e.event_id""", [traj_id, traj_id])
+    names = [d[0] for d in rows.description]
+    return [dict(zip(names, r)) for r in rows.fetchall()]
+
+
+def shown_state(shown: Shown | None) -> dict | None:
+    """A Shown as plain data for a Gradio session State."""
+    return asdict(shown) if shown else None

@@ -1,0 +1,56 @@
+"""`curator import PATH...`: read trajectory files into the store."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+from curator.cli import add_db, add_json
+from curator.importers import FORMATS
+from curator.ingest import import_file
+from curator.store import Store
+
+
+def register(sub) -> str:
+    p = sub.add_parser("import", help="import trajectory files (format detected from content)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
+                   help="source format (default: detected from the content)")
+    p.add_argument("--teacher", help="teacher model name for records that do not name one")
+    add_db(p)
+    add_json(p)
+    return "import"
+
+
+def run(args) -> dict:
+    files = []
+    with Store(args.db) as store:
+        bar = tqdm(args.paths, unit="file", disable=args.json or not sys.stderr.isatty())
+        for path in bar:
+            bar.set_postfix_str(path[-40:])
+            files.append(import_file(store, path, args.format, args.teacher).to_dict())
+    failed = [f for f in files if any(e["where"] == "file" for e in f["errors"])]
+    for f in failed:
+        print(f"error: {f['errors'][0]['reason']}", file=sys.stderr)
+    return {
+        "imported": sum(f["imported"] for f in files),
+        "duplicates": sum(f["duplicates"] for f in files),
+        "quarantined": sum(f["quarantined"] for f in files),
+        "files": files,
+        **({"exit_code": 1} if failed else {}),
+    }
+
+
+def human(result: dict) -> str:
+    lines = []
+    for f in result["files"]:
+        lines.append(f"{f['path']}: {f['format'] or '?'}: {f['imported']} imported, "
+                     f"{f['duplicates']} duplicates, {f['quarantined']} quarantined")
+        for e in f["errors"][:5]:
+            lines.append(f"    {e['where']}: {e['reason']}")
+        if len(f["errors"]) > 5:
+            lines.append(f"    ... {len(f['errors']) - 5} more (see the quarantine table)")
+    lines.append(f"total: {result['imported']} imported, {result['duplicates']} duplicates, "
+                 f"{result['quarantined']} quarantined")
+    return "\n".join(lines)

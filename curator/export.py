@@ -1,0 +1,632 @@
+"""Writing the training data an export folder holds (SPEC 6): what `trainer` reads.
+
+`export_store` writes, for the current state of the store and the chosen filters:
+
+    DIR/sft/{train,eval}.jsonl   accepted and edited trajectories: messages, tools
+    DIR/dpo/{train,eval}.jsonl   pairs (edit, compare, same-task): prompt, chosen, rejected, tools
+    DIR/kto/{train,eval}.jsonl   failures: prompt, completion (the first faulty turn), label, tags
+    DIR/manifest.json            counts, filters, seed, per-row lineage, file hashes
+    DIR/README.md                dataset card
+
+(`.parquet` files, or one `datasets.save_to_disk` folder per kind, with `fmt`.) Splits are made by
+task: a task's rows all land in `train` or all in `eval`. A split without rows has no file:
+`datasets` cannot load an empty JSON Lines file. The folder is built beside its final place and
+renamed into it at the end, so a failed or killed export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import orjson
+
+from curator.cli import JobError
+from curator.model import Task, to_messages, turn_message
+from curator.pairs import (
+    ACCEPTED,
+    Failure,
+    Pair,
+    build_pairs,
+    count_by_source,
+    failure_cut,
+    load_items,
+    load_tasks,
+    parse_turns,
+)
+from curator.selection import ExportFilters, selected_sql
+from curator.store import Store
+
+__all__ = ["ExportError", "ExportFilters", "export_store", "flat_message", "list_exports",
+           "preview_counts", "resolve_export_dir"]
+
+KINDS = ("sft", "dpo", "kto")
+SPLITS = ("train", "eval")
+FORMATS = ("jsonl", "parquet", "hf")
+MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
+REHEARSAL_ROLES = ("system", "user", "assistant", "tool")
+DEFAULT_REHEARSAL_RATIO = 0.1
+BATCH = 4096
+
+Progress = Callable[[float, str], None]
+
+
+class ExportError(JobError):
+    """An export that cannot be made as asked; one line (the CLI exits 1 with it)."""
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+
+def flat_message(message: dict) -> dict:
+    """A message with exactly the keys MESSAGE_KEYS (None where absent) and tool-call arguments
+    (and so every nested value) as JSON strings.
+
+    Why: `datasets` JSON-encodes a list of objects whose key sets differ, and turns arguments of
+    different shapes into None-padded structs; one flat shape loads the same way everywhere."""
+    calls = [{"id": call.get("id") or f"call_{i}", "type": "function",
+              "function": {"name": call["function"]["name"],
+                           "arguments": _json_string(call["function"].get("arguments", {}))}}
+             for i, call in enumerate(message.get("tool_calls") or ())]
+    return {"role": message["role"], "content": message.get("content") or "",
+            "tool_calls": calls or None, "tool_call_id": message.get("tool_call_id"),
+            "name": message.get("name")}
+
+
+def _json_string(value) -> str:
+    """Arguments that are already a string (what the teacher wrote, if not JSON) stay as they are."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _messages(task: Task, turns) -> list[dict]:
+    return [flat_message(m) for m in to_messages(task, turns)]
+
+
+def _line(row: dict, row_id: str, task_key: str) -> bytes:
+    return orjson.dumps({**row, "row_id": row_id, "task_key": task_key}) + b"\n"
+
+
+def _pair_row(pair: Pair, task: Task, tools: str) -> dict:
+    return {"prompt": _messages(task, pair.prompt),
+            "chosen": [flat_message(turn_message(pair.chosen))],
+            "rejected": [flat_message(turn_message(pair.rejected))], "tools": tools}
+
+
+def _failure_row(failure: Failure, task: Task, tools: str) -> dict:
+    return {"prompt": _messages(task, failure.prompt),
+            "completion": [flat_message(turn_message(failure.completion))], "label": False,
+            "tags": list(failure.item.tags), "tools": tools}
+
+
+def pair_id(pair: Pair) -> str:
+    (ct, cr), (rt, rr) = pair.chosen_from, pair.rejected_from
+    return f"dpo-{pair.source}-{ct}.{cr}-{rt}.{rr}-s{pair.step}"
+
+
+# -- splits ------------------------------------------------------------------------------------
+
+
+def eval_tasks(task_keys, eval_fraction: float, seed: int) -> set[str]:
+    """The tasks that go to `eval`: ranked by a seeded hash, the first round(fraction x tasks).
+
+    A task's place in the ranking depends only on the seed and its key, so the same seed and
+    store give the same split. With any fraction above 0 and two or more tasks, each split gets
+    at least one task."""
+    keys = sorted(set(task_keys),
+                  key=lambda k: hashlib.sha256(f"{seed}\0{k}".encode()).digest())
+    n = round(eval_fraction * len(keys))
+    if eval_fraction > 0 and len(keys) > 1:
+        n = min(max(n, 1), len(keys) - 1)
+    return set(keys[:n])
+
+
+# -- planning: what an export holds, without writing ---------------------------------------------
+
+
+class _Plan:
+    """The selection of one export: SFT query, pairs and failures, and the task split."""
+
+    def __init__(self, con, filters: ExportFilters, eval_fraction: float, seed: int):
+        self.con, self.filters = con, filters
+        self.sft_sql, self.sft_params = selected_sql(con, filters, ACCEPTED)
+        failed = load_items(con, filters, ("failed",))
+        self.failures: list[Failure] = []
+        self.skipped: list[dict] = []
+        for item in failed:
+            cut = failure_cut(item)
+            if cut is None:
+                self.skipped.append({"traj_id": item.traj_id, "reason": (
+                    f"first faulty step {item.first_step} is not one of its "
+                    f"{sum(t.role == 'assistant' for t in item.turns)} steps")})
+            else:
+                self.failures.append(cut)
+        self.pairs = build_pairs(con, filters, failed)
+        sft_keys = con.execute(
+            f"SELECT task_key, count(*) FROM ({self.sft_sql}) GROUP BY task_key",
+            self.sft_params).fetchall()
+        self.sft_tasks = dict(sft_keys)
+        keys = {*self.sft_tasks, *(p.task_key for p in self.pairs),
+                *(f.item.task_key for f in self.failures)}
+        self.eval = eval_tasks(keys, eval_fraction, seed)
+        self.n_tasks = len(keys)
+
+    def split(self, task_key: str) -> str:
+        return "eval" if task_key in self.eval else "train"
+
+    def counts(self) -> dict:
+        def by_split(keys_and_counts):
+            out = dict.fromkeys(SPLITS, 0)
+            for key, n in keys_and_counts:
+                out[self.split(key)] += n
+            return out
+
+        return {"sft": by_split(self.sft_tasks.items()),
+                "dpo": by_split((p.task_key, 1) for p in self.pairs),
+                "kto": by_split((f.item.task_key, 1) for f in self.failures)}
+
+    def empty(self) -> bool:
+        return not (self.sft_tasks or self.pairs or self.failures)
+
+
+def _snapshot(store: Store):
+    """A cursor with its own transaction: one consistent view while the app keeps writing."""
+    con = store.con.cursor()
+    con.execute("BEGIN TRANSACTION")
+    return con
+
+
+def preview_counts(store: Store, filters: ExportFilters | None = None, *,
+                   eval_fraction: float = 0.1, seed: int = 0) -> dict:
+    """What `export_store` with these settings would write, without writing: rows per file
+    (`{"sft": {"train", "eval"}, "dpo": ..., "kto": ...}`), pairs by source, tasks, skipped."""
+    con = _snapshot(store)
+    try:
+        plan = _Plan(con, filters or ExportFilters(), eval_fraction, seed)
+        return {**plan.counts(), "pairs": count_by_source(plan.pairs),
+                "tasks": {"train": plan.n_tasks - len(plan.eval), "eval": len(plan.eval)},
+                "skipped": len(plan.skipped)}
+    finally:
+        con.close()
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+class _Files:
+    """The JSON Lines files of one export being written, opened on first use."""
+
+    def __init__(self, root: Path):
+        self.root, self.handles, self.rows = root, {}, {}
+
+    def write(self, kind: str, split: str, line: bytes) -> None:
+        name = f"{kind}/{split}.jsonl"
+        handle = self.handles.get(name)
+        if handle is None:
+            (self.root / kind).mkdir(exist_ok=True)
+            handle = self.handles[name] = open(self.root / name, "wb", buffering=1 << 20)
+            self.rows[name] = 0
+        handle.write(line)
+        self.rows[name] += 1
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+
+
+def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: float = 0.1,
+                 seed: int = 0, filters: ExportFilters | None = None,
+                 rehearsal: str | os.PathLike | None = None,
+                 rehearsal_ratio: float = DEFAULT_REHEARSAL_RATIO, overwrite: bool = False,
+                 progress: Progress | None = None) -> dict:
+    """Write an export folder; returns the `curator export --json` object (SPEC 8).
+
+    `rehearsal`: a JSON Lines file of general chat rows (`messages`, optional `tools`) mixed into
+    the SFT training split so that `rehearsal_ratio` of it is rehearsal (the guard against
+    forgetting); rows are drawn without repeats, seeded. `progress(fraction, message)` is told
+    how far the export got. Raises `ExportError` (one line) for anything the user must change.
+    """
+    filters = filters or ExportFilters()
+    _check_options(store, fmt, eval_fraction, rehearsal_ratio, filters)
+    progress = progress or (lambda fraction, message: None)
+    out = Path(out_dir)
+    _check_out(out, overwrite)
+    con = _snapshot(store)
+    try:
+        progress(0.0, "selecting rows")
+        plan = _Plan(con, filters, eval_fraction, seed)
+        if plan.empty():
+            raise ExportError(f"nothing to export: no accepted, edited or failed trajectory "
+                              f"matches{_describe(filters)}")
+        mix = _read_rehearsal(Path(rehearsal)) if rehearsal else None
+        tmp = _make_tmp(out)
+        try:
+            manifest = _write(con, plan, tmp, fmt, seed, mix, rehearsal_ratio, progress)
+            manifest.update(
+                curator_export=1, created_at=datetime.now(timezone.utc).isoformat(
+                    timespec="seconds"), store=str(store.path), format=fmt, seed=seed,
+                eval_fraction=eval_fraction, filters=filters.to_dict(),
+                taxonomy_version=store.taxonomy_version(), skipped=plan.skipped)
+            (tmp / "README.md").write_text(dataset_card(out.name, manifest), encoding="utf-8")
+            (tmp / "manifest.json").write_bytes(
+                orjson.dumps(_ordered(manifest), option=orjson.OPT_INDENT_2))
+            _move_into_place(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    finally:
+        con.close()
+    progress(1.0, f"wrote {out}")
+    return {"out": str(out), **manifest["counts"], "pairs": manifest["pairs"],
+            "tasks": manifest["tasks"], "rehearsal": manifest["rehearsal"],
+            "skipped": len(plan.skipped)}
+
+
+def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float,
+           progress: Progress) -> dict:
+    files = _Files(tmp)
+    lineage = {kind: [] for kind in KINDS}
+    tasks = load_tasks(con, [p.task_hash for p in plan.pairs] +
+                       [f.item.task_hash for f in plan.failures])
+    try:
+        total = max(1, sum(plan.sft_tasks.values()))
+        done = 0
+        for batch in _sft_batches(con, plan, tasks):
+            for row_id, task_key, row, entry in batch:
+                split = plan.split(task_key)
+                files.write("sft", split, _line(row, row_id, task_key))
+                lineage["sft"].append({"row_id": row_id, "split": split, **entry})
+            done += len(batch)
+            progress(0.8 * done / total, f"sft: {done} of {total} rows")
+        rehearsal = _mix_rehearsal(files, lineage, mix, ratio, seed)
+        for pair in plan.pairs:
+            task, tools = tasks[pair.task_hash]
+            row_id, split = pair_id(pair), plan.split(pair.task_key)
+            files.write("dpo", split, _line(_pair_row(pair, task, tools), row_id, pair.task_key))
+            lineage["dpo"].append({
+                "row_id": row_id, "split": split, "task_key": pair.task_key,
+                "source": pair.source, "step": pair.step,
+                "chosen": dict(zip(("traj_id", "rev_id"), pair.chosen_from)),
+                "rejected": dict(zip(("traj_id", "rev_id"), pair.rejected_from)),
+                "events": pair.events, "reviewers": pair.reviewers})
+        for failure in plan.failures:
+            item = failure.item
+            task, tools = tasks[item.task_hash]
+            row_id, split = f"kto-{item.traj_id}.{item.rev_id}", plan.split(item.task_key)
+            files.write("kto", split, _line(_failure_row(failure, task, tools), row_id,
+                                            item.task_key))
+            lineage["kto"].append({
+                "row_id": row_id, "split": split, "task_key": item.task_key,
+                "traj_id": item.traj_id, "rev_id": item.rev_id, "step": failure.step,
+                "tags": list(item.tags), "taxonomy_version": item.taxonomy_version,
+                "events": list(item.events), "reviewers": list(item.reviewers)})
+    finally:
+        files.close()
+    progress(0.85, f"writing {fmt} files")
+    counts = {kind: {split: files.rows.get(f"{kind}/{split}.jsonl", 0) for split in SPLITS}
+              for kind in KINDS}
+    if fmt != "jsonl":
+        _convert(tmp, fmt, files.rows)
+    progress(0.95, "hashing files")
+    return {"counts": counts, "pairs": count_by_source(plan.pairs),
+            "tasks": {"train": plan.n_tasks - len(plan.eval), "eval": len(plan.eval)},
+            "rehearsal": rehearsal, "files": _file_hashes(tmp), "rows": lineage}
+
+
+def _sft_batches(con, plan: _Plan, pair_tasks: dict):
+    """SFT rows in traj_id order, rendered a batch at a time: (row_id, task_key, row, lineage)."""
+    hashes = [h for (h,) in con.execute(
+        f"SELECT DISTINCT task_hash FROM ({plan.sft_sql})", plan.sft_params).fetchall()]
+    tasks = {**load_tasks(con, [h for h in hashes if h not in pair_tasks]), **pair_tasks}
+    cursor = con.execute(f"""
+        SELECT traj_id, rev_id, task_key, task_hash, turns, event_id, reviewer, edit_event, editor
+        FROM ({plan.sft_sql}) ORDER BY traj_id""", plan.sft_params)
+    while rows := cursor.fetchmany(BATCH):
+        batch = []
+        for traj_id, rev_id, task_key, task_hash, turns, event_id, reviewer, edit_event, \
+                editor in rows:
+            task, tools = tasks[task_hash]
+            row = {"messages": _messages(task, parse_turns(turns)), "tools": tools}
+            entry = {"task_key": task_key, "traj_id": traj_id, "rev_id": rev_id,
+                     "events": sorted({e for e in (edit_event, event_id) if e is not None}),
+                     "reviewers": sorted({r for r in (editor, reviewer) if r})}
+            batch.append((f"sft-{traj_id}.{rev_id}", task_key, row, entry))
+        yield batch
+
+
+# -- rehearsal ---------------------------------------------------------------------------------
+
+
+def _read_rehearsal(path: Path) -> dict:
+    """Valid chat rows of a rehearsal file, and where the bad ones are (they are left out)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExportError(f"rehearsal file {path}: {exc.strerror or exc}") from None
+    rows, bad = [], []
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, _rehearsal_row(line)))
+        except ValueError as exc:
+            bad.append({"where": f"{path} line {number}", "reason": str(exc)})
+    if not rows:
+        first = f" ({bad[0]['where']}: {bad[0]['reason']})" if bad else ""
+        raise ExportError(f"rehearsal file {path}: no chat rows with 'messages'{first}")
+    return {"file": str(path), "sha256": hashlib.sha256(data).hexdigest(), "rows": rows,
+            "bad": bad}
+
+
+def _rehearsal_row(line: bytes) -> dict:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    messages = value.get("messages") if isinstance(value, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("field 'messages' must be a non-empty list of chat messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in REHEARSAL_ROLES:
+            raise ValueError(f"messages[{i}]: role must be one of {', '.join(REHEARSAL_ROLES)}")
+        if not isinstance(m.get("content") or "", str):
+            raise ValueError(f"messages[{i}].content must be a string")
+    if not any(m["role"] == "assistant" for m in messages):
+        raise ValueError("no assistant message to learn from")
+    tools = value.get("tools") or []
+    return {"messages": [flat_message(m) for m in messages], "tools": _json_string(tools)}
+
+
+def _mix_rehearsal(files: _Files, lineage: dict, mix: dict | None, ratio: float,
+                   seed: int) -> dict | None:
+    """Add rehearsal rows to sft/train so that they make up `ratio` of it."""
+    if mix is None:
+        return None
+    curated = files.rows.get("sft/train.jsonl", 0)
+    wanted = round(ratio / (1 - ratio) * curated)
+    chosen = sorted(random.Random(seed).sample(range(len(mix["rows"])),
+                                               min(wanted, len(mix["rows"]))))
+    for index in chosen:
+        number, row = mix["rows"][index]
+        row_id = f"rehearsal-{number}"
+        files.write("sft", "train", _line(row, row_id, "rehearsal"))
+        lineage["sft"].append({"row_id": row_id, "split": "train", "task_key": "rehearsal",
+                               "file": mix["file"], "line": number})
+    return {"file": mix["file"], "sha256": mix["sha256"], "ratio": ratio, "wanted": wanted,
+            "used": len(chosen), "available": len(mix["rows"]), "bad": mix["bad"][:20],
+            "bad_count": len(mix["bad"])}
+
+
+# -- formats -----------------------------------------------------------------------------------
+
+
+def arrow_schemas() -> dict:
+    """The Arrow schema of each kind's rows (Parquet and `datasets` folders)."""
+    import pyarrow as pa
+
+    s = pa.string()
+    call = pa.struct([("id", s), ("type", s),
+                      ("function", pa.struct([("name", s), ("arguments", s)]))])
+    messages = pa.list_(pa.struct([("role", s), ("content", s), ("tool_calls", pa.list_(call)),
+                                   ("tool_call_id", s), ("name", s)]))
+    tail = [("tools", s), ("row_id", s), ("task_key", s)]
+    return {"sft": pa.schema([("messages", messages), *tail]),
+            "dpo": pa.schema([("prompt", messages), ("chosen", messages),
+                              ("rejected", messages), *tail]),
+            "kto": pa.schema([("prompt", messages), ("completion", messages),
+                              ("label", pa.bool_()), ("tags", pa.list_(s)), *tail])}
+
+
+def _convert(tmp: Path, fmt: str, written: dict) -> None:
+    """Turn the JSON Lines just written into Parquet files or `save_to_disk` folders."""
+    import pyarrow.json as paj
+    import pyarrow.parquet as pq
+
+    schemas = arrow_schemas()
+    for kind in KINDS:
+        tables = {}
+        for split in SPLITS:
+            path = tmp / kind / f"{split}.jsonl"
+            if f"{kind}/{split}.jsonl" not in written:
+                continue
+            tables[split] = paj.read_json(
+                path, read_options=paj.ReadOptions(block_size=16 << 20),
+                parse_options=paj.ParseOptions(explicit_schema=schemas[kind]))
+            if fmt == "parquet":
+                pq.write_table(tables[split], tmp / kind / f"{split}.parquet")
+            path.unlink()
+        if fmt == "hf" and tables:
+            _save_to_disk(tmp / kind, tables)
+
+
+def _save_to_disk(folder: Path, tables: dict) -> None:
+    from datasets import Dataset, DatasetDict
+    from datasets.table import InMemoryTable
+
+    fingerprint = hashlib.sha256(folder.name.encode())
+    splits = {}
+    for split, table in tables.items():
+        fingerprint.update(str(table.num_rows).encode())
+        splits[split] = Dataset(InMemoryTable(table), split=split,
+                                fingerprint=fingerprint.hexdigest()[:16])
+    DatasetDict(splits).save_to_disk(str(folder))
+
+
+def _file_hashes(root: Path) -> dict:
+    out = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        out[path.relative_to(root).as_posix()] = {"bytes": path.stat().st_size,
+                                                  "sha256": digest.hexdigest()}
+    return out
+
+
+# -- the output folder -------------------------------------------------------------------------
+
+
+def resolve_export_dir(root, name: str) -> Path:
+    """`root/name` for an export asked for by name (the app); refuses a name that leaves `root`
+    (absolute, `..`, or through a link), so a user cannot write anywhere else on the server."""
+    if not name or not str(name).strip():
+        raise ExportError("an export needs a folder name")
+    base = Path(root).resolve()
+    path = (base / name).resolve()
+    if Path(name).is_absolute() or path == base or not path.is_relative_to(base):
+        raise ExportError(f"export name {name!r} is outside the export folder {base}")
+    return path
+
+
+def list_exports(root) -> list[dict]:
+    """Exports under `root`, newest first: name, path, created_at, format, counts (the app)."""
+    found = []
+    for manifest in Path(root).glob("*/manifest.json"):
+        try:
+            m = orjson.loads(manifest.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        found.append({"name": manifest.parent.name, "path": str(manifest.parent),
+                      "created_at": m.get("created_at"), "format": m.get("format"),
+                      "counts": m.get("counts")})
+    return sorted(found, key=lambda e: e["created_at"] or "", reverse=True)
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise ExportError(f"{out}: exists and is not a folder")
+        if not overwrite:
+            raise ExportError(f"{out}: already exists; pass --overwrite to replace it")
+        if any(out.iterdir()) and not (out / "manifest.json").is_file():
+            raise ExportError(f"{out}: is not an earlier export (no manifest.json); "
+                              f"refusing to replace it")
+    existing = out.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ExportError(f"{out}: cannot write in {existing} (permission denied)")
+
+
+def _make_tmp(out: Path) -> Path:
+    tmp = out.absolute().parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    return tmp
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Swap the finished folder in; an earlier export is removed only once the new one is there."""
+    old = None
+    if out.exists():
+        old = out.absolute().parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# -- options, card -----------------------------------------------------------------------------
+
+
+def _check_options(store: Store, fmt, eval_fraction, rehearsal_ratio, filters) -> None:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if not 0 <= eval_fraction < 1:
+        raise ExportError(f"eval fraction must be at least 0 and below 1, got {eval_fraction}")
+    if not 0 < rehearsal_ratio < 1:
+        raise ExportError(f"rehearsal ratio must be above 0 and below 1, got {rehearsal_ratio}")
+    if filters.tags:
+        known = {t for (t,) in store.con.execute("SELECT DISTINCT tag FROM taxonomy").fetchall()}
+        unknown = [t for t in filters.tags if t not in known]
+        if unknown:
+            raise ExportError(f"unknown failure tag(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(known))}")
+
+
+def _describe(filters: ExportFilters) -> str:
+    given = filters.to_dict()
+    return (" the filters (" + ", ".join(f"{k}={v}" for k, v in given.items()) + ")"
+            if given else "; review some first (the app, or `curator bulk`)")
+
+
+def _ordered(manifest: dict) -> dict:
+    """Summary keys first and the long per-row lineage last, so the file reads well."""
+    return {**{k: v for k, v in manifest.items() if k != "rows"}, "rows": manifest["rows"]}
+
+
+def dataset_card(name: str, manifest: dict) -> str:
+    """The README.md of an export: what each file holds and how it was made. For JSON Lines and
+    Parquet its header declares the files, so `load_dataset(DIR, "sft")` works too."""
+    counts, pairs, fmt = manifest["counts"], manifest["pairs"], manifest["format"]
+    ext = {"jsonl": "jsonl", "parquet": "parquet"}.get(fmt)
+    files = manifest["files"]
+    header = ["---", "tags: [agent, tool-calling, trl, sft, dpo, kto]"]
+    if ext:
+        header.append("configs:")
+        for kind in KINDS:
+            present = [s for s in SPLITS if f"{kind}/{s}.{ext}" in files]
+            if present:
+                header += [f"- config_name: {kind}", "  data_files:"]
+                header += [f"  - split: {s}\n    path: {kind}/{s}.{ext}" for s in present]
+    header.append("---")
+    where = {"jsonl": "`{kind}/train.jsonl`, `{kind}/eval.jsonl`",
+             "parquet": "`{kind}/train.parquet`, `{kind}/eval.parquet`",
+             "hf": "`{kind}/` (a `datasets.DatasetDict` saved with `save_to_disk`)"}[fmt]
+
+    def n(kind):
+        return f"{counts[kind]['train']} train / {counts[kind]['eval']} eval rows"
+
+    rehearsal = manifest.get("rehearsal")
+    mix = (f" It includes {rehearsal['used']} rehearsal rows of general chat from "
+           f"`{rehearsal['file']}` ({rehearsal['ratio']:.0%} of the training split), the guard "
+           f"against forgetting general skills." if rehearsal else "")
+    filters = manifest["filters"]
+    body = f"""
+# {name}: reviewed agent trajectories
+
+Training data for a tool-calling agent, exported by Trajectory Curator from human-reviewed
+teacher trajectories (store `{manifest['store']}`, taxonomy v{manifest['taxonomy_version']}).
+Rows are TRL conversational rows: OpenAI chat messages (`role`, `content`, `tool_calls`,
+`tool_call_id`, `name`; keys a message does not use are null), with tool-call `arguments` and the
+row's `tools` (OpenAI function specs) as JSON strings. Assistant `content` holds the thought
+before any tool calls, or the final answer.
+
+| kind | files | rows | what a row is |
+|---|---|---|---|
+| sft | {where.format(kind='sft')} | {n('sft')} | an accepted (or edited, then accepted) trajectory: `messages`, `tools` |
+| dpo | {where.format(kind='dpo')} | {n('dpo')} | a preference pair: `prompt` (messages up to one assistant turn), `chosen` and `rejected` (that one assistant turn each), `tools` |
+| kto | {where.format(kind='kto')} | {n('kto')} | a failure: `prompt`, `completion` (the first faulty assistant turn), `label` (false), `tags` (failure tags), `tools` |
+
+Every row also has `row_id` (its lineage in `manifest.json`) and `task_key` (its task). A split
+with no rows has no file.
+
+## How it was made
+
+- **SFT**: every trajectory whose standing review decision is accept or edit, at its current
+  revision, thoughts included.{mix}
+- **DPO** ({pairs['edit']} edit, {pairs['same_task']} same-task, {pairs['compare']} compare pairs):
+  edit pairs prefer a reviewer's rewrite of an assistant turn over the original (prompt: the edited
+  conversation before it); same-task pairs prefer an accepted trajectory over a failed one of the
+  same task, cut at the first assistant turn where they differ after an identical prefix; compare
+  pairs come from A/B judgements the same way (ties and "both bad" give none). A completion is one
+  assistant turn and never holds a tool result.
+- **KTO**: every failed trajectory, cut before the first faulty step the reviewer marked; that
+  step is the undesirable completion.
+- **Splits** by task (no task in both): {manifest['tasks']['eval']} of
+  {manifest['tasks']['train'] + manifest['tasks']['eval']} tasks in `eval` (fraction
+  {manifest['eval_fraction']}, seed {manifest['seed']}); the same seed and store give the same files.
+- **Filters**: {', '.join(f'{k} = {v}' for k, v in filters.items()) or 'none'}.
+- `manifest.json` lists, per row, the trajectory, revision, decision events and reviewers it
+  comes from, and the SHA-256 of every file.
+"""
+    return "\n".join(header) + "\n" + body

@@ -1,0 +1,98 @@
+"""Importers: one small module per source family, chosen from the content (never the file name).
+
+Each family module has `NAME`, `sniff(value) -> bool` (does this parsed record look like mine?) and
+`parse(value, ctx, where, key) -> list[Trajectory]` (raises `RecordError` for a bad record).
+`parse_file` reads a file into records, picks the family, and yields trajectories and `Bad` items;
+it never stops at a bad record.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+
+from curator.importers import alpaca, openai_chat, react, sharegpt, sweagent, toolbench
+from curator.importers.base import Context, RecordError
+from curator.importers.files import Bad, FileError, Record, raw_excerpt, read_records
+from curator.model import Trajectory
+
+# Most specific first: a SWE-agent or ToolBench file also has lists of messages somewhere inside.
+FAMILIES = (sweagent, toolbench, sharegpt, openai_chat, alpaca, react)
+FORMATS = {family.NAME: family for family in FAMILIES}
+SNIFF_SAMPLE = 20
+
+__all__ = ["FORMATS", "Bad", "FileError", "ParsedFile", "RecordError", "parse_file"]
+
+
+@dataclass
+class ParsedFile:
+    path: str
+    format: str
+    items: Iterator[Trajectory | Bad]
+
+
+def is_single_record(obj: dict) -> bool:
+    return any(family.sniff(obj) for family in FAMILIES)
+
+
+def detect(values: list) -> str | None:
+    """The family that recognises most of the sampled records (ties go to the more specific)."""
+    best, best_hits = None, 0
+    for family in FAMILIES:
+        hits = sum(1 for v in values if family.sniff(v))
+        if hits > best_hits:
+            best, best_hits = family.NAME, hits
+    return best
+
+
+def parse_file(path: str | Path, fmt: str = "auto", teacher: str | None = None) -> ParsedFile:
+    """Open a file and say its format; iterate `.items` for trajectories and bad records."""
+    path = Path(path)
+    if fmt != "auto" and fmt not in FORMATS:
+        raise FileError(f"unknown format {fmt!r}; known: auto, {', '.join(FORMATS)}")
+    records = read_records(path, is_single_record)
+    head = list(itertools.islice(records, SNIFF_SAMPLE))
+    if fmt == "auto":
+        fmt = detect([r.value for r in head if isinstance(r, Record)])
+        if fmt is None:
+            if head and all(isinstance(r, Bad) for r in head):
+                fmt = "unreadable"
+            else:
+                raise FileError(f"{path}: unknown format (none of {', '.join(FORMATS)} "
+                                f"recognises its records); try --format NAME")
+    ctx = Context(path=str(path), format=fmt, teacher=teacher)
+    return ParsedFile(str(path), fmt, _items(FORMATS.get(fmt), ctx, itertools.chain(head, records)))
+
+
+def _items(family, ctx: Context, records) -> Iterator[Trajectory | Bad]:
+    for record in records:
+        if isinstance(record, Bad):
+            yield record
+            continue
+        if family is None:
+            yield Bad(record.where, "not a trajectory record of any known format", _raw(record))
+            continue
+        try:
+            trajectories = family.parse(record.value, ctx, record.where, record.key)
+        except RecordError as exc:
+            yield Bad(record.where, str(exc), _raw(record))
+            continue
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            yield Bad(record.where, f"unexpected shape for {family.NAME}: "
+                                    f"{type(exc).__name__}: {exc}", _raw(record))
+            continue
+        if not trajectories:
+            yield Bad(record.where, f"no trajectory found in this {family.NAME} record", _raw(record))
+        yield from trajectories
+
+
+def _raw(record: Record) -> str:
+    if record.raw is not None:
+        return raw_excerpt(record.raw)
+    if isinstance(record.value, str):
+        return raw_excerpt(record.value)
+    return raw_excerpt(orjson.dumps(record.value, default=str))

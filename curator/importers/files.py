@@ -1,0 +1,170 @@
+"""Turning a file into records, whatever its shape: JSONL, a JSON list, a JSON object (one record,
+or id -> record), or plain text.
+
+A record that cannot be read becomes a `Bad` item with where and why, never an exception, so the
+good records beside it still import. Problems with the file as a whole (missing, a folder, empty,
+not UTF-8 where the whole file must be decoded) raise `FileError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+
+MAX_RECORD_BYTES = 32 * 1024 * 1024  # one trajectory larger than this is a mistake, not data
+RAW_KEEP_BYTES = 64 * 1024  # how much of a bad record the quarantine keeps
+
+
+class FileError(Exception):
+    """A whole file cannot be read; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class Record:
+    where: str  # "line 12", "record 3", "key 'webthink_simple'", "file"
+    value: Any  # parsed JSON value, or str for plain text
+    key: str | None = None  # the object key when the file maps id -> record
+    raw: bytes | None = None  # source bytes where cheap to keep (JSONL lines)
+
+
+@dataclass(frozen=True)
+class Bad:
+    where: str
+    reason: str
+    raw: str
+
+
+def raw_excerpt(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    text = data[:RAW_KEEP_BYTES].decode("utf-8", "replace")
+    if len(data) > RAW_KEEP_BYTES:
+        text += f"\n... [{len(data) - RAW_KEEP_BYTES} more bytes not kept]"
+    return text
+
+
+def check_path(path: Path) -> None:
+    if not path.exists():
+        raise FileError(f"{path}: no such file")
+    if path.is_dir():
+        raise FileError(f"{path}: is a folder; give the files inside it (e.g. {path}/*.jsonl)")
+    if not os.access(path, os.R_OK):
+        raise FileError(f"{path}: not readable")
+    if path.stat().st_size == 0:
+        raise FileError(f"{path}: empty file")
+
+
+def read_records(path: Path, is_single_record) -> Iterator[Record | Bad]:
+    """Yield the records of a file. `is_single_record(obj)` tells whether a top-level JSON object
+    is itself one record (as opposed to a mapping of id -> record); the importers answer it."""
+    check_path(path)
+    data = path.read_bytes()
+    stripped = data.lstrip()
+    if not stripped:
+        raise FileError(f"{path}: holds only whitespace")
+    if stripped[:1] == b"[":
+        yield from _json_array(path, data)
+    elif stripped[:1] == b"{":
+        if len(data) > MAX_RECORD_BYTES and b"\n" not in data.strip():
+            yield from _jsonl(data)  # one oversized line: report it, do not parse 100 MB
+            return
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            yield from _jsonl(data)  # several objects, one a line (or a broken single object)
+            return
+        yield from _json_object(path, obj, is_single_record)
+    else:
+        yield from _text(path, data)
+
+
+def _jsonl(data: bytes) -> Iterator[Record | Bad]:
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        if len(line) > MAX_RECORD_BYTES:
+            yield Bad(where, f"line is {len(line) / 1e6:.0f} MB, over the "
+                             f"{MAX_RECORD_BYTES // 2**20} MiB record limit", raw_excerpt(line))
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield Bad(where, _json_reason(line, exc), raw_excerpt(line))
+            continue
+        yield Record(where, value, raw=line)
+
+
+def _json_reason(data: bytes, exc: Exception) -> str:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"invalid UTF-8 at byte {err.start}"
+    return f"invalid JSON: {str(exc).splitlines()[0]}"
+
+
+def _json_array(path: Path, data: bytes) -> Iterator[Record | Bad]:
+    try:
+        items = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        # Salvage the complete elements before the damage (a truncated download, say).
+        yield from _salvage_array(path, data, exc)
+        return
+    if not isinstance(items, list):
+        raise FileError(f"{path}: top-level JSON is not a list")
+    for index, value in enumerate(items):
+        yield Record(f"record {index}", value)
+
+
+def _salvage_array(path: Path, data: bytes, exc: Exception) -> Iterator[Record | Bad]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FileError(f"{path}: invalid UTF-8 at byte {err.start}") from None
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    index = 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            yield Bad(f"record {index} (byte {len(text[:pos].encode())})",
+                      f"invalid JSON: {err.msg} (the file is cut off or damaged from here)",
+                      raw_excerpt(text[pos:]))
+            return
+        yield Record(f"record {index}", value)
+        index += 1
+        pos = end
+
+
+def _json_object(path: Path, obj: dict, is_single_record) -> Iterator[Record | Bad]:
+    if is_single_record(obj):
+        yield Record("file", obj)
+        return
+    for key, value in obj.items():
+        yield Record(f"key {key!r}", value, key=str(key))
+
+
+def _text(path: Path, data: bytes) -> Iterator[Record | Bad]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FileError(f"{path}: invalid UTF-8 at byte {err.start} (not a JSON, JSONL or text "
+                        f"file?)") from None
+    if text.lstrip().startswith('"'):  # a JSON document that is one string (a ReAct prompt)
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            value = None
+        if isinstance(value, str):
+            text = value
+    yield Record("file", text)

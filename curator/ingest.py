@@ -1,0 +1,184 @@
+"""Importing files into the store: parse, check, deduplicate, write, one transaction per file.
+
+A file's records commit together or not at all, so a killed import leaves the store as it was
+before that file. Bad records go to the quarantine table with where, why and their raw text; a
+file that cannot be read at all is reported (and, where it exists, quarantined) without stopping
+the other files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import orjson
+import pyarrow as pa
+
+from curator.checks import run_checks
+from curator.importers import Bad, FileError, parse_file
+from curator.importers.files import raw_excerpt
+from curator.model import Trajectory, canonical_json
+from curator.store import Store
+
+
+@dataclass
+class FileSummary:
+    path: str
+    format: str | None = None
+    imported: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Batch:
+    """Column lists for one file, inserted through Arrow in a few statements (fast at 100k)."""
+
+    tasks: dict = field(default_factory=dict)
+    columns: dict = field(default_factory=lambda: {k: [] for k in TRAJ_COLUMNS})
+    flags: list = field(default_factory=list)
+    seen: set = field(default_factory=set)
+    bad: list = field(default_factory=list)
+    in_file_duplicates: int = 0
+
+
+TRAJ_COLUMNS = ("traj_hash", "task_hash", "task_key", "source_format", "source_file",
+                "source_record", "teacher", "source_label", "source_reward", "meta", "n_steps",
+                "tools_used", "turns")
+
+
+def import_file(store: Store, path: str, fmt: str = "auto",
+                teacher: str | None = None) -> FileSummary:
+    summary = FileSummary(path=str(path))
+    try:
+        parsed = parse_file(path, fmt, teacher)
+        summary.format = parsed.format
+        store_items(store, summary, parsed.items, teacher)
+    except FileError as exc:
+        summary.errors.append({"where": "file", "reason": str(exc)})
+        if Path(path).is_file():
+            _quarantine_file(store, summary, str(exc))
+    return summary
+
+
+def store_items(store: Store, summary: FileSummary, items: Iterable[Trajectory | Bad],
+                teacher: str | None = None) -> FileSummary:
+    """Check, deduplicate and write trajectories (and quarantine bad items) as one transaction.
+    Items are consumed fully before anything is written, so a file commits whole or not at all."""
+    batch = _Batch()
+    for item in items:
+        if isinstance(item, Bad):
+            batch.bad.append(item)
+        else:
+            _add(batch, item)
+    _write(store, summary, batch, teacher)
+    return summary
+
+
+def _add(batch: _Batch, traj) -> None:
+    h = traj.traj_hash
+    if h in batch.seen:
+        batch.in_file_duplicates += 1
+        return
+    batch.seen.add(h)
+    task = traj.task
+    th = task.task_hash
+    if th not in batch.tasks:
+        batch.tasks[th] = (th, task.source_task_id, task.instruction, task.system, task.context,
+                           canonical_json(list(task.tools)).decode())
+    c = batch.columns
+    c["traj_hash"].append(h)
+    c["task_hash"].append(th)
+    c["task_key"].append(task.task_key)
+    c["source_format"].append(traj.source.format)
+    c["source_file"].append(traj.source.file)
+    c["source_record"].append(traj.source.record)
+    c["teacher"].append(traj.teacher)
+    c["source_label"].append(traj.source_label)
+    c["source_reward"].append(traj.source_reward)
+    c["meta"].append(orjson.dumps(traj.meta).decode() if traj.meta else None)
+    c["n_steps"].append(sum(1 for t in traj.turns if t.role == "assistant"))
+    c["tools_used"].append(sorted({call.name for t in traj.turns for call in t.tool_calls}))
+    c["turns"].append(traj.turns_json().decode())
+    for flag in run_checks(task, traj.turns):
+        batch.flags.append((h, flag.check, flag.step, flag.message))
+
+
+def _write(store: Store, summary: FileSummary, batch: _Batch, teacher: str | None) -> None:
+    con = store.con
+    incoming = pa.table({k: batch.columns[k] for k in TRAJ_COLUMNS},
+                        schema=pa.schema([(k, pa.list_(pa.string()) if k == "tools_used" else
+                                           pa.float64() if k == "source_reward" else
+                                           pa.int32() if k == "n_steps" else pa.string())
+                                          for k in TRAJ_COLUMNS]))
+    tasks = pa.table(list(zip(*batch.tasks.values())) or [[]] * 6,
+                     names=["task_hash", "source_task_id", "instruction", "system", "context",
+                            "tools"])
+    flags = pa.table(list(zip(*batch.flags)) or [[], [], [], []],
+                     schema=pa.schema([("traj_hash", pa.string()), ("check", pa.string()),
+                                       ("step", pa.int32()), ("message", pa.string())]))
+    with store.transaction():
+        import_id = store.scalar("SELECT nextval('import_ids')")
+        con.register("incoming", incoming)
+        con.register("incoming_tasks", tasks)
+        con.register("incoming_flags", flags)
+        try:
+            con.execute("""INSERT INTO tasks SELECT i.* FROM incoming_tasks i
+                           ANTI JOIN tasks t USING (task_hash)""")
+            con.execute("""
+                INSERT INTO trajectories
+                SELECT nextval('traj_ids'), i.traj_hash, i.task_hash, i.task_key, i.source_format,
+                       i.source_file, i.source_record, i.teacher, i.source_label,
+                       i.source_reward, i.meta, ?, i.n_steps, i.tools_used
+                FROM incoming i ANTI JOIN trajectories t USING (traj_hash)""", [import_id])
+            con.execute("""
+                INSERT INTO revisions
+                SELECT nextval('rev_ids'), t.traj_id, 0, NULL, i.turns, 'import', now()
+                FROM incoming i JOIN trajectories t USING (traj_hash)
+                WHERE t.import_id = ?""", [import_id])
+            con.execute("""
+                INSERT INTO state
+                SELECT r.traj_id, 'pending', r.rev_id, NULL, NULL, NULL
+                FROM revisions r JOIN trajectories t USING (traj_id)
+                WHERE t.import_id = ? AND r.number = 0""", [import_id])
+            con.execute("""
+                INSERT INTO checks
+                SELECT t.traj_id, s.rev_id, f."check", f.step, f.message
+                FROM incoming_flags f JOIN trajectories t USING (traj_hash)
+                JOIN state s USING (traj_id) WHERE t.import_id = ?""", [import_id])
+            summary.imported = store.scalar(
+                "SELECT count(*) FROM trajectories WHERE import_id = ?", [import_id])
+            summary.duplicates = batch.in_file_duplicates + incoming.num_rows - summary.imported
+            for bad in batch.bad:
+                _insert_quarantine(store, import_id, summary.path, bad.where, bad.reason, bad.raw)
+            summary.quarantined = len(batch.bad)
+            summary.errors.extend({"where": b.where, "reason": b.reason} for b in batch.bad)
+            con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, now(), ?, ?, ?)",
+                        [import_id, summary.path, summary.format, teacher, summary.imported,
+                         summary.duplicates, summary.quarantined])
+        finally:
+            for name in ("incoming", "incoming_tasks", "incoming_flags"):
+                con.unregister(name)
+
+
+def _insert_quarantine(store: Store, import_id, path: str, where: str, reason: str, raw: str):
+    """Re-importing a file does not quarantine the same bad record twice."""
+    store.con.execute(
+        """INSERT INTO quarantine SELECT nextval('quarantine_ids'), ?, ?, ?, ?, ?, now()
+           WHERE NOT EXISTS (SELECT 1 FROM quarantine
+                             WHERE source_file = ? AND location = ? AND reason = ?)""",
+        [import_id, path, where, reason, raw, path, where, reason])
+
+
+def _quarantine_file(store: Store, summary: FileSummary, reason: str) -> None:
+    """A file that could not be read at all still leaves a trace with its first bytes."""
+    with open(summary.path, "rb") as fh:
+        head = fh.read(64 * 1024 + 1)
+    with store.transaction():
+        _insert_quarantine(store, None, summary.path, "file", reason, raw_excerpt(head))
+    summary.quarantined = 1

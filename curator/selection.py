@@ -1,0 +1,101 @@
+"""Which reviewed trajectories an export takes: `ExportFilters` and the SQL it becomes.
+
+Shared by the pair builders (`curator.pairs`), the exporter and the app's Export tab, so that a
+preview, `curator stats` and the files written all count the same rows.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Restrictions on what an export takes; a field left at None (or empty) restricts nothing.
+
+    - `source_file`: glob over the imported file's path, as `curator bulk --file` (a plain path
+      matches itself).
+    - `source_format`: the importer format name (`openai_chat`, `react`, ...).
+    - `teacher`: the teacher model's name.
+    - `reviewer`: who made the standing decision (for compare pairs: who compared).
+    - `since` / `until`: when that decision was made; `since` inclusive, `until` exclusive.
+    - `tags`: failures carrying at least one of these tags. Accepted trajectories have no tags
+      and are not affected, so "export the loop failures" still keeps the SFT rows.
+    """
+
+    source_file: str | None = None
+    source_format: str | None = None
+    teacher: str | None = None
+    reviewer: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """The filters as the manifest records them (only those set)."""
+        out = {}
+        for key, value in self.__dict__.items():
+            if value in (None, (), []):
+                continue
+            out[key] = value.isoformat() if isinstance(value, datetime) else (
+                list(value) if key == "tags" else value)
+        return out
+
+
+def trajectory_where(con, filters: ExportFilters, alias: str = "t") -> tuple[str, list]:
+    """SQL condition (and parameters) on the `trajectories` row `alias`: file, format, teacher."""
+    where, params = ["TRUE"], []
+    if filters.source_file:
+        files = [f for (f,) in con.execute("SELECT DISTINCT source_file FROM trajectories").fetchall()
+                 if f == filters.source_file or fnmatch.fnmatch(f, filters.source_file)]
+        where.append(f"list_contains(?, {alias}.source_file)")
+        params.append(files)
+    if filters.source_format:
+        where.append(f"{alias}.source_format = ?")
+        params.append(filters.source_format)
+    if filters.teacher:
+        where.append(f"{alias}.teacher = ?")
+        params.append(filters.teacher)
+    return " AND ".join(where), params
+
+
+def decision_where(filters: ExportFilters, reviewer: str, at: str) -> tuple[str, list]:
+    """SQL condition on a decision's reviewer column and time column (reviewer, date range)."""
+    where, params = ["TRUE"], []
+    if filters.reviewer:
+        where.append(f"{reviewer} = ?")
+        params.append(filters.reviewer)
+    if filters.since:
+        where.append(f"{at} >= ?")
+        params.append(filters.since)
+    if filters.until:
+        where.append(f"{at} < ?")
+        params.append(filters.until)
+    return " AND ".join(where), params
+
+
+def selected_sql(con, filters: ExportFilters, statuses: tuple[str, ...]) -> tuple[str, list]:
+    """A query of the selected trajectories in `statuses` with their current revision and the
+    decision that stands: traj_id, task_key, task_hash, rev_id, rev_number, turns, event_id,
+    reviewer, decided_at, tags, first_step, taxonomy_version (the last three of `fail` events),
+    and edit_event / editor: the edit that made the current revision, if one did.
+
+    The tag filter applies to failed trajectories only (see `ExportFilters`)."""
+    t_sql, t_params = trajectory_where(con, filters)
+    d_sql, d_params = decision_where(filters, "s.reviewer", "s.decided_at")
+    tag_sql, tag_params = "TRUE", []
+    if filters.tags:
+        tag_sql = "(s.status <> 'failed' OR list_has_any(e.tags, ?))"
+        tag_params = [list(filters.tags)]
+    sql = f"""
+        SELECT t.traj_id, t.task_key, t.task_hash, s.rev_id, r.number AS rev_number, r.turns,
+               s.event_id, s.reviewer, s.decided_at, e.tags, e.first_step, e.taxonomy_version,
+               ed.event_id AS edit_event, ed.reviewer AS editor
+        FROM trajectories t JOIN state s USING (traj_id)
+        JOIN revisions r ON r.rev_id = s.rev_id
+        LEFT JOIN events e ON e.event_id = s.event_id
+        LEFT JOIN events ed ON ed.rev_id = s.rev_id AND ed.kind = 'edit'
+        WHERE list_contains(?, s.status) AND {t_sql} AND {d_sql} AND {tag_sql}"""
+    return sql, [list(statuses), *t_params, *d_params, *tag_params]

@@ -1,0 +1,198 @@
+"""The DuckDB store: one plain file a user can also query with DuckDB directly.
+
+The code creates and migrates the schema (`meta.schema_version`). Originals are immutable:
+imported turns are revision 0 of a trajectory and an edit adds a revision. Review decisions are
+append-only events; `state` is a cache derived from them (kept in the same transaction as each
+event, rebuildable with `review.rebuild_state`) so the queue stays fast at a million rows.
+
+DuckDB allows one writing process per file. While `curator serve` runs it is the only writer;
+other commands get `StoreBusy` with a one-line reason instead of DuckDB's lock error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import orjson
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = "curator.duckdb"
+TAXONOMY_FILE = Path(__file__).resolve().parent.parent / "assets" / "taxonomy.json"
+
+
+class StoreError(Exception):
+    """A store problem a user can act on; the message is one line."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store file (DuckDB: one writer per file)."""
+
+
+SCHEMA = [
+    "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "CREATE SEQUENCE import_ids START 1",
+    "CREATE SEQUENCE traj_ids START 1",
+    "CREATE SEQUENCE rev_ids START 1",
+    "CREATE SEQUENCE event_ids START 1",
+    "CREATE SEQUENCE quarantine_ids START 1",
+    """CREATE TABLE imports (
+        import_id BIGINT PRIMARY KEY, path VARCHAR, format VARCHAR, teacher VARCHAR,
+        imported_at TIMESTAMP, imported INTEGER, duplicates INTEGER, quarantined INTEGER)""",
+    # Keyed by content: runs of one named task can differ in their first user message.
+    """CREATE TABLE tasks (
+        task_hash VARCHAR PRIMARY KEY, source_task_id VARCHAR, instruction VARCHAR,
+        system VARCHAR, context VARCHAR, tools JSON)""",
+    """CREATE TABLE trajectories (
+        traj_id BIGINT PRIMARY KEY, traj_hash VARCHAR UNIQUE, task_hash VARCHAR, task_key VARCHAR,
+        source_format VARCHAR, source_file VARCHAR, source_record VARCHAR, teacher VARCHAR,
+        source_label VARCHAR, source_reward DOUBLE, meta JSON, import_id BIGINT,
+        n_steps INTEGER, tools_used VARCHAR[])""",
+    """CREATE TABLE revisions (
+        rev_id BIGINT PRIMARY KEY, traj_id BIGINT, number INTEGER, parent_rev BIGINT,
+        turns JSON, author VARCHAR, created_at TIMESTAMP)""",
+    """CREATE TABLE events (
+        event_id BIGINT PRIMARY KEY, traj_id BIGINT, rev_id BIGINT, reviewer VARCHAR,
+        created_at TIMESTAMP, kind VARCHAR, tags VARCHAR[], first_step INTEGER, note VARCHAR,
+        seconds DOUBLE, taxonomy_version INTEGER, undoes BIGINT,
+        other_traj_id BIGINT, other_rev_id BIGINT, verdict VARCHAR)""",
+    """CREATE TABLE state (
+        traj_id BIGINT PRIMARY KEY, status VARCHAR, rev_id BIGINT, event_id BIGINT,
+        reviewer VARCHAR, decided_at TIMESTAMP)""",
+    """CREATE TABLE taxonomy (
+        version INTEGER, tag VARCHAR, description VARCHAR, created_at TIMESTAMP,
+        PRIMARY KEY (version, tag))""",
+    """CREATE TABLE checks (
+        traj_id BIGINT, rev_id BIGINT, "check" VARCHAR, step INTEGER, message VARCHAR)""",
+    "CREATE TABLE leases (traj_id BIGINT PRIMARY KEY, reviewer VARCHAR, expires_at TIMESTAMP)",
+    """CREATE TABLE quarantine (
+        q_id BIGINT PRIMARY KEY, import_id BIGINT, source_file VARCHAR, location VARCHAR,
+        reason VARCHAR, raw VARCHAR, created_at TIMESTAMP)""",
+]
+
+# Documented views for users of plain DuckDB (see ARCHITECTURE.md).
+VIEWS = [
+    # One row per trajectory with its task and current review state.
+    """CREATE OR REPLACE VIEW trajectory_overview AS
+        SELECT t.traj_id, t.task_key, k.instruction, t.source_format, t.source_file,
+               t.source_record, t.teacher, t.source_label, t.source_reward, t.n_steps,
+               t.tools_used, s.status, s.rev_id AS current_rev_id, s.reviewer AS decided_by,
+               s.decided_at
+        FROM trajectories t JOIN tasks k USING (task_hash) JOIN state s USING (traj_id)""",
+    # Every decision that still counts (not undone, not an undo itself).
+    """CREATE OR REPLACE VIEW decisions AS
+        SELECT e.* FROM events e
+        WHERE e.kind <> 'undo'
+          AND e.event_id NOT IN (SELECT undoes FROM events WHERE kind = 'undo')""",
+    # Failure tags, one row per tag of each standing failure decision.
+    """CREATE OR REPLACE VIEW failure_tags AS
+        SELECT d.traj_id, d.event_id, d.reviewer, d.first_step, unnest(d.tags) AS tag
+        FROM decisions d JOIN state s ON s.event_id = d.event_id WHERE d.kind = 'fail'""",
+]
+
+
+def db_path(path: str | os.PathLike | None) -> Path:
+    return Path(path or os.environ.get("CURATOR_DB") or DEFAULT_DB)
+
+
+class Store:
+    """An open store. Use as a context manager; `transaction()` groups writes atomically."""
+
+    def __init__(self, path: str | os.PathLike | None = None, read_only: bool = False):
+        self.path = db_path(path)
+        if read_only and not self.path.exists():
+            raise StoreError(f"{self.path}: no such store (run `curator import` first)")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder, not a store file")
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise _busy_or_error(self.path, exc) from None
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot open as a DuckDB store: "
+                             f"{str(exc).splitlines()[0]}") from None
+        if not read_only:
+            self._migrate()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextmanager
+    def transaction(self):
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        tables = set(self.column(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"))
+        if "meta" in tables:
+            version = int(self.scalar("SELECT value FROM meta WHERE key = 'schema_version'"))
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: schema version {version} is newer than this "
+                                 f"curator ({SCHEMA_VERSION}); upgrade curator")
+            # Future migrations: `MIGRATIONS[version]` statements, applied in order here.
+            return
+        if tables:
+            raise StoreError(f"{self.path}: a DuckDB file that is not a curator store "
+                             f"(tables: {', '.join(sorted(tables))})")
+        with self.transaction() as con:
+            for statement in SCHEMA:
+                con.execute(statement)
+            for statement in VIEWS:
+                con.execute(statement)
+            con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            tags = orjson.loads(TAXONOMY_FILE.read_bytes())
+            con.executemany(
+                "INSERT INTO taxonomy VALUES (1, ?, ?, now())",
+                [(t["tag"], t["description"]) for t in tags])
+
+    # -- small shared queries ---------------------------------------------------------------
+
+    def column(self, sql: str, params=()) -> list:
+        """The first column of a query's rows, as a list."""
+        return [row[0] for row in self.con.execute(sql, params).fetchall()]
+
+    def one(self, sql: str, params=()) -> tuple | None:
+        """The first row, or None. DuckDB 2 refuses new work on a connection whose last result
+        was not read to the end, so this always fetches everything (queries here return a row)."""
+        rows = self.con.execute(sql, params).fetchall()
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params=()):
+        row = self.one(sql, params)
+        return row[0] if row else None
+
+    def taxonomy_version(self) -> int:
+        return self.scalar("SELECT max(version) FROM taxonomy")
+
+    def taxonomy(self, version: int | None = None) -> list[dict]:
+        version = version or self.taxonomy_version()
+        rows = self.con.execute(
+            "SELECT tag, description FROM taxonomy WHERE version = ? ORDER BY rowid",
+            [version]).fetchall()
+        return [{"tag": t, "description": d} for t, d in rows]
+
+
+def _busy_or_error(path: Path, exc: Exception) -> StoreError:
+    message = str(exc)
+    if "lock" in message.lower():
+        holder = re.search(r"PID (\d+)", message)
+        who = f" (PID {holder.group(1)})" if holder else ""
+        return StoreBusy(
+            f"{path}: the store is open in another process{who}, probably `curator serve`; "
+            f"DuckDB allows one writer per file: use the app (its Import tab) or stop it first")
+    return StoreError(f"{path}: {message.splitlines()[0]}")

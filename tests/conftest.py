@@ -1,0 +1,73 @@
+"""Shared fixtures: a fresh store file per test, the real-data folder, trajectory factories,
+and a runner for the real `curator` command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REALDATA = ROOT.parent / "shared" / "realdata"
+SAMPLE = ROOT / "assets" / "sample" / "trajectories.jsonl"
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    return tmp_path / "store.duckdb"
+
+
+@pytest.fixture
+def realdata() -> Path:
+    if not REALDATA.is_dir():
+        pytest.fail(f"{REALDATA} is missing: the tests read ../shared/realdata beside the repo")
+    return REALDATA
+
+
+def run_cli(*args: str, db: Path | None = None, check: bool = False, input: str | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `curator ARGS` as a user would, in a subprocess."""
+    cmd = [sys.executable, "-m", "curator", *args]
+    if db is not None:
+        cmd += ["--db", str(db)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, input=input,
+                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"curator {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def cli_json(*args: str, db: Path | None = None) -> dict:
+    proc = run_cli(*args, "--json", db=db, check=True)
+    return orjson.loads(proc.stdout)
+
+
+def chat_record(task_id: str, steps: list[tuple[str, str, dict, str]], final: str | None,
+                label: str | None = None, **extra) -> dict:
+    """One OpenAI-chat record: steps of (thought, tool, arguments, result), then a final answer."""
+    messages = [{"role": "system", "content": "You help with travel."},
+                {"role": "user", "content": f"Task {task_id}"}]
+    for i, (thought, tool, args, result) in enumerate(steps):
+        messages.append({"role": "assistant", "content": thought, "tool_calls": [
+            {"id": f"c{i}", "type": "function",
+             "function": {"name": tool, "arguments": orjson.dumps(args).decode()}}]})
+        messages.append({"role": "tool", "tool_call_id": f"c{i}", "name": tool, "content": result})
+    if final is not None:
+        messages.append({"role": "assistant", "content": final})
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}}]
+    record = {"task_id": task_id, "messages": messages, "tools": tools, **extra}
+    if label:
+        record["label"] = label
+    return record
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return path

@@ -1,0 +1,194 @@
+"""Preference pairs and KTO cuts from review events (SPEC 5), on a hand-built store whose every
+pair is known: one edit, a same-task success/failure with a shared prefix, one whose prefixes
+differ, an A/B decision and a tie."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from conftest import chat_record, write_jsonl
+
+from curator import review
+from curator.ingest import import_file
+from curator.model import ToolCall, Turn
+from curator.pairs import (
+    Item,
+    build_pairs,
+    count_pairs,
+    divergence,
+    edit_cuts,
+    failure_cut,
+)
+from curator.stats import store_stats
+from curator.store import Store
+
+
+def _with_call_ids(record: dict, prefix: str) -> dict:
+    """The same conversation with other tool-call ids (as a second run names them)."""
+    for m in record["messages"]:
+        for call in m.get("tool_calls") or ():
+            call["id"] = prefix + call["id"]
+        if m.get("tool_call_id"):
+            m["tool_call_id"] = prefix + m["tool_call_id"]
+    return record
+
+
+RECORDS = {
+    "edit": chat_record("edit", [("Look up Rom.", "get_weather", {"city": "Rom"}, "unknown city"),
+                                 ("Try Rome.", "get_weather", {"city": "Rome"}, "sunny")],
+                        "It is sunny."),
+    "shared_ok": chat_record("shared", [("Check Oslo.", "get_weather", {"city": "Oslo"}, "rain")],
+                             "Rain in Oslo."),
+    "shared_bad": _with_call_ids(chat_record(
+        "shared", [("Check Oslo.", "get_weather", {"city": "Oslo"}, "rain")], "Sunny in Oslo."),
+        "x"),
+    "differ_ok": chat_record("differ", [("Check Bern.", "get_weather", {"city": "Bern"}, "snow")],
+                             "Snow in Bern."),
+    "differ_bad": chat_record("differ", [("Check Bern.", "get_weather", {"city": "Bern"},
+                                          "error: timeout")], "Snow in Bern?"),
+    "ab_left": chat_record("ab", [("Check Nice.", "get_weather", {"city": "Nice"}, "warm")],
+                           "Warm in Nice."),
+    "ab_right": chat_record("ab", [], "Probably warm in Nice."),
+    "tie_a": chat_record("tie", [("Check Riga.", "get_weather", {"city": "Riga"}, "cold")],
+                         "Cold."),
+    "tie_b": chat_record("tie", [], "Cold, I think."),
+}
+
+
+def build_store(tmp_path, db) -> dict[str, int]:
+    """The hand-built store, reviewed; returns name -> traj_id."""
+    path = write_jsonl(tmp_path / "hand.jsonl", list(RECORDS.values()))
+    with Store(db) as store:
+        import_file(store, str(path))
+        line = dict(store.con.execute("SELECT source_record, traj_id FROM trajectories").fetchall())
+        ids = {name: line[f"line {i + 1}"] for i, name in enumerate(RECORDS)}
+        edited = list(review.load(store, ids["edit"]).turns)
+        edited[0] = Turn("assistant", thought="Look up Rome.",
+                         tool_calls=(ToolCall("get_weather", {"city": "Rome"}, "c0"),))
+        edited[1] = Turn("tool", content="sunny", tool_call_id="c0", name="get_weather")
+        review.edit(store, ids["edit"], "ann", edited[:2] + [Turn("assistant",
+                                                                  content="It is sunny in Rome.")],
+                    seen=None)
+        review.decide(store, ids["shared_ok"], "accept", "ann")
+        review.decide(store, ids["shared_bad"], "fail", "bob", tags=["wrong_final_answer"],
+                      first_step=1)
+        review.decide(store, ids["differ_ok"], "accept", "ann")
+        review.decide(store, ids["differ_bad"], "fail", "bob", tags=["ignored_error"],
+                      first_step=1)
+        review.compare(store, ids["ab_left"], ids["ab_right"], "left", "bob")
+        review.compare(store, ids["tie_a"], ids["tie_b"], "tie", "bob")
+    return ids
+
+
+@pytest.fixture
+def hand(tmp_path, db) -> dict[str, int]:
+    return build_store(tmp_path, db)
+
+
+def _texts(turns) -> list[str]:
+    return [t.thought or t.content for t in turns]
+
+
+def test_exact_pairs_of_the_hand_built_store(hand, db):
+    with Store(db) as store:
+        pairs = build_pairs(store.con)
+    by_source = {}
+    for p in pairs:
+        by_source.setdefault(p.source, []).append(p)
+    assert {k: len(v) for k, v in by_source.items()} == {"edit": 2, "same_task": 1, "compare": 1}
+
+    first, second = by_source["edit"]
+    assert (first.prompt, first.step) == ((), 0)
+    assert first.chosen.tool_calls[0].arguments == {"city": "Rome"}
+    assert first.rejected.tool_calls[0].arguments == {"city": "Rom"}
+    # The later edited turn is prompted by the edited conversation, tool result included.
+    assert _texts(second.prompt) == ["Look up Rome.", "sunny"]
+    assert (second.chosen.content, second.rejected.thought, second.step) == (
+        "It is sunny in Rome.", "Try Rome.", 1)
+    assert second.chosen_from[0] == second.rejected_from[0] == hand["edit"]
+    assert second.chosen_from[1] != second.rejected_from[1]
+
+    (same,) = by_source["same_task"]
+    assert _texts(same.prompt) == ["Check Oslo.", "rain"]  # shared prefix despite other call ids
+    assert (same.chosen.content, same.rejected.content) == ("Rain in Oslo.", "Sunny in Oslo.")
+    assert (same.chosen_from[0], same.rejected_from[0]) == (hand["shared_ok"], hand["shared_bad"])
+    assert same.reviewers == ["ann", "bob"]
+
+    (ab,) = by_source["compare"]
+    assert ab.prompt == () and ab.chosen.thought == "Check Nice."
+    assert ab.rejected.content == "Probably warm in Nice."
+    for p in pairs:  # a completion is one assistant turn, never a tool result
+        assert p.chosen.role == p.rejected.role == "assistant"
+
+
+def test_count_pairs_and_stats_agree_with_the_builders(hand, db):
+    with Store(db) as store:
+        assert count_pairs(store) == {"edit": 2, "same_task": 1, "compare": 1}
+        assert store_stats(store)["pairs"] == {"edit": 2, "same_task": 1, "compare": 1}
+
+
+def test_undone_or_disputed_comparisons_give_no_pair(hand, db):
+    with Store(db) as store:
+        review.compare(store, hand["ab_left"], hand["ab_right"], "right", "cid")
+        assert count_pairs(store)["compare"] == 0  # two reviewers disagree
+        review.undo(store, "cid")
+        assert count_pairs(store)["compare"] == 1
+        review.compare(store, hand["ab_right"], hand["ab_left"], "right", "cid")  # same winner
+        assert count_pairs(store)["compare"] == 1
+        review.compare(store, hand["ab_left"], hand["ab_right"], "both_bad", "bob")
+        assert count_pairs(store)["compare"] == 0  # bob's latest verdict replaces his first
+
+
+def test_failed_after_edit_gives_no_edit_pair(hand, db):
+    with Store(db) as store:
+        seen = review.load(store, hand["edit"]).seen
+        review.decide(store, hand["edit"], "fail", "ann", seen=seen, tags=["other"], first_step=0)
+        assert count_pairs(store)["edit"] == 0
+
+
+def _t(role, text="", **kw) -> Turn:
+    return Turn(role, content=text, **kw)
+
+
+def test_divergence_needs_an_identical_prefix_up_to_an_assistant_turn():
+    a = [_t("assistant", "x"), _t("tool", "r"), _t("assistant", "y")]
+    assert divergence(a, a[:2] + [_t("assistant", "z")]) == 2
+    assert divergence(a, [a[0], _t("tool", "other"), a[2]]) is None  # tool result differs first
+    assert divergence(a, a[:2]) is None  # a prefix: nothing to prefer
+    assert divergence(a, [a[0], _t("tool", "r", raw="RESULT: r"), _t("assistant", "z")]) == 2
+
+
+def test_edit_cuts_skip_tool_edits_and_stop_where_the_structure_changes():
+    original = [_t("assistant", "a"), _t("tool", "r"), _t("assistant", "b"), _t("tool", "s"),
+                _t("assistant", "c")]
+    assert edit_cuts(original, [original[0], _t("tool", "R"), *original[2:]]) == []
+    assert edit_cuts(original, [_t("assistant", "A"), original[1], _t("assistant", "B")]) == [0, 2]
+    assert edit_cuts(original, [original[0], _t("assistant", "X"), _t("tool", "q")]) == []
+
+
+@pytest.mark.parametrize("first_step,cut", [(0, 0), (1, 2), (None, 2), (2, None), (-1, None)])
+def test_failure_cut_is_the_first_faulty_step(first_step, cut):
+    turns = (_t("assistant", "a"), _t("tool", "r"), _t("assistant", "b"))
+    item = Item(1, "k", "h", 1, 0, turns, 1, "ann", ("loop",), first_step)
+    failure = failure_cut(item)
+    if cut is None:
+        assert failure is None
+    else:
+        assert failure.prompt == turns[:cut] and failure.completion == turns[cut]
+
+
+def test_pairs_are_written_once_with_all_their_lineage(tmp_path, db):
+    """Two accepted runs that agree up to the cut give the same pair against one failure."""
+    ok = chat_record("t", [("Check Oslo.", "get_weather", {"city": "Oslo"}, "rain")], "Rain.")
+    ok2 = orjson.loads(orjson.dumps(ok))
+    ok2["messages"].append({"role": "user", "content": "thanks"})
+    bad = chat_record("t", [("Check Oslo.", "get_weather", {"city": "Oslo"}, "rain")], "Sun.")
+    path = write_jsonl(tmp_path / "d.jsonl", [ok, ok2, bad])
+    with Store(db) as store:
+        import_file(store, str(path))
+        ids = [r[0] for r in store.con.execute("SELECT traj_id FROM trajectories ORDER BY 1").fetchall()]
+        for t in ids[:2]:
+            review.decide(store, t, "accept", f"r{t}")
+        review.decide(store, ids[2], "fail", "x", tags=["other"], first_step=1)
+        (pair,) = build_pairs(store.con)
+    assert pair.source == "same_task" and len(pair.events) == 3

@@ -1,0 +1,138 @@
+"""Training on a tiny random Llama with the real SmolLM2 tokenizer: SFT learns, DPO starts from the SFT policy with
+that policy as the reference and widens the reward margin, a killed run resumes, merge agrees with the adapter."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+import torch
+from conftest_trainer import smol_path, tiny_base, write_export  # noqa: F401
+
+from trainer.presets import TrainConfig
+
+pytestmark = pytest.mark.slow
+FAST = TrainConfig(batch_size=4, max_steps=8, sft_lr=5e-3, dpo_lr=5e-3, kto_lr=5e-3, save_steps=100, bf16=False,
+                   qlora=False, max_length=1024)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_base):
+    """One SFT-then-DPO run through the CLI with --json (stdout must hold exactly the JSON object)."""
+    from trainer import cli
+
+    root = tmp_path_factory.mktemp("run")
+    write_export(root / "export")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = cli.main(["run", "--data", str(root / "export"), "--out", str(root / "out"), "--base", str(tiny_base),
+                         "--max-steps", "8", "--batch-size", "4", "--lr", "5e-3", "--dpo-lr", "5e-3",
+                         "--no-bf16", "--no-qlora", "--json"])
+    assert code == 0
+    return json.loads(stdout.getvalue()), root
+
+
+def metrics(out, stage):
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["stage"] == stage]
+
+
+def test_sft_loss_falls_and_metrics_are_logged(run):
+    result, root = run
+    sft = result["stages"]["sft"]
+    assert sft["steps"] == 8 and sft["loss_last"] < sft["loss_first"] - 0.3
+    rows = metrics(root / "out", "sft")
+    assert [r["step"] for r in rows] == list(range(1, 9))
+    assert all(r["tokens_per_s"] > 0 and "learning_rate" in r for r in rows)
+    assert result["adapter"] == str(root / "out" / "dpo" / "adapter")
+
+
+def test_dpo_reward_margin_grows(run):
+    result, root = run
+    margins = [r["rewards/margins"] for r in metrics(root / "out", "dpo")]
+    assert margins[0] == pytest.approx(0.0, abs=1e-6)  # step 1 is scored before any update: policy == reference
+    assert margins[-1] > 0.5 and result["stages"]["dpo"]["loss_last"] < 0.5
+
+
+def completion_logps(model, batch):
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels,
+                fused_lm_head=True, use_cache=False)
+    return out.log_probs.sum(dim=1)
+
+
+def test_dpo_reference_is_the_sft_policy_not_the_base(run, tiny_base, smol_path):
+    from trainer.base import load_tokenizer
+    from trainer.data import load_rows
+    from trainer.preflight import prepare
+    from trainer.stages import preference_trainer
+    from trainer.template import use_template
+
+    _, root = run
+    tokenizer = load_tokenizer(tiny_base)
+    use_template(tokenizer)
+    rows = prepare(tokenizer, "dpo", load_rows(root / "export", "dpo", "train"), 1024, show=0)
+    trainer = preference_trainer("dpo", tiny_base, root / "out" / "sft" / "adapter", tokenizer, rows, [], FAST,
+                                 root / "ref-check")
+    batch = next(iter(trainer.get_train_dataloader()))
+    with torch.no_grad():
+        policy = completion_logps(trainer.model, batch)
+        reference = torch.cat(trainer.compute_ref_log_probs(trainer.model, batch))
+        with trainer.model.disable_adapter():
+            base = completion_logps(trainer.model, batch)
+    assert torch.allclose(policy, reference, atol=1e-4)
+    assert (base - reference).abs().min() > 1.0  # SFT moved the policy far from the pre-SFT base
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, tiny_base):
+    from transformers import TrainerCallback
+
+    from trainer import stages
+    from trainer.run import train
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise KeyboardInterrupt  # as if the process died after checkpoint-2 was written
+
+    export = write_export(tmp_path / "export", n_train=4, kinds=("sft",))
+    config = TrainConfig(**{**FAST.__dict__, "max_steps": 4, "save_steps": 2, "batch_size": 2, "stages": ("sft",)})
+    original = stages.MetricsLog.__init__
+    try:
+        stages.MetricsLog.__init__ = lambda self, *a: (original(self, *a), setattr(self, "on_step_end",
+                                                                                   Kill().on_step_end))[0]
+        with pytest.raises(KeyboardInterrupt):
+            train(export, tmp_path / "out", str(tiny_base), config)
+    finally:
+        stages.MetricsLog.__init__ = original
+    assert (tmp_path / "out" / "sft" / "checkpoint-2").is_dir() and not (tmp_path / "out" / "sft" / "adapter").exists()
+    from trainer.errors import TrainerError
+
+    with pytest.raises(TrainerError, match="--resume"):
+        train(export, tmp_path / "out", str(tiny_base), config)
+    result = train(export, tmp_path / "out", str(tiny_base), config, resume=True)
+    assert result["stages"]["sft"]["steps"] == 4 and result["stages"]["sft"]["resumed_from"] == "checkpoint-2"
+    assert [r["step"] for r in metrics(tmp_path / "out", "sft")] == [1, 2, 3, 3, 4]
+
+
+def test_merge_agrees_with_the_adapter(run, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from trainer.merge import merge
+
+    _, root = run
+    adapter = root / "out" / "dpo" / "adapter"
+    result = merge(adapter, tmp_path / "merged")
+    assert result["max_abs_logit_diff"] < 1e-4
+    ids = torch.tensor([[1, 2, 3, 400, 5000, 2]])
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
+    base = AutoModelForCausalLM.from_pretrained(result["base"])
+    with torch.no_grad():
+        plain = base(ids).logits
+        tuned = PeftModel.from_pretrained(base, adapter)(ids).logits
+        assert torch.allclose(merged(ids).logits, tuned, atol=1e-4)
+        assert not torch.allclose(plain, tuned, atol=1e-2)  # the adapter does change the model
+    assert "<tool_call>" in (tmp_path / "merged" / "chat_template.jinja").read_text()

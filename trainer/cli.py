@@ -1,0 +1,116 @@
+"""`python -m trainer run|merge` and the pieces `curator train` / `curator merge` reuse (SPEC 8).
+
+Exit codes: 0 ok, 1 job failure (one line on stderr), 2 bad usage (argparse). With `--json`, stdout holds exactly
+one JSON object: everything else the libraries print goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import json
+import sys
+
+from trainer.errors import TrainerError
+from trainer.presets import PRESETS, get_preset, with_overrides
+
+STAGES = ("sft", "dpo", "kto")
+
+
+def stage_list(text: str) -> tuple[str, ...]:
+    stages = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in stages if s not in STAGES]
+    if not stages or unknown:
+        raise argparse.ArgumentTypeError(f"stages must be a comma list of {', '.join(STAGES)}; got '{text}'")
+    return stages
+
+
+def add_run_args(parser: argparse.ArgumentParser, *, data_required: bool = True) -> None:
+    parser.add_argument("--data", required=data_required, help="export folder (curator export --out DIR)")
+    parser.add_argument("--out", required=True, help="run folder: adapters, checkpoints, metrics.jsonl")
+    parser.add_argument("--base", help="Hugging Face id or local folder; default: embedded SmolLM2-135M-Instruct")
+    parser.add_argument("--preset", help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--stages", type=stage_list, help="comma list, in order (default sft,dpo)")
+    parser.add_argument("--max-steps", type=int, help="per stage; overrides epochs")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    parser.add_argument("--epochs", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--grad-accum", type=int)
+    parser.add_argument("--max-length", type=int, help="tokens; longer rows are reported and left out")
+    parser.add_argument("--lr", type=float, help="SFT learning rate")
+    parser.add_argument("--dpo-lr", type=float, help="DPO learning rate")
+    parser.add_argument("--kto-lr", type=float, help="KTO learning rate")
+    parser.add_argument("--beta", type=float, help="DPO/KTO beta")
+    parser.add_argument("--lora-r", type=int)
+    parser.add_argument("--lora-alpha", type=int)
+    parser.add_argument("--save-steps", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--qlora", action=argparse.BooleanOptionalAction, default=None,
+                        help="4-bit nf4 base (default: on with a GPU)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="bf16 compute (default: on where supported)")
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def add_merge_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--adapter", required=True, help="adapter folder (e.g. RUN/dpo/adapter)")
+    parser.add_argument("--out", required=True, help="folder for the merged full-precision model")
+    parser.add_argument("--base", help="base model (default: the one the adapter was trained on)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def cmd_run(args: argparse.Namespace) -> dict:
+    from trainer.run import train
+
+    if not args.data:
+        raise TrainerError("--data EXPORT_DIR is required")
+    config = with_overrides(
+        get_preset(args.preset), stages=args.stages, max_steps=args.max_steps, epochs=args.epochs,
+        batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length, sft_lr=args.lr,
+        dpo_lr=args.dpo_lr, kto_lr=args.kto_lr, beta=args.beta, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        save_steps=args.save_steps, seed=args.seed, qlora=args.qlora, bf16=args.bf16,
+        gradient_checkpointing=args.gradient_checkpointing)
+    return train(args.data, args.out, args.base, config, resume=args.resume)
+
+
+def cmd_merge(args: argparse.Namespace) -> dict:
+    from trainer.merge import merge
+
+    return merge(args.adapter, args.out, args.base)
+
+
+def summary_lines(result: dict) -> list[str]:
+    """The human summary of a result."""
+    lines = [f"{k}: {v}" for k, v in result.items() if k != "stages"]
+    for stage, s in result.get("stages", {}).items():
+        lines.append(f"{stage}: {s['steps']} steps, loss {s['loss_first']} -> {s['loss_last']}, "
+                     f"{s['tokens_per_s']} tokens/s")
+    return lines
+
+
+def execute(command, args: argparse.Namespace) -> int:
+    """Run a command the SPEC 8 way: one-line errors, exit codes, `--json` alone on stdout."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            result = command(args)
+    except TrainerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"error: disk full while writing {exc.filename or args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(json.dumps(result) if args.json else "\n".join(summary_lines(result)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_run_args(commands.add_parser("run", help="train SFT then DPO (or KTO) on an export folder"))
+    add_merge_args(commands.add_parser("merge", help="merge an adapter into its full-precision base"))
+    args = parser.parse_args(argv)
+    return execute(cmd_run if args.command == "run" else cmd_merge, args)

@@ -1,0 +1,68 @@
+"""Training configuration: one documented dataclass; presets are instances of it, and CLI overrides replace
+fields with `dataclasses.replace`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from trainer.errors import TrainerError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters and hardware options of one training run (all stages)."""
+
+    stages: tuple[str, ...] = ("sft", "dpo")  # run in order; each preference stage starts from the previous adapter
+    max_length: int = 2048  # tokens; longer rows are reported and left out, never cut
+    batch_size: int = 8  # rows per device per step (DPO: pairs)
+    grad_accum: int = 1
+    epochs: float = 1.0
+    max_steps: int = -1  # per stage; > 0 overrides epochs
+    sft_lr: float = 2e-4
+    dpo_lr: float = 2e-5
+    kto_lr: float = 2e-5
+    beta: float = 0.1  # DPO/KTO: strength of the pull toward the reference policy
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] | str = "all-linear"
+    qlora: bool | None = None  # 4-bit nf4 base with double quantization; None: on when a GPU is present
+    bf16: bool | None = None  # bf16 compute (autocast on CPU); None: on where the hardware supports it
+    gradient_checkpointing: bool = False  # saves memory, costs ~30% more compute: for big models only
+    optim: str = "adamw_torch"
+    group_by_length: bool = True  # batches of similar lengths: little padding, same loss
+    warmup_ratio: float = 0.0
+    logging_steps: int = 1
+    save_steps: int = 50
+    seed: int = 0
+    extra: dict = field(default_factory=dict)  # further TrainingArguments (e.g. from a preset for big models)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # A few minutes on 2 CPU cores: proves the whole path (SFT then DPO) on the embedded model.
+    "cpu-smoke": TrainConfig(max_length=1536, batch_size=4, max_steps=8, save_steps=4, sft_lr=5e-4, dpo_lr=5e-5),
+    # The evaluation demo: a couple of epochs over the sample set on CPU.
+    "cpu-demo": TrainConfig(max_length=2048, batch_size=8, epochs=3, save_steps=20, sft_lr=3e-4, dpo_lr=3e-5),
+    # One GPU, 8B class: 4-bit base, bf16 compute, gradient checkpointing, paged 8-bit optimizer.
+    "gpu-qlora": TrainConfig(max_length=4096, batch_size=2, grad_accum=8, epochs=2, qlora=True, bf16=True,
+                             gradient_checkpointing=True, optim="paged_adamw_8bit", sft_lr=2e-4, dpo_lr=5e-6,
+                             warmup_ratio=0.03, logging_steps=5, save_steps=100),
+    # Several GPUs under `accelerate launch --config_file assets/accelerate/{deepspeed_zero3,fsdp}.yaml`:
+    # bf16 LoRA on a sharded full-precision base (QLoRA also shards with bnb_4bit_quant_storage=bf16).
+    "gpu-multi": TrainConfig(max_length=4096, batch_size=2, grad_accum=4, epochs=2, qlora=False, bf16=True,
+                             gradient_checkpointing=True, sft_lr=2e-4, dpo_lr=5e-6, warmup_ratio=0.03,
+                             logging_steps=5, save_steps=100),
+}
+
+
+def get_preset(name: str | None) -> TrainConfig:
+    if name is None:
+        return TrainConfig()
+    if name not in PRESETS:
+        raise TrainerError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})")
+    return PRESETS[name]
+
+
+def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:
+    """The config with every override that is not None."""
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,71 @@
+"""One training run: export folder -> pre-flight -> stages in order -> adapters, metrics, checkpoints.
+
+Layout of OUT: run.json (what ran), metrics.jsonl (all stages), <stage>/checkpoint-N, <stage>/adapter (PEFT
+adapter with the tokenizer and chat template), <stage>/summary.json. With `resume`, finished stages are kept and an
+interrupted one continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from trainer.base import load_tokenizer, resolve_base
+from trainer.data import check_export, load_rows
+from trainer.errors import TrainerError
+from trainer.preflight import log, prepare
+from trainer.presets import TrainConfig
+from trainer.stages import ADAPTER, MetricsLog, preference_trainer, run_stage, sft_trainer
+from trainer.template import use_template
+
+
+def prepare_stages(data: Path, tokenizer, config: TrainConfig) -> dict[str, tuple[list[dict], list[dict]]]:
+    """Train and eval examples for each stage that has rows; all checked before any model is loaded."""
+    prepared = {}
+    for stage in config.stages:
+        rows = load_rows(data, stage, "train")
+        if not rows:
+            log(f"{stage}: no training rows in {data / stage}; stage skipped")
+            continue
+        evaluation = load_rows(data, stage, "eval")
+        prepared[stage] = (prepare(tokenizer, stage, rows, config.max_length),
+                           prepare(tokenizer, stage, evaluation, config.max_length, show=0) if evaluation else [])
+    if not prepared:
+        raise TrainerError(f"data folder {data} has no rows for the stages {','.join(config.stages)}")
+    return prepared
+
+
+def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resume: bool = False) -> dict:
+    """Run the stages of `config` on the export in `data`; returns the `--json` object of `train`."""
+    data, out = Path(data), Path(out)
+    check_export(data)
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        raise TrainerError(f"{out} holds an earlier run: pass --resume to continue it, or choose another --out")
+    base_path = resolve_base(base)
+    tokenizer = load_tokenizer(base_path)
+    use_template(tokenizer)
+    prepared = prepare_stages(data, tokenizer, config)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps({"data": str(data), "base": str(base_path), "config": asdict(config)},
+                                             indent=2, default=str))
+    summaries, adapter = {}, None
+    for stage, (train_rows, eval_rows) in prepared.items():
+        stage_out = out / stage
+        if resume and (stage_out / "summary.json").is_file() and (stage_out / ADAPTER).is_dir():
+            log(f"{stage}: finished in an earlier run; kept")
+            summaries[stage], adapter = json.loads((stage_out / "summary.json").read_text()), stage_out / ADAPTER
+            continue
+        log(f"{stage}: training on {len(train_rows)} rows" + (f" from {adapter}" if adapter else ""))
+        metrics = MetricsLog(out / "metrics.jsonl", stage)
+        if stage == "sft":
+            trainer = sft_trainer(base_path, tokenizer, train_rows, eval_rows, config, stage_out, [metrics])
+        else:
+            trainer = preference_trainer(stage, base_path, adapter, tokenizer, train_rows, eval_rows, config,
+                                         stage_out, [metrics])
+        summaries[stage] = run_stage(trainer, stage_out, metrics, resume)
+        adapter = stage_out / ADAPTER
+        del trainer
+        gc.collect()
+    return {"out": str(out), "adapter": str(adapter), "stages": summaries}

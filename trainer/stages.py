@@ -1,0 +1,144 @@
+"""The training stages, each a TRL trainer configured from a TrainConfig: SFT (SFTTrainer on pre-tokenized rows
+whose labels hold the assistant tokens only), then DPO or KTO (DPOTrainer / KTOTrainer) starting from the previous
+stage's adapter with that adapter's frozen copy as the reference policy."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, PeftModel
+from transformers import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, SFTConfig, SFTTrainer
+
+from trainer.base import cpu_4bit_guard, load_model
+from trainer.presets import TrainConfig
+
+ADAPTER = "adapter"  # each stage's final adapter: OUT/<stage>/adapter
+
+
+@dataclass
+class Hardware:
+    """Resolved from the config's None defaults and the machine."""
+
+    qlora: bool
+    bf16: bool
+
+
+def resolve_hardware(config: TrainConfig) -> Hardware:
+    gpu = torch.cuda.is_available()
+    qlora = gpu if config.qlora is None else config.qlora
+    bf16 = (gpu and torch.cuda.is_bf16_supported()) if config.bf16 is None else config.bf16
+    return Hardware(qlora=qlora, bf16=bf16)
+
+
+class MetricsLog(TrainerCallback):
+    """Appends one JSON object per logging step to OUT/metrics.jsonl (the app tails it for live curves) and keeps
+    the stage's first and last loss."""
+
+    KEYS = ("loss", "learning_rate", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/margins",
+            "rewards/accuracies", "kl")
+
+    def __init__(self, path: Path, stage: str):
+        self.path, self.stage = path, stage
+        self.losses: list[float] = []
+        self.tokens = 0
+        self.clock = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "loss" not in logs:
+            return
+        now, tokens = time.perf_counter(), int(logs.get("num_tokens", self.tokens))
+        record = {"stage": self.stage, "step": state.global_step, "time": time.time()}
+        record.update({k: logs[k] for k in self.KEYS if k in logs})
+        record["tokens_per_s"] = round((tokens - self.tokens) / max(now - self.clock, 1e-9), 1)
+        self.tokens, self.clock = tokens, now
+        self.losses.append(float(logs["loss"]))
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dict:
+    """TrainingArguments shared by all stages."""
+    return dict(
+        output_dir=str(out), per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        num_train_epochs=config.epochs, max_steps=config.max_steps,
+        learning_rate={"sft": config.sft_lr, "dpo": config.dpo_lr, "kto": config.kto_lr}[stage],
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of all steps
+        lr_scheduler_type="cosine" if config.warmup_ratio else "linear",
+        bf16=hw.bf16, gradient_checkpointing=config.gradient_checkpointing, optim=config.optim,
+        logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
+        save_total_limit=2, report_to="none", seed=config.seed, dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(), **config.extra)
+
+
+def lora_config(config: TrainConfig) -> LoraConfig:
+    modules = config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules)
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=modules, task_type="CAUSAL_LM")
+
+
+def sft_trainer(base: Path, tokenizer, train: list[dict], evaluation: list[dict], config: TrainConfig,
+                out: Path, callbacks=()) -> SFTTrainer:
+    """SFT on rows already tokenized with their assistant-only labels (checked by the pre-flight), so TRL
+    neither re-renders nor truncates them; batches are grouped by length to cut padding."""
+    hw = resolve_hardware(config)
+    args = SFTConfig(
+        **common_args(config, hw, "sft", out), max_length=None,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random")
+    return SFTTrainer(
+        model=load_model(base, qlora=hw.qlora, bf16=hw.bf16), args=args, train_dataset=Dataset.from_list(train),
+        eval_dataset=Dataset.from_list(evaluation) if evaluation else None, processing_class=tokenizer,
+        peft_config=lora_config(config), callbacks=list(callbacks))
+
+
+def preference_trainer(stage: str, base: Path, start_adapter: Path | None, tokenizer, train: list[dict],
+                       evaluation: list[dict], config: TrainConfig, out: Path, callbacks=()):
+    """DPO or KTO. From an adapter, the policy trains that adapter and TRL freezes a copy of it as the reference
+    (so the reference is the SFT policy, not the pre-SFT base); without one, a fresh LoRA against the base."""
+    hw = resolve_hardware(config)
+    model = load_model(base, qlora=hw.qlora, bf16=hw.bf16)
+    peft_config = None
+    if start_adapter is not None:
+        model = PeftModel.from_pretrained(model, start_adapter, is_trainable=True)
+    else:
+        peft_config = lora_config(config)
+    common = common_args(config, hw, stage, out)
+    if stage == "dpo":
+        args = DPOConfig(**common, max_length=None, beta=config.beta)
+        cls = DPOTrainer
+    else:
+        args = KTOConfig(**common, max_length=None, beta=config.beta)
+        cls = KTOTrainer
+    trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(train),
+                  eval_dataset=Dataset.from_list(evaluation) if evaluation else None, processing_class=tokenizer,
+                  peft_config=peft_config, callbacks=list(callbacks))
+    if hw.qlora:
+        cpu_4bit_guard(trainer.model)
+    return trainer
+
+
+def run_stage(trainer, out: Path, metrics: MetricsLog, resume: bool) -> dict:
+    """Train (from the last checkpoint in `out` when resuming), save the adapter, and summarize."""
+    checkpoint = get_last_checkpoint(str(out)) if resume and out.is_dir() else None
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    model.save_pretrained(out / ADAPTER, selected_adapters=["default"])  # not TRL's frozen "ref" copy
+    trainer.processing_class.save_pretrained(out / ADAPTER)  # with the chat template used in training
+    summary = {
+        "steps": trainer.state.global_step,
+        "loss_first": metrics.losses[0] if metrics.losses else None,
+        "loss_last": metrics.losses[-1] if metrics.losses else None,
+        "tokens_per_s": round(metrics.tokens / max(result.metrics.get("train_runtime", 0), 1e-9), 1),
+        "resumed_from": Path(checkpoint).name if checkpoint else None,
+    }
+    if trainer.eval_dataset is not None:
+        summary["eval_loss"] = trainer.evaluate().get("eval_loss")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

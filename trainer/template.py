@@ -1,0 +1,64 @@
+"""Which chat template renders training rows, and the assistant-only loss mask it yields.
+
+The model's own template is kept when it renders tool calls and tool results and marks assistant turns with
+`{% generation %}` (directly or through TRL's training variant); otherwise the project's generic tool-calling
+template from `assets/` is used. The choice is written into the tokenizer, which is saved with every adapter, so
+inference renders exactly what training saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trl.chat_template_utils import get_training_chat_template, has_generation_markers, supports_tool_calling
+
+GENERIC_TEMPLATE = Path(__file__).resolve().parent.parent / "assets" / "chat_template_tool_calling.jinja"
+CHATML_END = "<|im_end|>"
+
+
+def generic_template(tokenizer) -> str:
+    """The generic template; for tokenizers without ChatML tokens the turn ends with the model's own EOS, so the
+    model learns to stop with a token it already knows."""
+    text = GENERIC_TEMPLATE.read_text(encoding="utf-8")
+    if "<|im_start|>" not in tokenizer.get_vocab():
+        text = text.replace(CHATML_END, tokenizer.eos_token)
+    return text
+
+
+def choose_template(tokenizer) -> str:
+    """The chat template to train with (see the module docstring)."""
+    own = tokenizer.chat_template
+    if isinstance(own, str) and supports_tool_calling(tokenizer):
+        if has_generation_markers(own):
+            return own
+        try:
+            patched = get_training_chat_template(tokenizer)
+        except ValueError:  # TRL has no training variant of this template
+            patched = None
+        if patched:
+            return patched
+    return generic_template(tokenizer)
+
+
+def use_template(tokenizer) -> str:
+    """Install the chosen template on the tokenizer (and thus in every adapter saved with it)."""
+    tokenizer.chat_template = choose_template(tokenizer)
+    return tokenizer.chat_template
+
+
+def end_of_turn(tokenizer) -> str:
+    """The token that closes an assistant turn in the installed template."""
+    return CHATML_END if CHATML_END in tokenizer.chat_template else tokenizer.eos_token
+
+
+def render(tokenizer, messages: list[dict], tools: list | None, *, generation_prompt: bool = False) -> str:
+    return tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=False,
+                                         add_generation_prompt=generation_prompt)
+
+
+def tokenize_with_mask(tokenizer, messages: list[dict], tools: list | None) -> dict[str, list[int]]:
+    """input_ids and labels (-100 outside the assistant turns) of one conversation."""
+    enc = tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=True, return_dict=True,
+                                        return_assistant_tokens_mask=True)
+    ids = list(enc["input_ids"])
+    return {"input_ids": ids, "labels": [t if m else -100 for t, m in zip(ids, enc["assistant_masks"])]}
