@@ -207,7 +207,7 @@ def bulk(store: Store, kind: str, reviewer: str, *, source_label: str | None = N
             FROM trajectories t JOIN state s USING (traj_id)
             WHERE {' AND '.join(where)} ORDER BY t.traj_id""",
                     [reviewer, kind, kind, given, kind, version, *params])
-        con.execute(f"""
+        con.execute("""
             UPDATE state SET status = ?, event_id = e.event_id, reviewer = e.reviewer,
                              decided_at = e.created_at
             FROM events e WHERE e.traj_id = state.traj_id AND e.event_id > ?""",

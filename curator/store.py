@@ -15,6 +15,7 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import duckdb
 import orjson
@@ -117,7 +118,7 @@ class Store:
         if not read_only:
             self._migrate()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

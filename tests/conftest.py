@@ -28,6 +28,23 @@ def realdata() -> Path:
     return REALDATA
 
 
+@pytest.fixture
+def held_store(db):
+    """A store file that another process holds open for writing (as `curator serve` would)."""
+    from curator.store import Store
+
+    Store(db).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ("import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
+         "print('ready', flush=True); time.sleep(60)"), str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def run_cli(*args: str, db: Path | None = None, check: bool = False, input: str | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `curator ARGS` as a user would, in a subprocess."""

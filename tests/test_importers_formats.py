@@ -279,6 +279,30 @@ def test_react_langchain_action_input_and_raw_arguments(tmp_path):
     assert t.turns[-1].content == "3 degrees"
 
 
+def test_react_fever_claims_and_webshop_pages(tmp_path):
+    fever = ("Determine if a Claim is SUPPORTED or REFUTED.\nClaim: A is B.\nAction 1:Search[A]\n"
+             "Observation 1: A is B.\nAction 2:Finish[SUPPORTS]\n\nClaim: C is D.\n"
+             "Thought: C is E.\nAnswer:REFUTES\n")
+    webshop = ("Webshop \nInstruction:  \ni want white shades under 110 dollars\n[Search]  \n\n"
+               "Action 1: search[white shades]\nObservation 1: \n[Back to Search] \n[B07L] Blind\n\n"
+               "Action 2: think[Wrong size; search again.]\nObservation 2: OK.\n\n"
+               "Action 3: click[Back to Search]\nObservation 3: \nWebshop \nInstruction:  \n"
+               "i want white shades under 110 dollars\n[Search]  \n\nAction 4: click[Buy Now]\n\n"
+               "Webshop \nInstruction:  \ni would like a deodorant\n[Search]  \n\n"
+               "Action 1: click[Buy Now]\n")
+    _, (a, c, shades, deodorant), bad = load(tmp_path, "prompts.json",
+                                             {"fever": fever, "webshop": webshop})
+    assert bad == [] and a.task.system == "Determine if a Claim is SUPPORTED or REFUTED."
+    assert (a.task.instruction, a.turns[-1].content) == ("A is B.", "SUPPORTS")
+    assert (c.turns[0].thought, c.turns[0].content) == ("C is E.", "REFUTES")
+    assert shades.task.instruction.startswith("i want white shades") and shades.task.system == "Webshop"
+    assert [call.name for turn in shades.turns for call in turn.tool_calls] == [
+        "search", "click", "click"]
+    assert shades.turns[2].thought == "Wrong size; search again."  # think[...] is a thought
+    assert "Instruction:" in shades.turns[3].content  # the page the tool returned, not a new task
+    assert deodorant.task.instruction.startswith("i would like a deodorant")
+
+
 # ---- Alpaca ----
 
 def test_alpaca_seed_react_response_and_plain_output(tmp_path):
@@ -289,8 +313,12 @@ def test_alpaca_seed_react_response_and_plain_output(tmp_path):
         {"instruction": "Translate 'hi'", "input": "to French", "output": "salut", "id": "t9"},
         {"instruction": "And to German?", "input": "", "output": "hallo",
          "history": [["Translate 'hi' to French", "salut"]]},
+        {"instruction": "Who wrote Hamlet?", "input": "",  # FireAct's alpaca_format
+         "output": "Thought: Search it.\nAction: search[Hamlet author]\nObservation: Shakespeare\n"
+                   "Thought: Done.\nAction: finish[Shakespeare]\n"
+                   "Observation: Episode finished, reward = True\n"},
     ]
-    fmt, (seed, plain, history), bad = load(tmp_path, "alpaca.json", records)
+    fmt, (seed, plain, history, fireact), bad = load(tmp_path, "alpaca.json", records)
     assert fmt == "alpaca" and bad == []
     assert seed.task.context == "Current Date: 2025-10-10"
     assert [turn.role for turn in seed.turns] == ["assistant", "tool", "assistant", "assistant"]
@@ -300,6 +328,9 @@ def test_alpaca_seed_react_response_and_plain_output(tmp_path):
     assert history.task.instruction == "Translate 'hi' to French"
     assert [(turn.role, turn.content) for turn in history.turns] == [
         ("assistant", "salut"), ("user", "And to German?"), ("assistant", "hallo")]
+    assert [turn.role for turn in fireact.turns] == ["assistant", "tool", "assistant"]
+    assert fireact.turns[0].tool_calls[0].arguments == {"input": "Hamlet author"}
+    assert fireact.turns[-1].content == "Shakespeare" and fireact.source_label == "success"
 
 
 # ---- SWE-agent ----
@@ -384,8 +415,8 @@ def test_bad_openai_records_are_quarantined_beside_good_ones(tmp_path, record, r
                 {"conversations": [{"from": "alien", "value": "hi"}]}],
      "field 'conversations[0].from': unknown role 'alien'"),
     ("s.json", [{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "x"}]},
-                {"conversations": [{"from": "human", "value": ["x"]}]}],
-     "field 'conversations[0].value': expected text, got a list"),
+                {"conversations": [{"from": "human", "value": 5}]}],
+     "field 'conversations[0].value': expected text or a list of content parts, got a number"),
     ("a.json", [{"instruction": "q", "output": "a"}, {"instruction": "q", "output": 3}],
      "field 'output': expected text, got a number"),
     ("a.json", [{"instruction": "q", "output": "a"}, {"instruction": ["q"], "output": "a"}],

@@ -10,8 +10,8 @@ import time
 
 import orjson
 import pytest
-
 from conftest import ROOT, chat_record, cli_json, run_cli, write_jsonl
+
 from curator.store import Store
 
 
@@ -121,19 +121,10 @@ def test_unknown_format_name_is_bad_usage(db, tmp_path):
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 
-def test_import_into_a_store_held_by_another_process(db, tmp_path):
-    Store(db).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
-         "print('ready', flush=True); time.sleep(60)", str(db)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        proc = run_cli("import", str(write_jsonl(tmp_path / "a.jsonl", good(1))), db=db)
-        assert proc.returncode == 1
-        one_line_error(proc, "open in another process", "curator serve")
-    finally:
-        holder.kill()
-        holder.wait()
+def test_import_into_a_store_held_by_another_process(held_store, db, tmp_path):
+    proc = run_cli("import", str(write_jsonl(tmp_path / "a.jsonl", good(1))), db=db)
+    assert proc.returncode == 1
+    one_line_error(proc, "open in another process", f"PID {held_store.pid}", "curator serve")
 
 
 @pytest.mark.slow
@@ -160,3 +151,10 @@ def test_killed_import_leaves_the_store_consistent(db, tmp_path):
         if n == 30_050:
             break
     assert 50 in outcomes, "no kill landed before the commit; the test proved nothing"
+
+
+def test_jsonl_whose_lines_are_bare_message_lists(db, tmp_path):
+    lines = [r["messages"] for r in good(2)]
+    result = cli_json("import", str(write_jsonl(tmp_path / "bare.jsonl", lines)), db=db)
+    assert imported(result) == (2, 0, 0)
+    assert result["files"][0]["format"] == "openai"

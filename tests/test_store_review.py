@@ -3,9 +3,6 @@ undo, stale writes and leases."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import duckdb
 import pytest
 
@@ -68,20 +65,12 @@ def test_refuses_a_duckdb_file_that_is_not_a_store(tmp_path):
         Store(other)
 
 
-def test_store_held_by_another_process_gives_one_line(db):
-    Store(db).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
-         "print('ready', flush=True); time.sleep(60)", str(db)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(StoreBusy) as err:
-            Store(db)
-        message = str(err.value)
-        assert "\n" not in message and f"PID {holder.pid}" in message and "curator serve" in message
-    finally:
-        holder.kill()
-        holder.wait()
+def test_store_held_by_another_process_gives_one_line(held_store, db):
+    with pytest.raises(StoreBusy) as err:
+        Store(db)
+    message = str(err.value)
+    assert "\n" not in message and f"PID {held_store.pid}" in message
+    assert "curator serve" in message
 
 
 def test_same_trajectory_twice_is_stored_once_and_same_task_groups(store):
@@ -183,7 +172,7 @@ def test_compare_only_within_a_task_and_with_known_verdicts(store):
 
 
 def test_bulk_uses_source_labels_and_only_touches_pending(store):
-    a, b, c = ids(store)
+    _a, b, c = ids(store)
     review.decide(store, c, "skip", "ann", seen=None)
     assert review.bulk(store, "accept", "bot", source_label="success") == 1
     assert review.bulk(store, "fail", "bot", source_label="failure", tags=["other"]) == 1
@@ -197,7 +186,7 @@ def test_bulk_uses_source_labels_and_only_touches_pending(store):
 
 
 def test_state_cache_equals_a_rebuild_from_events(store):
-    a, b, c = ids(store)
+    a, b, _c = ids(store)
     review.decide(store, a, "accept", "ann", seen=None)
     review.decide(store, b, "fail", "ann", seen=None, tags=["loop"], first_step=0)
     review.decide(store, a, "skip", "bob", seen=review.load(store, a).seen)

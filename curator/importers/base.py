@@ -49,6 +49,8 @@ def kind(value: Any) -> str:
 
 
 def expect(value: Any, types: type | tuple, field_name: str, what: str) -> Any:
+    """The value when it has the type; else the one-line error naming the field (a JSON boolean
+    is not a number, though Python says it is an int)."""
     if not isinstance(value, types) or (types is not bool and isinstance(value, bool)):
         raise bad(field_name, f"expected {what}, got {kind(value)}")
     return value
@@ -224,7 +226,7 @@ def record_info(record: dict, key: str | None) -> RecordInfo:
     return info
 
 
-def make_trajectory(ctx, where: str, task: Task, turns: list[Turn], info: RecordInfo,
+def make_trajectory(ctx: Context, where: str, task: Task, turns: list[Turn], info: RecordInfo,
                     field_name: str) -> Trajectory:
     """A trajectory, once the record has shown it holds one: at least one assistant turn."""
     if not any(t.role == "assistant" for t in turns):

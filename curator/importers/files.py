@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -112,13 +113,27 @@ def _json_array(path: Path, data: bytes) -> Iterator[Record | Bad]:
     try:
         items = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        # Salvage the complete elements before the damage (a truncated download, say).
-        yield from _salvage_array(path, data, exc)
+        if _first_line_is_json(data):
+            yield from _jsonl(data)  # JSONL whose lines are lists (bare message lists)
+        else:
+            # Salvage the complete elements before the damage (a truncated download, say).
+            yield from _salvage_array(path, data, exc)
         return
     if not isinstance(items, list):
         raise FileError(f"{path}: top-level JSON is not a list")
     for index, value in enumerate(items):
         yield Record(f"record {index}", value)
+
+
+def _first_line_is_json(data: bytes) -> bool:
+    first, _, rest = data.strip().partition(b"\n")
+    if not rest.strip():
+        return False
+    try:
+        orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _salvage_array(path: Path, data: bytes, exc: Exception) -> Iterator[Record | Bad]:

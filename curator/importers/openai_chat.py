@@ -36,8 +36,11 @@ from curator.model import Task, ToolCall, Trajectory, Turn
 NAME = "openai"
 
 MESSAGE_KEYS = ("messages", "traj", "conversations", "conversation")
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant",
-         "tool": "tool", "function": "tool", "ipython": "tool"}
+# Speaker names of OpenAI chat and ShareGPT (one table: both are read by the same reader).
+ROLES = {"system": "system", "developer": "system", "user": "user", "human": "user",
+         "assistant": "assistant", "gpt": "assistant", "chatgpt": "assistant", "model": "assistant",
+         "tool": "tool", "function": "tool", "observation": "tool", "ipython": "tool",
+         "function_call": "call", "tool_call": "call"}
 TEXT_PARTS = ("text", "input_text", "output_text", "refusal")
 REASONING_PARTS = ("reasoning", "thinking")
 MEDIA_PARTS = ("image_url", "image", "input_image", "audio", "input_audio", "file", "video")
@@ -186,10 +189,13 @@ def part_text(part: dict, keys: tuple[str, ...], name: str) -> str:
 
 
 class ChatReader:
-    """Reads messages in order into a Chat, pairing tool results with the calls they answer."""
+    """Reads messages in order into a Chat, pairing tool results with the calls they answer.
+    `role_key`/`content_key` are `role`/`content` (OpenAI) or `from`/`value` (ShareGPT)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, role_key: str, content_key: str):
         self.name = name
+        self.role_key = role_key
+        self.content_key = content_key
         self.chat = Chat()
         self.system_parts: list[str] = []
         self.pending: list[ToolCall] = []  # calls of the last assistant turn still unanswered
@@ -199,26 +205,29 @@ class ChatReader:
         for i, message in enumerate(messages):
             where = f"{self.name}[{i}]"
             expect(message, dict, where, "a message object")
-            role = message.get("role")
+            role = message.get(self.role_key)
             if role is None:
-                raise bad(f"{where}.role", "missing")
+                raise bad(f"{where}.{self.role_key}", "missing")
             if not isinstance(role, str) or role.lower() not in ROLES:
-                raise bad(f"{where}.role", f"unknown role {role!r}")
+                raise bad(f"{where}.{self.role_key}", f"unknown role {role!r}")
             getattr(self, ROLES[role.lower()])(message, where)
         if self.chat.instruction is None:
             raise bad(self.name, "no user message: the task is missing")
         self.chat.system = "\n\n".join(self.system_parts) or None
         return self.chat
 
+    def content(self, message: dict, where: str) -> tuple[str, str, list[ToolCall]]:
+        return read_content(message.get(self.content_key), f"{where}.{self.content_key}")
+
     def system(self, message: dict, where: str) -> None:
-        text, _, _ = read_content(message.get("content"), f"{where}.content")
+        text, _, _ = self.content(message, where)
         if self.chat.instruction is None and not self.chat.turns:
             self.system_parts.append(text)
         else:  # a system message mid-conversation is input the model saw at that point
             self.chat.turns.append(Turn("user", content=text, name="system"))
 
     def user(self, message: dict, where: str) -> None:
-        text, _, _ = read_content(message.get("content"), f"{where}.content")
+        text, _, _ = self.content(message, where)
         if self.chat.instruction is None:
             self.chat.instruction = text
             return
@@ -233,7 +242,7 @@ class ChatReader:
             self.chat.turns.append(Turn("user", content=text))
 
     def assistant(self, message: dict, where: str) -> None:
-        text, reasoning, calls = read_content(message.get("content"), f"{where}.content")
+        text, reasoning, calls = self.content(message, where)
         for key in ("reasoning_content", "reasoning", "thinking"):
             if isinstance(message.get(key), str) and message[key]:
                 reasoning = "\n".join(p for p in (message[key], reasoning) if p)
@@ -256,10 +265,18 @@ class ChatReader:
         last = self.chat.turns[-1]
         self.pending = list(last.tool_calls) if last.role == "assistant" else []
 
+    def call(self, message: dict, where: str) -> None:
+        """A turn that is only a call written as JSON (ShareGPT `function_call`)."""
+        field_name = f"{where}.{self.content_key}"
+        calls = calls_from_json(message.get(self.content_key), field_name)
+        self.chat.turns.append(assistant_turn("", "", calls))
+        self.pending = list(self.chat.turns[-1].tool_calls)
+        self.react = False
+
     def tool(self, message: dict, where: str) -> None:
-        content = message.get("content")
+        content = message.get(self.content_key)
         if isinstance(content, list) and all(isinstance(p, dict) and "type" in p for p in content):
-            content, _, _ = read_content(content, f"{where}.content")  # text parts
+            content, _, _ = self.content(message, where)  # text parts
         call_id = optional_text(message.get("tool_call_id"), f"{where}.tool_call_id")
         name = optional_text(message.get("name"), f"{where}.name")
         call = self.answered_call(call_id)
@@ -275,8 +292,9 @@ class ChatReader:
         return None
 
 
-def read_chat(messages: list, name: str) -> Chat:
-    return ChatReader(name).read(messages)
+def read_chat(messages: list, name: str, role_key: str = "role",
+              content_key: str = "content") -> Chat:
+    return ChatReader(name, role_key, content_key).read(messages)
 
 
 def chat_trajectory(chat: Chat, ctx: Context, where: str, name: str, info: RecordInfo,

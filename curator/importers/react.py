@@ -45,6 +45,7 @@ STEP_ANY = re.compile(r"^[ \t]*(thought|action|answer|final answer|finished)(?:[
 STEP_START = re.compile(r"\A\s*(thought|action)(?:[ \t]+\d+)?[ \t]*:", re.IGNORECASE)
 BRACKET_ACTION = re.compile(r"\A([A-Za-z_][\w.\-]*)\[(.*)\]\Z", re.DOTALL)
 CALL_ACTION = re.compile(r"\A([A-Za-z_][\w.\-]*)\((.*)\)\Z", re.DOTALL)
+BLANK_LINE_BEFORE = re.compile(r"\n[ \t\r]*\n[ \t]*\Z")
 IDENTIFIER = re.compile(r"\A[A-Za-z_][\w.\-]*\Z")
 EPISODE_REWARD = re.compile(r"\breward\s*[=:]\s*(true|false|-?\d+(?:\.\d+)?)", re.IGNORECASE)
 FINAL_ANSWER_NAMES = {"final answer", "final_answer"}
@@ -69,6 +70,7 @@ class Segment:
     label: str  # normalized: thought, action, input, observation, final, task
     text: str
     raw: str
+    after_blank: bool = False  # a blank line comes right before the label
 
 
 @dataclass
@@ -178,7 +180,8 @@ def segments(text: str, split_examples: bool) -> tuple[str, list[Segment]]:
     ends = [m.start() for m in matches[1:]] + [len(text)]
     return text[:matches[0].start()], [
         Segment(LABELS[m["label"].lower()], text[m.start("rest"):end].strip(),
-                text[m.start():end].strip())
+                text[m.start():end].strip(),
+                BLANK_LINE_BEFORE.search(text, max(0, m.start() - 80), m.start()) is not None)
         for m, end in zip(matches, ends)
     ]
 
@@ -214,6 +217,12 @@ class TraceReader:
         return self.examples
 
     def task(self, seg: Segment) -> None:
+        last = self.current.turns[-1] if self.current.turns else None
+        if last is not None and last.role == "tool" and not seg.after_blank:
+            # A page the tool returned can itself hold a task line (WebShop's `Instruction:`).
+            self.current.turns[-1] = dataclasses.replace(
+                last, content=f"{last.content}\n{seg.raw}", raw=f"{last.raw}\n{seg.raw}")
+            return
         if self.current.turns or self.current.instruction is not None or self.thoughts:
             self.next_example()
         self.current.instruction = seg.text
@@ -225,7 +234,9 @@ class TraceReader:
 
     def action(self, seg: Segment, action_input: Segment | None) -> None:
         self.start_step()
-        result = parse_action(seg.text, action_input.text if action_input else None)
+        # An action is one paragraph; text after a blank line is not part of it (kept in raw).
+        result = parse_action(seg.text.split("\n\n")[0],
+                              action_input.text if action_input else None)
         self.raws += [seg.raw] + ([action_input.raw] if action_input else [])
         if isinstance(result, Think):
             self.thoughts.append(result.text)

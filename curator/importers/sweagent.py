@@ -53,6 +53,13 @@ def config(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def dig(value, *keys):
+    """A value inside nested objects, or None where any level is missing."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def task_parts(history: list) -> tuple[str | None, str | None]:
     """The system prompt and the issue (first non-demonstration user message)."""
     system = instruction = None
@@ -117,15 +124,12 @@ def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
              for turn in step_turns(step, f"trajectory[{i}]", calls_by_action, submission)]
 
     replay = config(value.get("replay_config"))
-    model = replay.get("agent", {}).get("model", {}) if isinstance(replay.get("agent"), dict) else {}
-    problem = replay.get("problem_statement")
-    task_id = problem.get("id") if isinstance(problem, dict) else None
+    task_id = dig(replay, "problem_statement", "id") or key
     if task_id is None and ctx.path.endswith(".traj"):
         task_id = Path(ctx.path).stem  # SWE-agent names each file <instance_id>.traj
-    record = RecordInfo(task_id=task_id or key,
-                        teacher=model.get("name") if isinstance(model, dict) else None)
-    if isinstance(info.get("model_name"), str):
-        record.teacher = record.teacher or info["model_name"]
+    teacher = dig(replay, "agent", "model", "name") or info.get("model_name")
+    record = RecordInfo(task_id=str(task_id) if task_id is not None else None,
+                        teacher=teacher if isinstance(teacher, str) else None)
     if info.get("resolved") is not None:
         read_label(record, info["resolved"], "info.resolved")
     if info.get("exit_status") is not None:
