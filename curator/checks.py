@@ -14,10 +14,10 @@ from curator.model import Task, Turn
 
 TOKEN_BUDGET = 4096  # rough tokens (characters / 4) a trajectory may take in training
 CHARS_PER_TOKEN = 4
-ERROR_RESULT = re.compile(r'^\s*(\{\s*"error"\s*:\s*"[^"]|error\b|traceback|exception\b)', re.I)
+ERROR_RESULT = re.compile(r'^\s*(\{\s*"error"\s*:\s*"[^"]|error\b|traceback|exception\b)', re.IGNORECASE)
 ACKNOWLEDGES = re.compile(
     r"error|fail|unable|cannot|can't|couldn't|not (found|available|exist)|invalid|retry|"
-    r"instead|sorry|unfortunately|again|wrong|problem|issue", re.I)
+    r"instead|sorry|unfortunately|again|wrong|problem|issue", re.IGNORECASE)
 JSON_TYPES = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
     "array": (list,), "object": (dict,), "null": (type(None),),

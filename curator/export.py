@@ -20,9 +20,10 @@ import hashlib
 import os
 import random
 import shutil
-from datetime import datetime, timezone
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import orjson
 
@@ -38,6 +39,7 @@ from curator.pairs import (
     load_items,
     load_tasks,
     parse_turns,
+    snapshot,
 )
 from curator.selection import ExportFilters, selected_sql
 from curator.store import Store
@@ -58,6 +60,10 @@ Progress = Callable[[float, str], None]
 
 class ExportError(JobError):
     """An export that cannot be made as asked; one line (the CLI exits 1 with it)."""
+
+
+class _BadRow(Exception):
+    """One rehearsal line that is not a chat row; it is left out and reported."""
 
 
 # -- rows ------------------------------------------------------------------------------------
@@ -89,23 +95,6 @@ def _messages(task: Task, turns) -> list[dict]:
 
 def _line(row: dict, row_id: str, task_key: str) -> bytes:
     return orjson.dumps({**row, "row_id": row_id, "task_key": task_key}) + b"\n"
-
-
-def _pair_row(pair: Pair, task: Task, tools: str) -> dict:
-    return {"prompt": _messages(task, pair.prompt),
-            "chosen": [flat_message(turn_message(pair.chosen))],
-            "rejected": [flat_message(turn_message(pair.rejected))], "tools": tools}
-
-
-def _failure_row(failure: Failure, task: Task, tools: str) -> dict:
-    return {"prompt": _messages(task, failure.prompt),
-            "completion": [flat_message(turn_message(failure.completion))], "label": False,
-            "tags": list(failure.item.tags), "tools": tools}
-
-
-def pair_id(pair: Pair) -> str:
-    (ct, cr), (rt, rr) = pair.chosen_from, pair.rejected_from
-    return f"dpo-{pair.source}-{ct}.{cr}-{rt}.{rr}-s{pair.step}"
 
 
 # -- splits ------------------------------------------------------------------------------------
@@ -142,7 +131,7 @@ class _Plan:
             if cut is None:
                 self.skipped.append({"traj_id": item.traj_id, "reason": (
                     f"first faulty step {item.first_step} is not one of its "
-                    f"{sum(t.role == 'assistant' for t in item.turns)} steps")})
+                    f"{sum(t['role'] == 'assistant' for t in item.raw)} steps")})
             else:
                 self.failures.append(cut)
         self.pairs = build_pairs(con, filters, failed)
@@ -173,49 +162,38 @@ class _Plan:
         return not (self.sft_tasks or self.pairs or self.failures)
 
 
-def _snapshot(store: Store):
-    """A cursor with its own transaction: one consistent view while the app keeps writing."""
-    con = store.con.cursor()
-    con.execute("BEGIN TRANSACTION")
-    return con
-
-
 def preview_counts(store: Store, filters: ExportFilters | None = None, *,
                    eval_fraction: float = 0.1, seed: int = 0) -> dict:
     """What `export_store` with these settings would write, without writing: rows per file
     (`{"sft": {"train", "eval"}, "dpo": ..., "kto": ...}`), pairs by source, tasks, skipped."""
-    con = _snapshot(store)
-    try:
+    with snapshot(store) as con:
         plan = _Plan(con, filters or ExportFilters(), eval_fraction, seed)
         return {**plan.counts(), "pairs": count_by_source(plan.pairs),
                 "tasks": {"train": plan.n_tasks - len(plan.eval), "eval": len(plan.eval)},
                 "skipped": len(plan.skipped)}
-    finally:
-        con.close()
 
 
 # -- writing -----------------------------------------------------------------------------------
 
 
-class _Files:
-    """The JSON Lines files of one export being written, opened on first use."""
+class _Files(ExitStack):
+    """The JSON Lines files of one export being written, opened on first use, closed on exit."""
 
     def __init__(self, root: Path):
+        super().__init__()
         self.root, self.handles, self.rows = root, {}, {}
 
-    def write(self, kind: str, split: str, line: bytes) -> None:
+    def write(self, kind: str, split: str, lines: list[bytes]) -> None:
+        if not lines:
+            return
         name = f"{kind}/{split}.jsonl"
         handle = self.handles.get(name)
         if handle is None:
             (self.root / kind).mkdir(exist_ok=True)
-            handle = self.handles[name] = open(self.root / name, "wb", buffering=1 << 20)
-            self.rows[name] = 0
-        handle.write(line)
-        self.rows[name] += 1
-
-    def close(self) -> None:
-        for handle in self.handles.values():
-            handle.close()
+            handle = self.enter_context((self.root / name).open("wb", buffering=1 << 20))
+            self.handles[name], self.rows[name] = handle, 0
+        handle.writelines(lines)
+        self.rows[name] += len(lines)
 
 
 def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: float = 0.1,
@@ -235,8 +213,7 @@ def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: fl
     progress = progress or (lambda fraction, message: None)
     out = Path(out_dir)
     _check_out(out, overwrite)
-    con = _snapshot(store)
-    try:
+    with snapshot(store) as con:
         progress(0.0, "selecting rows")
         plan = _Plan(con, filters, eval_fraction, seed)
         if plan.empty():
@@ -247,7 +224,7 @@ def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: fl
         try:
             manifest = _write(con, plan, tmp, fmt, seed, mix, rehearsal_ratio, progress)
             manifest.update(
-                curator_export=1, created_at=datetime.now(timezone.utc).isoformat(
+                curator_export=1, created_at=datetime.now(UTC).isoformat(
                     timespec="seconds"), store=str(store.path), format=fmt, seed=seed,
                 eval_fraction=eval_fraction, filters=filters.to_dict(),
                 taxonomy_version=store.taxonomy_version(), skipped=plan.skipped)
@@ -258,8 +235,6 @@ def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: fl
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    finally:
-        con.close()
     progress(1.0, f"wrote {out}")
     return {"out": str(out), **manifest["counts"], "pairs": manifest["pairs"],
             "tasks": manifest["tasks"], "rehearsal": manifest["rehearsal"],
@@ -268,44 +243,19 @@ def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: fl
 
 def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float,
            progress: Progress) -> dict:
-    files = _Files(tmp)
     lineage = {kind: [] for kind in KINDS}
     tasks = load_tasks(con, [p.task_hash for p in plan.pairs] +
                        [f.item.task_hash for f in plan.failures])
-    try:
-        total = max(1, sum(plan.sft_tasks.values()))
-        done = 0
-        for batch in _sft_batches(con, plan, tasks):
-            for row_id, task_key, row, entry in batch:
-                split = plan.split(task_key)
-                files.write("sft", split, _line(row, row_id, task_key))
-                lineage["sft"].append({"row_id": row_id, "split": split, **entry})
+    with _Files(tmp) as files:
+        total, done = max(1, sum(plan.sft_tasks.values())), 0
+        for batch in _sft_records(con, plan, tasks):
+            _emit(files, lineage["sft"], plan, "sft", batch)
             done += len(batch)
             progress(0.8 * done / total, f"sft: {done} of {total} rows")
-        rehearsal = _mix_rehearsal(files, lineage, mix, ratio, seed)
-        for pair in plan.pairs:
-            task, tools = tasks[pair.task_hash]
-            row_id, split = pair_id(pair), plan.split(pair.task_key)
-            files.write("dpo", split, _line(_pair_row(pair, task, tools), row_id, pair.task_key))
-            lineage["dpo"].append({
-                "row_id": row_id, "split": split, "task_key": pair.task_key,
-                "source": pair.source, "step": pair.step,
-                "chosen": dict(zip(("traj_id", "rev_id"), pair.chosen_from)),
-                "rejected": dict(zip(("traj_id", "rev_id"), pair.rejected_from)),
-                "events": pair.events, "reviewers": pair.reviewers})
-        for failure in plan.failures:
-            item = failure.item
-            task, tools = tasks[item.task_hash]
-            row_id, split = f"kto-{item.traj_id}.{item.rev_id}", plan.split(item.task_key)
-            files.write("kto", split, _line(_failure_row(failure, task, tools), row_id,
-                                            item.task_key))
-            lineage["kto"].append({
-                "row_id": row_id, "split": split, "task_key": item.task_key,
-                "traj_id": item.traj_id, "rev_id": item.rev_id, "step": failure.step,
-                "tags": list(item.tags), "taxonomy_version": item.taxonomy_version,
-                "events": list(item.events), "reviewers": list(item.reviewers)})
-    finally:
-        files.close()
+        rehearsal = _mix_rehearsal(files, lineage["sft"], mix, ratio, seed)
+        _emit(files, lineage["dpo"], plan, "dpo", (_pair_record(p, tasks) for p in plan.pairs))
+        _emit(files, lineage["kto"], plan, "kto",
+              (_failure_record(f, tasks) for f in plan.failures))
     progress(0.85, f"writing {fmt} files")
     counts = {kind: {split: files.rows.get(f"{kind}/{split}.jsonl", 0) for split in SPLITS}
               for kind in KINDS}
@@ -317,8 +267,19 @@ def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float,
             "rehearsal": rehearsal, "files": _file_hashes(tmp), "rows": lineage}
 
 
-def _sft_batches(con, plan: _Plan, pair_tasks: dict):
-    """SFT rows in traj_id order, rendered a batch at a time: (row_id, task_key, row, lineage)."""
+def _emit(files: _Files, lineage: list, plan: _Plan, kind: str, records) -> None:
+    """Write records (row_id, task_key, row, lineage entry) to their split's file."""
+    lines = {split: [] for split in SPLITS}
+    for row_id, task_key, row, entry in records:
+        split = plan.split(task_key)
+        lines[split].append(_line(row, row_id, task_key))
+        lineage.append({"row_id": row_id, "split": split, "task_key": task_key, **entry})
+    for split, chunk in lines.items():
+        files.write(kind, split, chunk)
+
+
+def _sft_records(con, plan: _Plan, pair_tasks: dict):
+    """SFT records in traj_id order, a batch at a time, so memory stays flat."""
     hashes = [h for (h,) in con.execute(
         f"SELECT DISTINCT task_hash FROM ({plan.sft_sql})", plan.sft_params).fetchall()]
     tasks = {**load_tasks(con, [h for h in hashes if h not in pair_tasks]), **pair_tasks}
@@ -331,11 +292,35 @@ def _sft_batches(con, plan: _Plan, pair_tasks: dict):
                 editor in rows:
             task, tools = tasks[task_hash]
             row = {"messages": _messages(task, parse_turns(turns)), "tools": tools}
-            entry = {"task_key": task_key, "traj_id": traj_id, "rev_id": rev_id,
-                     "events": sorted({e for e in (edit_event, event_id) if e is not None}),
-                     "reviewers": sorted({r for r in (editor, reviewer) if r})}
-            batch.append((f"sft-{traj_id}.{rev_id}", task_key, row, entry))
+            batch.append((f"sft-{traj_id}.{rev_id}", task_key, row, {
+                "traj_id": traj_id, "rev_id": rev_id,
+                "events": sorted({e for e in (edit_event, event_id) if e is not None}),
+                "reviewers": sorted({r for r in (editor, reviewer) if r})}))
         yield batch
+
+
+def _pair_record(pair: Pair, tasks: dict) -> tuple:
+    task, tools = tasks[pair.task_hash]
+    (ct, cr), (rt, rr) = pair.chosen_from, pair.rejected_from
+    row = {"prompt": _messages(task, pair.prompt),
+           "chosen": [flat_message(turn_message(pair.chosen))],
+           "rejected": [flat_message(turn_message(pair.rejected))], "tools": tools}
+    return (f"dpo-{pair.source}-{ct}.{cr}-{rt}.{rr}-s{pair.step}", pair.task_key, row, {
+        "source": pair.source, "step": pair.step, "chosen": {"traj_id": ct, "rev_id": cr},
+        "rejected": {"traj_id": rt, "rev_id": rr}, "events": pair.events,
+        "reviewers": pair.reviewers})
+
+
+def _failure_record(failure: Failure, tasks: dict) -> tuple:
+    item = failure.item
+    task, tools = tasks[item.task_hash]
+    row = {"prompt": _messages(task, failure.prompt),
+           "completion": [flat_message(turn_message(failure.completion))], "label": False,
+           "tags": list(item.tags), "tools": tools}
+    return (f"kto-{item.traj_id}.{item.rev_id}", item.task_key, row, {
+        "traj_id": item.traj_id, "rev_id": item.rev_id, "step": failure.step,
+        "tags": list(item.tags), "taxonomy_version": item.taxonomy_version,
+        "events": list(item.events), "reviewers": list(item.reviewers)})
 
 
 # -- rehearsal ---------------------------------------------------------------------------------
@@ -353,7 +338,7 @@ def _read_rehearsal(path: Path) -> dict:
             continue
         try:
             rows.append((number, _rehearsal_row(line)))
-        except ValueError as exc:
+        except _BadRow as exc:
             bad.append({"where": f"{path} line {number}", "reason": str(exc)})
     if not rows:
         first = f" ({bad[0]['where']}: {bad[0]['reason']})" if bad else ""
@@ -366,22 +351,22 @@ def _rehearsal_row(line: bytes) -> dict:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc})") from None
+        raise _BadRow(f"not valid JSON ({exc})") from None
     messages = value.get("messages") if isinstance(value, dict) else None
     if not isinstance(messages, list) or not messages:
-        raise ValueError("field 'messages' must be a non-empty list of chat messages")
+        raise _BadRow("field 'messages' must be a non-empty list of chat messages")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in REHEARSAL_ROLES:
-            raise ValueError(f"messages[{i}]: role must be one of {', '.join(REHEARSAL_ROLES)}")
+            raise _BadRow(f"messages[{i}]: role must be one of {', '.join(REHEARSAL_ROLES)}")
         if not isinstance(m.get("content") or "", str):
-            raise ValueError(f"messages[{i}].content must be a string")
+            raise _BadRow(f"messages[{i}].content must be a string")
     if not any(m["role"] == "assistant" for m in messages):
-        raise ValueError("no assistant message to learn from")
+        raise _BadRow("no assistant message to learn from")
     tools = value.get("tools") or []
     return {"messages": [flat_message(m) for m in messages], "tools": _json_string(tools)}
 
 
-def _mix_rehearsal(files: _Files, lineage: dict, mix: dict | None, ratio: float,
+def _mix_rehearsal(files: _Files, lineage: list, mix: dict | None, ratio: float,
                    seed: int) -> dict | None:
     """Add rehearsal rows to sft/train so that they make up `ratio` of it."""
     if mix is None:
@@ -390,12 +375,13 @@ def _mix_rehearsal(files: _Files, lineage: dict, mix: dict | None, ratio: float,
     wanted = round(ratio / (1 - ratio) * curated)
     chosen = sorted(random.Random(seed).sample(range(len(mix["rows"])),
                                                min(wanted, len(mix["rows"]))))
+    lines = []
     for index in chosen:
         number, row = mix["rows"][index]
-        row_id = f"rehearsal-{number}"
-        files.write("sft", "train", _line(row, row_id, "rehearsal"))
-        lineage["sft"].append({"row_id": row_id, "split": "train", "task_key": "rehearsal",
-                               "file": mix["file"], "line": number})
+        lines.append(_line(row, f"rehearsal-{number}", "rehearsal"))
+        lineage.append({"row_id": f"rehearsal-{number}", "split": "train",
+                        "task_key": "rehearsal", "file": mix["file"], "line": number})
+    files.write("sft", "train", lines)
     return {"file": mix["file"], "sha256": mix["sha256"], "ratio": ratio, "wanted": wanted,
             "used": len(chosen), "available": len(mix["rows"]), "bad": mix["bad"][:20],
             "bad_count": len(mix["bad"])}
@@ -444,16 +430,23 @@ def _convert(tmp: Path, fmt: str, written: dict) -> None:
 
 
 def _save_to_disk(folder: Path, tables: dict) -> None:
-    from datasets import Dataset, DatasetDict
+    """A `DatasetDict` folder; quiet (the export reports its own progress)."""
+    import datasets
     from datasets.table import InMemoryTable
 
     fingerprint = hashlib.sha256(folder.name.encode())
     splits = {}
     for split, table in tables.items():
         fingerprint.update(str(table.num_rows).encode())
-        splits[split] = Dataset(InMemoryTable(table), split=split,
-                                fingerprint=fingerprint.hexdigest()[:16])
-    DatasetDict(splits).save_to_disk(str(folder))
+        splits[split] = datasets.Dataset(InMemoryTable(table), split=split,
+                                         fingerprint=fingerprint.hexdigest()[:16])
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        datasets.DatasetDict(splits).save_to_disk(str(folder))
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
 
 
 def _file_hashes(root: Path) -> dict:

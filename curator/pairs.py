@@ -25,63 +25,112 @@ order edit, compare, same_task, with the lineage of all of them.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import orjson
 
-from curator.model import Task, Turn, canonical_json, short_hash
+from curator.model import Task, Turn
 from curator.selection import ExportFilters, decision_where, selected_sql, trajectory_where
 from curator.store import Store
 
-SOURCES = ("edit", "compare", "same_task")
 ACCEPTED = ("accepted", "edited")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Item:
-    """One selected trajectory at its current revision, with the decision that stands on it."""
+    """One selected trajectory at one revision, with the decision that stands on it.
+
+    `raw` holds the stored turn dicts: comparing them is cheap, and most turns are only ever
+    compared, never rendered, so Turn objects are made only for what is written."""
 
     traj_id: int
     task_key: str
     task_hash: str
     rev_id: int
     rev_number: int
-    turns: tuple[Turn, ...]
-    event_id: int | None
-    reviewer: str | None
+    raw: tuple[dict, ...]
+    event_id: int | None = None
+    reviewer: str | None = None
     tags: tuple[str, ...] = ()
     first_step: int | None = None
     taxonomy_version: int | None = None
     edit_event: int | None = None
     editor: str | None = None
 
-    @property
+    def turns(self, end: int | None = None) -> tuple[Turn, ...]:
+        """Turn objects of raw[:end] (parsed on each call: callers take what they render)."""
+        return tuple(Turn.from_dict(t) for t in self.raw[:end])
+
+    @cached_property
     def events(self) -> tuple[int, ...]:
         return tuple(sorted({e for e in (self.edit_event, self.event_id) if e is not None}))
 
-    @property
+    @cached_property
     def reviewers(self) -> tuple[str, ...]:
         return tuple(sorted({r for r in (self.editor, self.reviewer) if r}))
 
 
 @dataclass
 class Pair:
+    """Preferred `chosen` over `rejected` at turn position `at`, where they first differ (for
+    edits: where the reviewer rewrote). Turns are read from the items on use, so building and
+    deduplicating many candidate pairs costs no parsing."""
+
     source: str  # edit | compare | same_task
-    task_key: str
-    task_hash: str
-    prompt: tuple[Turn, ...]  # turns before the cut; the task's system and user come first
-    chosen: Turn
-    rejected: Turn
-    step: int  # the cut's assistant-step index (0-based), in the chosen trajectory
-    chosen_from: tuple[int, int]  # (traj_id, rev_id)
-    rejected_from: tuple[int, int]
+    chosen_item: Item
+    rejected_item: Item
+    at: int
     events: list[int] = field(default_factory=list)
     reviewers: list[str] = field(default_factory=list)
 
-    def key(self) -> str:
-        return short_hash([self.task_hash, [turn_key(t) for t in self.prompt],
-                           turn_key(self.chosen), turn_key(self.rejected)])
+    @property
+    def head(self) -> tuple:
+        """Equal for pairs of equal content, except maybe their prompts (see `same_content`)."""
+        c, r, i = self.chosen_item, self.rejected_item, self.at
+        return c.task_hash, i, turn_key(c.raw[i]), turn_key(r.raw[i])
+
+    def same_content(self, other: Pair) -> bool:
+        """Same prompt, chosen and rejected turn (for pairs of equal `head`)."""
+        return all(same_turn(x, y) for x, y in zip(self.chosen_item.raw[:self.at],
+                                                   other.chosen_item.raw[:other.at]))
+
+    @property
+    def task_key(self) -> str:
+        return self.chosen_item.task_key
+
+    @property
+    def task_hash(self) -> str:
+        return self.chosen_item.task_hash
+
+    @property
+    def prompt(self) -> tuple[Turn, ...]:
+        """The chosen side's turns before the cut (the task's system and user come first)."""
+        return self.chosen_item.turns(self.at)
+
+    @property
+    def chosen(self) -> Turn:
+        return Turn.from_dict(self.chosen_item.raw[self.at])
+
+    @property
+    def rejected(self) -> Turn:
+        return Turn.from_dict(self.rejected_item.raw[self.at])
+
+    @property
+    def step(self) -> int:
+        """The cut's assistant-step index (0-based) in the chosen trajectory."""
+        return len(assistant_positions(self.chosen_item.raw[:self.at]))
+
+    @property
+    def chosen_from(self) -> tuple[int, int]:
+        return self.chosen_item.traj_id, self.chosen_item.rev_id
+
+    @property
+    def rejected_from(self) -> tuple[int, int]:
+        return self.rejected_item.traj_id, self.rejected_item.rev_id
 
 
 @dataclass(frozen=True)
@@ -97,65 +146,64 @@ class Failure:
 # -- cutting ---------------------------------------------------------------------------------
 
 
-def turn_key(turn: Turn) -> str:
+def turn_key(turn: Turn | dict) -> tuple:
     """What makes two turns the same for pairing: content without display text or call ids
-    (two runs name their calls differently; that is not a difference a model should learn)."""
-    d = turn.content_dict()
-    d.pop("tool_call_id", None)
-    for call in d.get("tool_calls", ()):
-        call.pop("id", None)
-    return canonical_json(d).decode()
+    (two runs name their calls differently; that is not a difference a model should learn).
+    Takes a Turn or its stored dict; the role comes first."""
+    d = turn.to_dict() if isinstance(turn, Turn) else turn
+    calls = tuple((c["name"], orjson.dumps(c.get("arguments", {}), option=orjson.OPT_SORT_KEYS))
+                  for c in d.get("tool_calls") or ())
+    return (d["role"], d.get("content") or "", d.get("thought") or "", d.get("name"), calls)
+
+
+def same_turn(x: dict, y: dict) -> bool:
+    """Stored turns `x` and `y` are the same for pairing (equal dicts are, without a key)."""
+    return x == y or turn_key(x) == turn_key(y)
 
 
 def assistant_positions(turns) -> list[int]:
-    """Turn positions of the assistant turns: step k is turns[assistant_positions(turns)[k]]."""
-    return [i for i, t in enumerate(turns) if t.role == "assistant"]
+    """Positions of the assistant turns (stored dicts): step k is turn assistant_positions[k]."""
+    return [i for i, t in enumerate(turns) if t["role"] == "assistant"]
 
 
 def divergence(a, b) -> int | None:
-    """Position of the first turn where `a` and `b` differ, if it is an assistant turn in both;
-    None when they first differ elsewhere, or one is a prefix of the other."""
+    """Position of the first turn where stored turns `a` and `b` differ, if it is an assistant
+    turn in both; None when they first differ elsewhere, or one is a prefix of the other."""
     for i, (x, y) in enumerate(zip(a, b)):
-        if turn_key(x) != turn_key(y):
-            return i if x.role == y.role == "assistant" else None
+        if not same_turn(x, y):
+            return i if x["role"] == y["role"] == "assistant" else None
     return None
 
 
 def edit_cuts(original, edited) -> list[int]:
-    """Positions of the assistant turns an edit rewrote, aligned while the roles agree."""
+    """Positions of the assistant turns an edit rewrote (stored turns), aligned while the roles
+    agree."""
     cuts = []
     for i, (o, e) in enumerate(zip(original, edited)):
-        if o.role != e.role:
+        if o["role"] != e["role"]:
             break
-        if o.role == "assistant" and turn_key(o) != turn_key(e):
+        if o["role"] == "assistant" and not same_turn(o, e):
             cuts.append(i)
     return cuts
 
 
 def failure_cut(item: Item) -> Failure | None:
     """The KTO row of a failed item; None when its first faulty step is not one of its steps."""
-    steps = assistant_positions(item.turns)
+    steps = assistant_positions(item.raw)
     step = item.first_step if item.first_step is not None else len(steps) - 1
     if not 0 <= step < len(steps):
         return None
-    i = steps[step]
-    return Failure(item, item.turns[:i], item.turns[i], step)
-
-
-def _step_of(turns, position: int) -> int:
-    return sum(1 for t in turns[:position] if t.role == "assistant")
+    turns = item.turns(steps[step] + 1)
+    return Failure(item, turns[:-1], turns[-1], step)
 
 
 def _pair(source, chosen: Item, rejected: Item, events, reviewers) -> Pair | None:
     """A pair cut where two trajectories of one task first differ (sources 2 and 3)."""
     if chosen.task_hash != rejected.task_hash or chosen.task_key != rejected.task_key:
         return None
-    i = divergence(chosen.turns, rejected.turns)
-    if i is None:
-        return None
-    return Pair(source, chosen.task_key, chosen.task_hash, chosen.turns[:i], chosen.turns[i],
-                rejected.turns[i], _step_of(chosen.turns, i), (chosen.traj_id, chosen.rev_id),
-                (rejected.traj_id, rejected.rev_id), sorted(set(events)), sorted(set(reviewers)))
+    i = divergence(chosen.raw, rejected.raw)
+    return None if i is None else Pair(source, chosen, rejected, i, sorted(set(events)),
+                                       sorted(set(reviewers)))
 
 
 # -- reading the store ---------------------------------------------------------------------------
@@ -171,8 +219,9 @@ def load_items(con, filters: ExportFilters, statuses: tuple[str, ...], extra: st
 
 def _item(traj_id, task_key, task_hash, rev_id, rev_number, turns, event_id, reviewer, _at,
           tags, first_step, taxonomy_version, edit_event, editor) -> Item:
-    return Item(traj_id, task_key, task_hash, rev_id, rev_number, parse_turns(turns), event_id,
-                reviewer, tuple(tags or ()), first_step, taxonomy_version, edit_event, editor)
+    return Item(traj_id, task_key, task_hash, rev_id, rev_number, tuple(orjson.loads(turns)),
+                event_id, reviewer, tuple(tags or ()), first_step, taxonomy_version, edit_event,
+                editor)
 
 
 def parse_turns(turns_json: str) -> tuple[Turn, ...]:
@@ -196,13 +245,11 @@ def edit_pairs(con, items: list[Item]) -> list[Pair]:
         [[i.traj_id for i in edited]]).fetchall()} if edited else {}
     pairs = []
     for item in edited:
-        rev0, original = originals[item.traj_id]
-        original = parse_turns(original)
-        for i in edit_cuts(original, item.turns):
-            pairs.append(Pair("edit", item.task_key, item.task_hash, item.turns[:i],
-                              item.turns[i], original[i], _step_of(item.turns, i),
-                              (item.traj_id, item.rev_id), (item.traj_id, rev0),
-                              list(item.events), list(item.reviewers)))
+        rev0, turns = originals[item.traj_id]
+        original = Item(item.traj_id, item.task_key, item.task_hash, rev0, 0,
+                        tuple(orjson.loads(turns)))
+        for i in edit_cuts(original.raw, item.raw):
+            pairs.append(Pair("edit", item, original, i, list(item.events), list(item.reviewers)))
     return pairs
 
 
@@ -222,7 +269,7 @@ def same_task_pairs(accepted: list[Item], failed: list[Item]) -> list[Pair]:
 def compare_pairs(con, filters: ExportFilters) -> list[Pair]:
     t1, p1 = trajectory_where(con, filters, "a")
     t2, p2 = trajectory_where(con, filters, "b")
-    d, pd = decision_where(filters, "c.reviewer", "c.at")
+    d, pd = decision_where(filters, "c.reviewer", "c.created_at")
     rows = con.execute(f"""
         SELECT c.event_id, c.reviewer, c.verdict, c.traj_id, c.rev_id, c.other_traj_id,
                c.other_rev_id
@@ -259,7 +306,7 @@ def _load_revisions(con, revs) -> dict[tuple[int, int], Item]:
         """SELECT t.traj_id, t.task_key, t.task_hash, r.rev_id, r.number, r.turns
            FROM revisions r JOIN trajectories t USING (traj_id)
            WHERE list_contains(?, r.rev_id)""", [[r for _, r in revs]]).fetchall()
-    return {(t, r): Item(t, k, h, r, n, parse_turns(turns), None, None)
+    return {(t, r): Item(t, k, h, r, n, tuple(orjson.loads(turns)))
             for t, k, h, r, n, turns in rows}
 
 
@@ -273,14 +320,18 @@ def build_pairs(con, filters: ExportFilters | None = None,
     keys = sorted({f.task_key for f in failed})
     accepted = load_items(con, filters, ACCEPTED,
                           "AND (r.number > 0 OR list_contains(?, t.task_key))", (keys,))
-    by_key: dict[str, Pair] = {}
+    pairs, by_head = [], defaultdict(list)
     for pair in [*edit_pairs(con, accepted), *compare_pairs(con, filters),
                  *same_task_pairs(accepted, failed)]:
-        kept = by_key.setdefault(pair.key(), pair)
-        if kept is not pair:
+        bucket = by_head[pair.head]
+        kept = next((k for k in bucket if k.same_content(pair)), None)
+        if kept is None:
+            bucket.append(pair)
+            pairs.append(pair)
+        else:
             kept.events = sorted({*kept.events, *pair.events})
             kept.reviewers = sorted({*kept.reviewers, *pair.reviewers})
-    return list(by_key.values())
+    return pairs
 
 
 def count_by_source(pairs: list[Pair]) -> dict[str, int]:
@@ -290,9 +341,23 @@ def count_by_source(pairs: list[Pair]) -> dict[str, int]:
 
 def count_pairs(store: Store) -> dict[str, int]:
     """Pairs an unfiltered export writes (train and eval together), by source: `curator stats`."""
-    con = store.con.cursor()  # own snapshot, safe beside the app's threads
+    with snapshot(store) as con:
+        return count_by_source(build_pairs(con))
+
+
+@contextmanager
+def snapshot(store: Store):
+    """A cursor with its own transaction, so one consistent view while the app keeps writing
+    (and safe beside its threads); the cyclic garbage collector is paused meanwhile: building
+    pairs and rows allocates millions of small acyclic objects that it would rescan again and
+    again (half the run time of an export). Reference counting still frees them."""
+    con = store.con.cursor()
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         con.execute("BEGIN TRANSACTION")
-        return count_by_source(build_pairs(con))
+        yield con
     finally:
         con.close()
+        if enabled:
+            gc.enable()

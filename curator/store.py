@@ -20,7 +20,7 @@ from typing import Self
 import duckdb
 import orjson
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = "curator.duckdb"
 TAXONOMY_FILE = Path(__file__).resolve().parent.parent / "assets" / "taxonomy.json"
 
@@ -73,6 +73,18 @@ SCHEMA = [
         q_id BIGINT PRIMARY KEY, import_id BIGINT, source_file VARCHAR, location VARCHAR,
         reason VARCHAR, raw VARCHAR, created_at TIMESTAMP)""",
 ]
+
+# Statements that take a store from version N-1 to N, applied in order on open.
+MIGRATIONS = {
+    2: [
+        "CREATE SEQUENCE run_ids START 1",
+        # Training runs started from the app (curator.runs): config, folder, process, outcome.
+        """CREATE TABLE runs (
+            run_id BIGINT PRIMARY KEY, created_at TIMESTAMP, created_by VARCHAR, base VARCHAR,
+            preset VARCHAR, stages VARCHAR, config JSON, folder VARCHAR, pid INTEGER,
+            status VARCHAR, finished_at TIMESTAMP, result JSON, evaluation JSON, error VARCHAR)""",
+    ],
+}
 
 # Documented views for users of plain DuckDB (see ARCHITECTURE.md).
 VIEWS = [
@@ -145,21 +157,33 @@ class Store:
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: schema version {version} is newer than this "
                                  f"curator ({SCHEMA_VERSION}); upgrade curator")
-            # Future migrations: `MIGRATIONS[version]` statements, applied in order here.
-            return
-        if tables:
+        elif tables:
             raise StoreError(f"{self.path}: a DuckDB file that is not a curator store "
                              f"(tables: {', '.join(sorted(tables))})")
+        else:
+            version = 0
+        if version == SCHEMA_VERSION:
+            return
         with self.transaction() as con:
-            for statement in SCHEMA:
-                con.execute(statement)
-            for statement in VIEWS:
-                con.execute(statement)
-            con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            tags = orjson.loads(TAXONOMY_FILE.read_bytes())
-            con.executemany(
-                "INSERT INTO taxonomy VALUES (1, ?, ?, now())",
-                [(t["tag"], t["description"]) for t in tags])
+            if version == 0:
+                self._create(con)
+                version = 1
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target]:
+                    con.execute(statement)
+            con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                        [str(SCHEMA_VERSION)])
+
+    def _create(self, con) -> None:
+        """The version-1 schema; later versions come from MIGRATIONS like any old store."""
+        for statement in SCHEMA:
+            con.execute(statement)
+        for statement in VIEWS:
+            con.execute(statement)
+        con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        tags = orjson.loads(TAXONOMY_FILE.read_bytes())
+        con.executemany("INSERT INTO taxonomy VALUES (1, ?, ?, now())",
+                        [(t["tag"], t["description"]) for t in tags])
 
     # -- small shared queries ---------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import orjson
-
 from conftest import chat_record, cli_json, run_cli, write_jsonl
 
 REAL_FILES = {  # file: (format, trajectories in it)

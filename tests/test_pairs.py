@@ -150,26 +150,33 @@ def _t(role, text="", **kw) -> Turn:
     return Turn(role, content=text, **kw)
 
 
+def _k(turns) -> list[dict]:
+    return [t.to_dict() for t in turns]
+
+
 def test_divergence_needs_an_identical_prefix_up_to_an_assistant_turn():
     a = [_t("assistant", "x"), _t("tool", "r"), _t("assistant", "y")]
-    assert divergence(a, a[:2] + [_t("assistant", "z")]) == 2
-    assert divergence(a, [a[0], _t("tool", "other"), a[2]]) is None  # tool result differs first
-    assert divergence(a, a[:2]) is None  # a prefix: nothing to prefer
-    assert divergence(a, [a[0], _t("tool", "r", raw="RESULT: r"), _t("assistant", "z")]) == 2
+    assert divergence(_k(a), _k(a[:2] + [_t("assistant", "z")])) == 2
+    assert divergence(_k(a), _k([a[0], _t("tool", "other"), a[2]])) is None  # tool differs
+    assert divergence(_k(a), _k(a[:2])) is None  # a prefix: nothing to prefer
+    display = [a[0], _t("tool", "r", raw="RESULT: r", tool_call_id="x9"), _t("assistant", "z")]
+    assert divergence(_k(a), _k(display)) == 2
 
 
 def test_edit_cuts_skip_tool_edits_and_stop_where_the_structure_changes():
     original = [_t("assistant", "a"), _t("tool", "r"), _t("assistant", "b"), _t("tool", "s"),
                 _t("assistant", "c")]
-    assert edit_cuts(original, [original[0], _t("tool", "R"), *original[2:]]) == []
-    assert edit_cuts(original, [_t("assistant", "A"), original[1], _t("assistant", "B")]) == [0, 2]
-    assert edit_cuts(original, [original[0], _t("assistant", "X"), _t("tool", "q")]) == []
+    o = _k(original)
+    assert edit_cuts(o, _k([original[0], _t("tool", "R"), *original[2:]])) == []
+    assert edit_cuts(o, _k([_t("assistant", "A"), original[1], _t("assistant", "B")])) == [0, 2]
+    assert edit_cuts(o, _k([original[0], _t("assistant", "X"), _t("tool", "q")])) == []
 
 
 @pytest.mark.parametrize("first_step,cut", [(0, 0), (1, 2), (None, 2), (2, None), (-1, None)])
 def test_failure_cut_is_the_first_faulty_step(first_step, cut):
     turns = (_t("assistant", "a"), _t("tool", "r"), _t("assistant", "b"))
-    item = Item(1, "k", "h", 1, 0, turns, 1, "ann", ("loop",), first_step)
+    item = Item(1, "k", "h", 1, 0, tuple(t.to_dict() for t in turns), 1, "ann", ("loop",),
+                first_step)
     failure = failure_cut(item)
     if cut is None:
         assert failure is None

@@ -196,3 +196,23 @@ def test_state_cache_equals_a_rebuild_from_events(store):
     review.rebuild_state(store)
     after = store.con.execute("SELECT * EXCLUDE (decided_at) FROM state ORDER BY 1").fetchall()
     assert before == after
+
+
+def test_a_version_1_store_is_migrated_on_open_keeping_its_data(db):
+    with Store(db) as s:
+        fill(s, [traj("t1", "Paris", "18 C")])
+        s.con.execute("DROP TABLE runs")
+        s.con.execute("DROP SEQUENCE run_ids")
+        s.con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with Store(db) as s:
+        assert s.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == \
+            str(SCHEMA_VERSION)
+        assert s.scalar("SELECT count(*) FROM runs") == 0
+        assert s.scalar("SELECT count(*) FROM trajectories") == 1
+
+
+def test_a_store_from_a_newer_curator_is_refused(db):
+    with Store(db) as s:
+        s.con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="newer than this curator"):
+        Store(db)

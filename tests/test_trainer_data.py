@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest_trainer import TOOLS, dpo_row, sft_row, smol_path, tokenizer, write_export, write_jsonl  # noqa: F401
+from conftest_trainer import *  # fixtures
+from conftest_trainer import dpo_row, sft_row, write_export, write_jsonl
 
 from trainer.data import Row, dpo_example, load_rows, messages_of, sft_example
 from trainer.errors import TrainerError
@@ -16,8 +17,8 @@ def test_trained_tokens_are_exactly_the_assistant_turns(tokenizer):
     row = Row("x:1", sft_row(0, "Paris"))
     example = prepare(tokenizer, "sft", [row], 2048, show=0)[0]
     assert trained_spans(tokenizer, example) == [
-        'I will look up the weather in Paris.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}'
-        "\n</tool_call><|im_end|>",
+        ('I will look up the weather in Paris.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}'
+         "\n</tool_call><|im_end|>"),
         "It is 10 degrees Celsius in Paris.<|im_end|>",
     ]
     text = tokenizer.decode(example["input_ids"])
@@ -73,10 +74,15 @@ def test_long_rows_are_reported_and_left_out_not_cut(tokenizer):
         prepare(tokenizer, "sft", rows[1:], 600, say=said.append)
 
 
-def test_bad_arguments_name_the_row(tokenizer):
+def test_malformed_arguments_render_verbatim_and_a_nameless_call_names_the_row(tokenizer):
     row = sft_row(0, "Paris")
     row["messages"][2]["tool_calls"][0]["function"]["arguments"] = "{city: Paris"
-    with pytest.raises(TrainerError, match=r"^x:7: tool call 'get_weather' has arguments that are not JSON"):
+    call = messages_of(Row("x:7", row), "messages")[2]["tool_calls"][0]["function"]
+    assert call["arguments"] == "{city: Paris"
+    text = tokenizer.apply_chat_template(messages_of(Row("x:7", row), "messages"), tokenize=False)
+    assert '"arguments": {city: Paris}' in text
+    del row["messages"][2]["tool_calls"][0]["function"]["name"]
+    with pytest.raises(TrainerError, match=r"^x:7: tool call needs a name"):
         messages_of(Row("x:7", row), "messages")
 
 

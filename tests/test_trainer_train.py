@@ -9,7 +9,8 @@ import json
 
 import pytest
 import torch
-from conftest_trainer import smol_path, tiny_base, write_export  # noqa: F401
+from conftest_trainer import *  # fixtures
+from conftest_trainer import write_export
 
 from trainer.presets import TrainConfig
 
@@ -86,35 +87,27 @@ def test_dpo_reference_is_the_sft_policy_not_the_base(run, tiny_base, smol_path)
     assert (base - reference).abs().min() > 1.0  # SFT moved the policy far from the pre-SFT base
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, tiny_base):
-    from transformers import TrainerCallback
-
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, tiny_base, monkeypatch):
     from trainer import stages
+    from trainer.errors import TrainerError
     from trainer.run import train
 
-    class Kill(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == 3:
-                raise KeyboardInterrupt  # as if the process died after checkpoint-2 was written
+    def die_at_step_3(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            raise KeyboardInterrupt  # as if the process were killed after checkpoint-2 was written
 
     export = write_export(tmp_path / "export", n_train=4, kinds=("sft",))
     config = TrainConfig(**{**FAST.__dict__, "max_steps": 4, "save_steps": 2, "batch_size": 2, "stages": ("sft",)})
-    original = stages.MetricsLog.__init__
-    try:
-        stages.MetricsLog.__init__ = lambda self, *a: (original(self, *a), setattr(self, "on_step_end",
-                                                                                   Kill().on_step_end))[0]
+    with monkeypatch.context() as patch:
+        patch.setattr(stages.MetricsLog, "on_step_end", die_at_step_3, raising=False)
         with pytest.raises(KeyboardInterrupt):
             train(export, tmp_path / "out", str(tiny_base), config)
-    finally:
-        stages.MetricsLog.__init__ = original
     assert (tmp_path / "out" / "sft" / "checkpoint-2").is_dir() and not (tmp_path / "out" / "sft" / "adapter").exists()
-    from trainer.errors import TrainerError
-
     with pytest.raises(TrainerError, match="--resume"):
         train(export, tmp_path / "out", str(tiny_base), config)
     result = train(export, tmp_path / "out", str(tiny_base), config, resume=True)
     assert result["stages"]["sft"]["steps"] == 4 and result["stages"]["sft"]["resumed_from"] == "checkpoint-2"
-    assert [r["step"] for r in metrics(tmp_path / "out", "sft")] == [1, 2, 3, 3, 4]
+    assert [r["step"] for r in metrics(tmp_path / "out", "sft")] == [1, 2, 3, 4]  # steps 1-2 before, 3-4 after
 
 
 def test_merge_agrees_with_the_adapter(run, tmp_path):

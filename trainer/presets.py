@@ -35,6 +35,7 @@ class TrainConfig:
     logging_steps: int = 1
     save_steps: int = 50
     seed: int = 0
+    eval_each_epoch: int = 0  # held-out tasks to run the agent benchmark on after every epoch (0: off)
     extra: dict = field(default_factory=dict)  # further TrainingArguments (e.g. from a preset for big models)
 
 

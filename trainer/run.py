@@ -17,7 +17,7 @@ from trainer.data import check_export, load_rows
 from trainer.errors import TrainerError
 from trainer.preflight import log, prepare
 from trainer.presets import TrainConfig
-from trainer.stages import ADAPTER, MetricsLog, preference_trainer, run_stage, sft_trainer
+from trainer.stages import ADAPTER, EpochBenchmark, MetricsLog, preference_trainer, run_stage, sft_trainer
 from trainer.template import use_template
 
 
@@ -59,11 +59,14 @@ def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resum
             continue
         log(f"{stage}: training on {len(train_rows)} rows" + (f" from {adapter}" if adapter else ""))
         metrics = MetricsLog(out / "metrics.jsonl", stage)
+        callbacks = [metrics]
+        if config.eval_each_epoch:
+            callbacks.append(EpochBenchmark(out / "metrics.jsonl", stage, tokenizer, config.eval_each_epoch))
         if stage == "sft":
-            trainer = sft_trainer(base_path, tokenizer, train_rows, eval_rows, config, stage_out, [metrics])
+            trainer = sft_trainer(base_path, tokenizer, train_rows, eval_rows, config, stage_out, callbacks)
         else:
             trainer = preference_trainer(stage, base_path, adapter, tokenizer, train_rows, eval_rows, config,
-                                         stage_out, [metrics])
+                                         stage_out, callbacks)
         summaries[stage] = run_stage(trainer, stage_out, metrics, resume)
         adapter = stage_out / ADAPTER
         del trainer

@@ -63,6 +63,27 @@ class MetricsLog(TrainerCallback):
             out.write(json.dumps(record) + "\n")
 
 
+class EpochBenchmark(TrainerCallback):
+    """After every epoch, runs the agent benchmark on the first `tasks` held-out tasks with the model
+    being trained (the seed article's advice: evaluate after every epoch) and appends the metrics
+    to the same metrics log, so the app plots task success per epoch beside the loss."""
+
+    def __init__(self, path: Path, stage: str, tokenizer, tasks: int):
+        self.path, self.stage, self.tokenizer, self.tasks = path, stage, tokenizer, tasks
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        from trainer.evaluate import ModelPolicy, evaluate
+
+        policy = ModelPolicy(model=model, tokenizer=self.tokenizer)
+        result = evaluate(policy, self.tasks, desc=f"{self.stage} epoch {state.epoch:.0f} benchmark")
+        record = {"stage": self.stage, "step": state.global_step, "epoch": state.epoch,
+                  "time": time.time(), "benchmark_tasks": self.tasks}
+        record.update({k: result[k] for k in ("task_success", "valid_tool_call_rate",
+                                               "unknown_tool_rate", "schema_valid_rate")})
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
 def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dict:
     """TrainingArguments shared by all stages."""
     return dict(

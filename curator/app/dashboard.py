@@ -46,7 +46,7 @@ def figures(store: Store) -> dict:
         "SELECT tag, count(*) AS failures FROM failure_tags GROUP BY tag ORDER BY 2 DESC, 1").df()
     pairs = pd.DataFrame({"source": list(stats["pairs"]), "pairs": list(stats["pairs"].values())})
     throughput = store.con.execute(
-        """SELECT reviewer, strftime(date_trunc('day', at), '%Y-%m-%d') AS day,
+        """SELECT reviewer, strftime(date_trunc('day', created_at), '%Y-%m-%d') AS day,
                   count(*) AS decisions, round(median(seconds), 1) AS median_seconds
            FROM decisions WHERE kind IN ('accept', 'edit', 'fail', 'skip', 'compare')
            GROUP BY ALL ORDER BY day, reviewer""").df()

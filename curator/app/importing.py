@@ -8,8 +8,8 @@ provenance the store records (`source_file`) names a file that still exists late
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from curator.ingest import FileSummary, import_file
 from curator.store import Store

@@ -114,11 +114,14 @@ class ReviewQueue:
         upper = low + WINDOW - 1
         while True:
             bound = "" if upper is None else "AND s.traj_id <= ?"
-            ids = [r[0] for r in store.con.execute(
-                f"""SELECT s.traj_id FROM state s WHERE s.traj_id >= ? {bound}
-                    AND s.status = 'pending' ORDER BY s.traj_id LIMIT ?""",
-                [low, *([] if upper is None else [upper]), CANDIDATES]).fetchall()]
-            if not ids:
+            rows = store.con.execute(
+                f"""SELECT s.traj_id, l.traj_id IS NOT NULL AS held FROM state s
+                    LEFT JOIN leases l ON l.traj_id = s.traj_id AND l.reviewer <> ?
+                                      AND l.expires_at > now()
+                    WHERE s.traj_id >= ? {bound} AND s.status = 'pending'
+                    ORDER BY s.traj_id LIMIT ?""",
+                [reviewer, low, *([] if upper is None else [upper]), CANDIDATES]).fetchall()
+            if not rows:
                 if upper is None:
                     return
                 upper = None  # the window was empty: one look at everything above it
@@ -126,16 +129,13 @@ class ReviewQueue:
             if first:
                 with self._mutex:
                     if self._low == low:
-                        self._low = ids[0]
+                        self._low = rows[0][0]
                 first = False
-            held = {r[0] for r in store.con.execute(
-                """SELECT traj_id FROM leases WHERE list_contains(?, traj_id)
-                   AND reviewer <> ? AND expires_at > now()""", [ids, reviewer]).fetchall()}
-            free = [i for i in ids if i not in held]
+            free = [traj_id for traj_id, held in rows if not held]
             if free:
                 yield from free
                 return
-            low, upper = ids[-1] + 1, ids[-1] + WINDOW  # all held by others: look further
+            low, upper = rows[-1][0] + 1, rows[-1][0] + WINDOW  # all held by others: look on
 
 
 def _second_review_candidates(store: Store, reviewer: str, filters: QueueFilters,
@@ -179,8 +179,8 @@ def progress(store: Store, reviewer: str, filters: QueueFilters) -> dict:
         f"""SELECT count(*) FILTER (WHERE s.status <> 'pending'), count(*)
             FROM state s {join} WHERE {where}""", params).fetchone()
     today = store.scalar(
-        """SELECT count(*) FROM events WHERE reviewer = ? AND at >= current_date
-           AND kind <> 'undo'""", [reviewer])
+        "SELECT count(*) FROM decisions WHERE reviewer = ? AND created_at >= current_date",
+        [reviewer])
     return {"done": done, "total": total, "mine_today": today}
 
 

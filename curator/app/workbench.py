@@ -19,8 +19,17 @@ from dataclasses import asdict, dataclass
 
 from curator.app.queue import Pick, QueueFilters, ReviewQueue, progress
 from curator.model import Turn
-from curator.review import (DEFAULT_LEASE_SECONDS, ReviewError, acquire_lease, compare, decide,
-                            edit, load, release_lease, undo)
+from curator.review import (
+    DEFAULT_LEASE_SECONDS,
+    ReviewError,
+    acquire_lease,
+    compare,
+    decide,
+    edit,
+    load,
+    release_lease,
+    undo,
+)
 from curator.store import Store
 
 
@@ -44,6 +53,7 @@ class Item:
     loaded: object  # review.Loaded
     flags: list[dict]
     status: str
+    info: dict  # provenance: format, file, record, teacher, label; revision number
 
 
 class Workbench:
@@ -76,17 +86,31 @@ class Workbench:
 
     def _item(self, store: Store, pick: Pick) -> Item:
         current = load(store, pick.traj_id)
-        loaded = current
+        rev_id = current.rev_id
         if pick.second_review:  # blind: the original, as the first reviewer saw it
-            original = store.scalar(
+            rev_id = store.scalar(
                 "SELECT rev_id FROM revisions WHERE traj_id = ? AND number = 0", [pick.traj_id])
-            loaded = load(store, pick.traj_id, original)
-        flags = [dict(zip(("check", "step", "message"), r)) for r in store.con.execute(
-            """SELECT "check", step, message FROM checks WHERE traj_id = ? AND rev_id = ?
-               ORDER BY step NULLS FIRST, "check" """, [pick.traj_id, loaded.rev_id]).fetchall()]
-        shown = Shown(pick.traj_id, loaded.rev_id, current.seen, time.monotonic(),
-                      pick.second_review)
-        return Item(shown, loaded, flags, current.status)
+        shown = Shown(pick.traj_id, rev_id, current.seen, time.monotonic(), pick.second_review)
+        return self._build(store, shown, current if rev_id == current.rev_id else None)
+
+    def view(self, shown: Shown) -> Item:
+        """What is on screen, rendered again (the markdown toggle, the edit's original)."""
+        with self.db() as store:
+            return self._build(store, shown)
+
+    def _build(self, store: Store, shown: Shown, loaded=None) -> Item:
+        loaded = loaded or load(store, shown.traj_id, shown.rev_id)
+        row = store.con.execute(
+            """SELECT t.source_format, t.source_file, t.source_record, t.teacher, t.source_label,
+                      r.number,
+                      (SELECT list({'check': c."check", 'step': c.step, 'message': c.message}
+                                   ORDER BY c.step NULLS FIRST, c."check")
+                       FROM checks c WHERE c.traj_id = t.traj_id AND c.rev_id = r.rev_id)
+               FROM trajectories t, revisions r WHERE t.traj_id = ? AND r.rev_id = ?""",
+            [shown.traj_id, shown.rev_id]).fetchone()
+        info = dict(zip(("format", "file", "record", "teacher", "label", "revision"), row))
+        flags = row[-1] or []
+        return Item(shown, loaded, flags, loaded.status, info)
 
     def release(self, shown: Shown | None, reviewer: str) -> None:
         if shown:
@@ -136,7 +160,7 @@ class Workbench:
 def timeline(store: Store, traj_id: int) -> list[dict]:
     """Every event on a trajectory, oldest first, including compares it took part in."""
     rows = store.con.execute(
-        """SELECT e.event_id, strftime(e.at, '%Y-%m-%d %H:%M:%S') AS at, e.reviewer, e.kind,
+        """SELECT e.event_id, strftime(e.created_at, '%Y-%m-%d %H:%M:%S') AS at, e.reviewer, e.kind,
                   e.tags, e.first_step, e.note, e.seconds, e.undoes, e.other_traj_id,
                   e.verdict, e.rev_id,
                   EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo'

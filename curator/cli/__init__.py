@@ -8,6 +8,7 @@ Exit 0 on success, 1 on a failure of the job (one line on stderr), 2 on bad usag
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -49,14 +50,21 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     from curator.importers import FileError
     from curator.store import StoreError
+    from trainer.errors import TrainerError
 
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     module = modules[args.command]
     try:
         result = module.run(args)
-    except (JobError, StoreError, FileError) as exc:
+    except (JobError, StoreError, FileError, TrainerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"error: disk full while writing {exc.filename or 'output'}: {exc.strerror}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted; nothing half-written was kept", file=sys.stderr)

@@ -1,0 +1,94 @@
+"""`curator serve`: the review app on the store (it is the store's only writer while it runs)."""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from curator.cli import JobError, add_db
+from curator.review import DEFAULT_LEASE_SECONDS
+
+SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "sample" / "trajectories.jsonl"
+
+
+def register(sub) -> str:
+    p = sub.add_parser("serve", help="run the review app (Gradio) on the store")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; any other needs --users)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--users", metavar="FILE",
+                   help="reviewer logins (`curator users add`); without it, on loopback, the "
+                        "reviewer is the local user")
+    p.add_argument("--demo", action="store_true",
+                   help="a fresh store with the sample trajectories (a temporary file, or --db)")
+    p.add_argument("--lease-seconds", type=int, default=DEFAULT_LEASE_SECONDS, metavar="N",
+                   help=f"how long an item shown to one reviewer is kept from the others "
+                        f"(default {DEFAULT_LEASE_SECONDS})")
+    add_db(p)
+    return "serve"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args) -> None:
+    from curator.app.auth import UsersError, authenticator, read_users
+
+    if not is_loopback(args.host) and not args.users:
+        raise JobError(f"refusing to serve on {args.host} without --users FILE: anyone who can "
+                       f"reach it could write decisions (add reviewers with `curator users add "
+                       f"NAME --users FILE`)")
+    if args.lease_seconds < 1:
+        raise JobError(f"--lease-seconds must be at least 1, got {args.lease_seconds}")
+    try:
+        users = read_users(args.users) if args.users else None
+    except UsersError as exc:
+        raise JobError(str(exc)) from None
+    db = args.db
+    if args.demo and not db:
+        db = os.path.join(tempfile.mkdtemp(prefix="curator-demo-"), "demo.duckdb")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from curator.app import Workbench, build_app, launch_options
+    from curator.ingest import import_file
+    from curator.store import Store
+
+    with Store(db) as store:
+        if args.demo:
+            if not SAMPLE.is_file():
+                raise JobError(f"{SAMPLE}: the sample set is missing")
+            summary = import_file(store, str(SAMPLE))
+            print(f"demo store {store.path}: {summary.imported} sample trajectories imported "
+                  f"({summary.duplicates} already there)", file=sys.stderr)
+        bench = Workbench(store, args.lease_seconds)
+        local_user = getpass.getuser()
+        app = build_app(bench, local_user=local_user,
+                        exports_root=store.path.resolve().parent / "exports")
+        who = f"{len(users)} reviewers from {args.users}" if users else f"reviewer {local_user}"
+        print(f"serving {store.path} on http://{args.host}:{args.port} ({who}); Ctrl-C stops",
+              file=sys.stderr, flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly: the store closes, checkpointed
+        try:
+            app.queue(default_concurrency_limit=None).launch(
+                server_name=args.host, server_port=args.port, quiet=True, show_error=False,
+                auth=authenticator(users) if users else None,
+                auth_message="Trajectory Curator: log in with your reviewer name",
+                footer_links=[], max_file_size="2gb", **launch_options())
+        except KeyboardInterrupt:
+            pass
+        finally:
+            app.close()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,181 @@
+"""Training runs started from the app: the export, a separate process, and the outcome in `runs`.
+
+`start_run` exports the current curated set into the run's folder (in the caller's process: it is
+the store's only writer), then starts `python -m trainer.job FOLDER` in a new process session, so
+the app stays responsive and `cancel_run` can end the whole process tree. The job never touches
+the store; `refresh` turns a finished process into an outcome: `result.json` -> succeeded, none ->
+failed with the last log lines. Runs survive an app restart: the pid and the folder are stored.
+
+Run folder: job.json (what to run), export/ (the datasets), train/ (the trainer's OUT:
+metrics.jsonl, adapters, checkpoints), log.txt, result.json (training), evaluation.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from curator.store import Store, StoreError
+
+LOG = "log.txt"
+RESULT = "result.json"
+EVALUATION = "evaluation.json"
+_started: dict[int, subprocess.Popen] = {}  # this process's children, so they can be reaped
+
+
+class RunError(StoreError):
+    """A run cannot be started or changed as asked; one line."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What the Train tab (or a script) asks for; the job passes it to the trainer and harness."""
+
+    base: str | None = None  # None: the embedded SmolLM2-135M-Instruct
+    preset: str = "cpu-demo"
+    stages: tuple[str, ...] = ("sft", "dpo")
+    max_steps: int | None = None  # per stage, overrides the preset's epochs
+    eval_tasks: int | None = None  # held-out tasks to evaluate on after training (None: all, 0: skip)
+    eval_each_epoch: int | None = None  # run the benchmark on this many tasks after every epoch
+
+
+def start_run(store: Store, config: RunConfig, *, user: str, root: str | os.PathLike,
+              progress=None) -> int:
+    """Export, then start the job process; returns the run id. One run at a time per store."""
+    from curator.export import export_store
+
+    refresh(store)
+    running = store.scalar("SELECT run_id FROM runs WHERE status = 'running' LIMIT 1")
+    if running is not None:
+        raise RunError(f"run {running} is still running: wait for it or cancel it first")
+    run_id = store.scalar("SELECT nextval('run_ids')")
+    folder = Path(root).resolve() / f"run-{run_id:04d}"
+    if folder.exists():
+        raise RunError(f"{folder} already exists; remove it or choose another runs folder")
+    folder.mkdir(parents=True)
+    export_store(store, folder / "export", progress=progress)
+    (folder / "job.json").write_text(json.dumps(asdict(config), indent=2))
+    with open(folder / LOG, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "trainer.job", str(folder)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _started[run_id] = proc
+    store.con.execute(
+        """INSERT INTO runs VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, 'running', NULL, NULL, NULL,
+                                    NULL)""",
+        [run_id, user, config.base or "default", config.preset, ",".join(config.stages),
+         json.dumps(asdict(config)), str(folder), proc.pid])
+    return run_id
+
+
+def refresh(store: Store) -> None:
+    """Record the outcome of every run whose process has ended."""
+    for run_id, folder, pid in store.con.execute(
+            "SELECT run_id, folder, pid FROM runs WHERE status = 'running'").fetchall():
+        if _alive(run_id, pid, folder):
+            continue
+        folder = Path(folder)
+        result, evaluation = _read_json(folder / RESULT), _read_json(folder / EVALUATION)
+        status, error = ("succeeded", None) if result else ("failed", log_tail(folder, 15))
+        store.con.execute(
+            """UPDATE runs SET status = ?, finished_at = now(), result = ?, evaluation = ?,
+                               error = ? WHERE run_id = ? AND status = 'running'""",
+            [status, json.dumps(result) if result else None,
+             json.dumps(_metrics_only(evaluation)) if evaluation else None, error, run_id])
+
+
+def cancel_run(store: Store, run_id: int, grace_s: float = 5.0) -> None:
+    """End the run's whole process tree (the job and anything it started) and mark it cancelled."""
+    row = store.one("SELECT status, pid, folder FROM runs WHERE run_id = ?", [run_id])
+    if row is None:
+        raise RunError(f"run {run_id}: no such run")
+    status, pid, folder = row
+    if status != "running":
+        raise RunError(f"run {run_id} is {status}, not running")
+    if _alive(run_id, pid, folder):
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _alive(run_id, pid, folder) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(run_id, pid, folder):
+            _signal_group(pid, signal.SIGKILL)
+            while _alive(run_id, pid, folder):
+                time.sleep(0.05)
+    store.con.execute("""UPDATE runs SET status = 'cancelled', finished_at = now(), error = ?
+                         WHERE run_id = ?""", [f"cancelled; last log lines:\n{log_tail(folder, 5)}",
+                                               run_id])
+
+
+def list_runs(store: Store) -> list[dict]:
+    refresh(store)
+    cursor = store.con.execute("SELECT * FROM runs ORDER BY run_id DESC")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def read_metrics(folder: str | os.PathLike) -> list[dict]:
+    """The trainer's metrics log so far (one object per logging step), for live curves."""
+    path = Path(folder) / "train" / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the line being written right now
+    return rows
+
+
+def read_evaluation(folder: str | os.PathLike) -> dict | None:
+    """The full evaluation, transcripts included (the store keeps only the metrics)."""
+    return _read_json(Path(folder) / EVALUATION)
+
+
+def log_tail(folder: str | os.PathLike, lines: int = 40) -> str:
+    path = Path(folder) / LOG
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 64 * 1024))
+        text = fh.read().decode("utf-8", "replace")
+    # tqdm redraws with carriage returns: keep the last state of each line
+    return "\n".join(part.rsplit("\r", 1)[-1] for part in text.splitlines()[-lines:])
+
+
+def _alive(run_id: int, pid: int, folder: str) -> bool:
+    proc = _started.get(run_id)
+    if proc is not None:
+        return proc.poll() is None
+    try:  # a run started by an earlier app process: check the pid still runs our job
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and str(folder) in cmdline
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _metrics_only(evaluation: dict) -> dict:
+    """What the store keeps of an evaluation: each side's metrics, not its transcripts."""
+    return {key: ({k: v for k, v in value.items() if k != "transcripts"}
+                  if isinstance(value, dict) else value) for key, value in evaluation.items()}
