@@ -46,29 +46,44 @@ class Loaded:
     status: str
     seen: int | None  # the state's event id: pass it back with the decision
     meta: dict
+    info: dict  # source format, file, record, teacher, label; the revision's number
+    flags: list  # automatic-check flags of this revision: {"check", "step", "message"}
 
 
 # -- reading -------------------------------------------------------------------------------
 
 
 def load(store: Store, traj_id: int, rev_id: int | None = None) -> Loaded:
+    """A trajectory at its current revision (or `rev_id`), with its state and check flags.
+
+    This is on the path of every item a reviewer opens: two queries whose filters are constants,
+    so DuckDB answers them from the primary-key indexes instead of joining whole tables."""
     row = store.one(
         """SELECT k.instruction, k.system, k.context, k.tools, k.source_task_id, t.meta,
-                  s.status, s.rev_id, s.event_id
+                  s.status, s.event_id, s.rev_id, t.source_format, t.source_file,
+                  t.source_record, t.teacher, t.source_label
            FROM trajectories t JOIN tasks k USING (task_hash) JOIN state s USING (traj_id)
            WHERE t.traj_id = ?""", [traj_id])
     if row is None:
         raise ReviewError(f"trajectory {traj_id}: no such trajectory")
-    instruction, system, context, tools, task_id, meta, status, current_rev, seen = row
-    rev_id = rev_id or current_rev
-    turns = store.scalar("SELECT turns FROM revisions WHERE rev_id = ? AND traj_id = ?",
-                         [rev_id, traj_id])
-    if turns is None:
+    instruction, system, context, tools, task_id, meta, status, seen, current = row[:9]
+    rev_id = rev_id or current
+    revision = store.one(
+        """SELECT r.turns, r.number,
+                  (SELECT list({'check': c."check", 'step': c.step, 'message': c.message}
+                               ORDER BY c.step NULLS FIRST, c."check")
+                   FROM checks c WHERE c.traj_id = ? AND c.rev_id = ?)
+           FROM revisions r WHERE r.rev_id = ? AND r.traj_id = ?""",
+        [traj_id, rev_id, rev_id, traj_id])
+    if revision is None:
         raise ReviewError(f"trajectory {traj_id}: no revision {rev_id}")
+    turns, number, flags = revision
     task = Task(instruction=instruction, system=system, context=context,
                 tools=tuple(orjson.loads(tools)), source_task_id=task_id)
+    info = dict(zip(("format", "file", "record", "teacher", "label"), row[9:14]),
+                revision=number)
     return Loaded(traj_id, task, tuple(Turn.from_dict(t) for t in orjson.loads(turns)), rev_id,
-                  status, seen, orjson.loads(meta) if meta else {})
+                  status, seen, orjson.loads(meta) if meta else {}, info, flags or [])
 
 
 def derive_state(events: list[dict], original_rev: int) -> tuple[str, int, int | None]:
@@ -95,13 +110,14 @@ def decide(store: Store, traj_id: int, kind: str, reviewer: str, *, seen: int | 
         raise ReviewError(f"unknown decision {kind!r}; use accept, fail, skip (or edit, undo)")
     with store.transaction():
         current = _guard(store, traj_id, reviewer, seen, check_seen)
-        version = store.taxonomy_version()
+        version = current["taxonomy_version"]
         if kind == "fail":
             _check_failure(store, traj_id, current["rev_id"], tags, first_step, version)
         event_id = _append(store, traj_id, current["rev_id"], reviewer, kind, tags=list(tags),
                            first_step=first_step, note=note, seconds=seconds,
                            taxonomy_version=version)
         _set_state(store, traj_id, DECISION_STATUS[kind], current["rev_id"], event_id, reviewer)
+        release_lease(store, traj_id, reviewer)  # the decision ends this reviewer's hold
     return event_id
 
 
@@ -124,8 +140,9 @@ def edit(store: Store, traj_id: int, reviewer: str, turns: list[Turn], *, seen: 
         if flags:  # checks run after every edit, like at import
             store.con.executemany("INSERT INTO checks VALUES (?, ?, ?, ?, ?)", flags)
         event_id = _append(store, traj_id, rev_id, reviewer, "edit", note=note, seconds=seconds,
-                           taxonomy_version=store.taxonomy_version())
+                           taxonomy_version=current["taxonomy_version"])
         _set_state(store, traj_id, "edited", rev_id, event_id, reviewer)
+        release_lease(store, traj_id, reviewer)
     return rev_id, event_id
 
 
@@ -229,16 +246,15 @@ def rebuild_state(store: Store) -> int:
 
 def acquire_lease(store: Store, traj_id: int, reviewer: str,
                   seconds: int = DEFAULT_LEASE_SECONDS) -> bool:
-    """Hold an item for `seconds`; False if another reviewer holds a live lease on it."""
-    with store.transaction():
-        holder = _live_holder(store, traj_id)
-        if holder not in (None, reviewer):
-            return False
-        store.con.execute(
-            """INSERT OR REPLACE INTO leases
-               VALUES (?, ?, now()::TIMESTAMP + to_seconds(?::DOUBLE))""",
-            [traj_id, reviewer, seconds])
-    return True
+    """Hold an item for `seconds`; False if another reviewer holds a live lease on it.
+    One statement, so it is atomic without a transaction of its own (it is on the hot path)."""
+    taken = store.one(
+        """INSERT OR REPLACE INTO leases
+           SELECT ?, ?, now()::TIMESTAMP + to_seconds(?::DOUBLE)
+           WHERE NOT EXISTS (SELECT 1 FROM leases WHERE traj_id = ? AND reviewer <> ?
+                             AND expires_at > now())
+           RETURNING traj_id""", [traj_id, reviewer, seconds, traj_id, reviewer])
+    return taken is not None
 
 
 def release_lease(store: Store, traj_id: int, reviewer: str) -> None:
@@ -256,26 +272,24 @@ def load_task(store: Store, traj_id: int) -> Task:
     return Task(instruction, system, context, tuple(orjson.loads(tools)), task_id)
 
 
-def _live_holder(store: Store, traj_id: int) -> str | None:
-    return store.scalar("SELECT reviewer FROM leases WHERE traj_id = ? AND expires_at > now()",
-                        [traj_id])
-
-
 def _guard(store: Store, traj_id: int, reviewer: str, seen: int | None, check_seen: bool) -> dict:
     if not reviewer:
         raise ReviewError("a decision needs a reviewer name")
-    row = store.one("SELECT status, rev_id, event_id FROM state WHERE traj_id = ?",
-                            [traj_id])
+    row = store.one(
+        """SELECT s.status, s.rev_id, s.event_id,
+                  (SELECT reviewer FROM leases l WHERE l.traj_id = ? AND l.expires_at > now()),
+                  (SELECT max(version) FROM taxonomy)
+           FROM state s WHERE s.traj_id = ?""", [traj_id, traj_id])
     if row is None:
         raise ReviewError(f"trajectory {traj_id}: no such trajectory")
-    holder = _live_holder(store, traj_id)
+    status, rev_id, event_id, holder, version = row
     if holder not in (None, reviewer):
         raise LeaseHeld(f"trajectory {traj_id} is being reviewed by {holder}; "
                         f"your decision was not saved")
-    if check_seen and row[2] != seen:
-        raise StaleWrite(f"trajectory {traj_id} changed since you opened it (now {row[0]}); "
+    if check_seen and event_id != seen:
+        raise StaleWrite(f"trajectory {traj_id} changed since you opened it (now {status}); "
                          f"reload it: your decision was not saved")
-    return {"status": row[0], "rev_id": row[1], "event_id": row[2]}
+    return {"status": status, "rev_id": rev_id, "event_id": event_id, "taxonomy_version": version}
 
 
 def _check_failure(store: Store, traj_id: int, rev_id: int, tags, first_step, version: int):
@@ -297,12 +311,11 @@ def _check_failure(store: Store, traj_id: int, rev_id: int, tags, first_step, ve
 def _append(store: Store, traj_id, rev_id, reviewer, kind, *, tags=None, first_step=None,
             note=None, seconds=None, taxonomy_version=None, undoes=None, other_traj_id=None,
             other_rev_id=None, verdict=None) -> int:
-    event_id = store.scalar("SELECT nextval('event_ids')")
-    store.con.execute(
-        "INSERT INTO events VALUES (?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [event_id, traj_id, rev_id, reviewer, kind, tags, first_step, note, seconds,
-         taxonomy_version, undoes, other_traj_id, other_rev_id, verdict])
-    return event_id
+    return store.one(
+        """INSERT INTO events VALUES (nextval('event_ids'), ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?,
+                                      ?, ?, ?) RETURNING event_id""",
+        [traj_id, rev_id, reviewer, kind, tags, first_step, note, seconds, taxonomy_version,
+         undoes, other_traj_id, other_rev_id, verdict])[0]
 
 
 def _set_state(store: Store, traj_id, status, rev_id, event_id, reviewer) -> None:

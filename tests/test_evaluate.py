@@ -264,10 +264,11 @@ def test_cmd_eval_without_adapter_leaves_tuned_null(monkeypatch):
             made.append((base, adapter, kwargs))
 
     monkeypatch.setattr(ev, "ModelPolicy", Fake)
+    monkeypatch.setattr("trainer.base.resolve_base", lambda name: made.append(("resolved", name)))
     args = argparse.Namespace(adapter=None, base=None, tasks=2, max_steps=3, max_new_tokens=50, json=True)
     result = ev.cmd_eval(args)
     assert result["tasks"] == 2 and result["tuned"] is None and result["base"]["task_success"] == 0.0
-    assert made == [(None, None, {"tokenizer_dir": None, "max_new_tokens": 50})]
+    assert made == [("resolved", None), (None, None, {"tokenizer_dir": None, "max_new_tokens": 50})]
 
 
 def test_cli_eval_bad_usage_is_one_line(tmp_path):
@@ -320,6 +321,7 @@ def test_model_policy_on_tiny_random_model(tiny_base, tmp_path):  # noqa: F811
 
     # a policy handed a loaded model keeps it on close(), and a scripted garbage reply through the same path
     policy = ev.ModelPolicy(model=model, tokenizer=tokenizer, max_new_tokens=8)
+    model.train()
     text = policy([{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}], TOOLS)
     assert isinstance(text, str) and "<|im_end|>" not in text
     assert model.training  # handed back in the mode it came in

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def curated(db):
-    cli_json("import", str(SAMPLE), db=db)
+def curated(db, tmp_path):
+    """A store with 60 sample trajectories decided by their labels: small, so runs stay short."""
+    subset = tmp_path / "subset.jsonl"
+    subset.write_bytes(b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:60]))
+    cli_json("import", str(subset), db=db)
     cli_json("bulk", "accept", "--source-label", "success", db=db)
     cli_json("bulk", "fail", "--source-label", "failure", db=db)
     return db
@@ -38,7 +41,7 @@ def wait_until_finished(store: Store, run_id: int, timeout: float) -> dict:
 
 def test_a_run_trains_evaluates_and_is_recorded(curated, tiny_base, tmp_path):
     with Store(curated) as store:
-        config = RunConfig(base=str(tiny_base), preset="cpu-smoke", max_steps=2, eval_tasks=2,
+        config = RunConfig(base=str(tiny_base), preset="cpu-smoke", max_steps=2, eval_tasks=1,
                            eval_each_epoch=1)
         run_id = start_run(store, config, user="ann", root=tmp_path / "runs")
         with pytest.raises(RunError, match="still running"):
@@ -49,7 +52,7 @@ def test_a_run_trains_evaluates_and_is_recorded(curated, tiny_base, tmp_path):
         assert set(result["stages"]) == {"sft", "dpo"}
         assert result["stages"]["sft"]["steps"] == 2
         evaluation = json.loads(run["evaluation"])
-        assert evaluation["tasks"] == 2
+        assert evaluation["tasks"] == 1
         assert set(evaluation["base"]) >= {"task_success", "valid_tool_call_rate"}
         assert "transcripts" not in evaluation["tuned"]
         metrics = read_metrics(run["folder"])

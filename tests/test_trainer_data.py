@@ -126,3 +126,21 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_compact_tools_list_one_line_per_tool_and_train_the_same_text(smol_path):
+    from trainer.base import load_tokenizer
+    from trainer.template import use_template
+
+    full, compact = load_tokenizer(smol_path), load_tokenizer(smol_path)
+    use_template(full)
+    use_template(compact, compact_tools=True)
+    row = Row("x:1", sft_row(0, "Paris"))
+    text = compact.apply_chat_template(messages_of(row, "messages"),
+                                       tools=json.loads(row.data["tools"]), tokenize=False)
+    assert "get_weather(city: string) - Current weather of a city." in text
+    assert "search_web(query?: string, limit?: integer) - Search the web." in text  # none required
+    assert '"properties"' not in text
+    a, b = sft_example(full, row), sft_example(compact, row)
+    assert len(b["input_ids"]) < len(a["input_ids"])
+    assert trained_spans(compact, b) == trained_spans(full, a)

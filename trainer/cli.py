@@ -1,4 +1,4 @@
-"""`python -m trainer run|merge` and the pieces `curator train` / `curator merge` reuse (SPEC 8).
+"""`python -m trainer run|merge|eval` and the pieces `curator train` / `curator merge` reuse (SPEC 8).
 
 Exit codes: 0 ok, 1 job failure (one line on stderr), 2 bad usage (argparse). With `--json`, stdout holds exactly
 one JSON object: everything else the libraries print goes to stderr.
@@ -13,6 +13,7 @@ import json
 import sys
 
 from trainer.errors import TrainerError
+from trainer.evaluate import add_eval_args
 from trainer.presets import PRESETS, get_preset, with_overrides
 
 STAGES = ("sft", "dpo", "kto")
@@ -81,8 +82,18 @@ def cmd_merge(args: argparse.Namespace) -> dict:
     return merge(args.adapter, args.out, args.base)
 
 
+def cmd_eval(args: argparse.Namespace) -> dict:
+    from trainer.evaluate import cmd_eval as evaluate_command
+
+    return evaluate_command(args)
+
+
 def summary_lines(result: dict) -> list[str]:
     """The human summary of a result."""
+    if "task_ids" in result:  # an evaluation
+        from trainer.evaluate import summary
+
+        return [summary(result)]
     lines = [f"{k}: {v}" for k, v in result.items() if k != "stages"]
     for stage, s in result.get("stages", {}).items():
         lines.append(f"{stage}: {s['steps']} steps, loss {s['loss_first']} -> {s['loss_last']}, "
@@ -112,5 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     add_run_args(commands.add_parser("run", help="train SFT then DPO (or KTO) on an export folder"))
     add_merge_args(commands.add_parser("merge", help="merge an adapter into its full-precision base"))
+    add_eval_args(commands.add_parser("eval", help="agent benchmark on the held-out tasks: base vs base + adapter"))
     args = parser.parse_args(argv)
-    return execute(cmd_run if args.command == "run" else cmd_merge, args)
+    command = {"run": cmd_run, "merge": cmd_merge, "eval": cmd_eval}[args.command]
+    return execute(command, args)

@@ -481,6 +481,9 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         raise TrainerError(f"adapter folder {adapter} does not exist")
     if adapter is not None and base is None:
         base = adapter_base(adapter)
+    from trainer.base import resolve_base
+
+    resolve_base(None if base is None else str(base))  # a bad --base fails here, before any progress bar
     base_policy = ModelPolicy(base, tokenizer_dir=adapter, max_new_tokens=max_new)
     tuned_policy = ModelPolicy(base, adapter, max_new_tokens=max_new) if adapter is not None else None
     result = compare(base_policy, tuned_policy, tasks, getattr(args, "max_steps", None) or DEFAULT_MAX_STEPS)

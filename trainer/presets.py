@@ -14,6 +14,7 @@ class TrainConfig:
 
     stages: tuple[str, ...] = ("sft", "dpo")  # run in order; each preference stage starts from the previous adapter
     max_length: int = 2048  # tokens; longer rows are reported and left out, never cut
+    compact_tools: bool = False  # generic template only: one line per tool instead of full JSON schemas
     batch_size: int = 8  # rows per device per step (DPO: pairs)
     grad_accum: int = 1
     epochs: float = 1.0
@@ -41,9 +42,9 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     # A few minutes on 2 CPU cores: proves the whole path (SFT then DPO) on the embedded model.
-    "cpu-smoke": TrainConfig(max_length=1536, batch_size=4, max_steps=8, save_steps=4, sft_lr=5e-4, dpo_lr=5e-5),
+    "cpu-smoke": TrainConfig(compact_tools=True, max_length=1536, batch_size=4, max_steps=8, save_steps=4, sft_lr=5e-4, dpo_lr=5e-5),
     # The evaluation demo: a couple of epochs over the sample set on CPU.
-    "cpu-demo": TrainConfig(max_length=2048, batch_size=8, epochs=3, save_steps=20, sft_lr=3e-4, dpo_lr=3e-5),
+    "cpu-demo": TrainConfig(compact_tools=True, max_length=2048, batch_size=8, epochs=3, save_steps=20, sft_lr=3e-4, dpo_lr=3e-5),
     # One GPU, 8B class: 4-bit base, bf16 compute, gradient checkpointing, paged 8-bit optimizer.
     "gpu-qlora": TrainConfig(max_length=4096, batch_size=2, grad_accum=8, epochs=2, qlora=True, bf16=True,
                              gradient_checkpointing=True, optim="paged_adamw_8bit", sft_lr=2e-4, dpo_lr=5e-6,

@@ -45,7 +45,7 @@ def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resum
         raise TrainerError(f"{out} holds an earlier run: pass --resume to continue it, or choose another --out")
     base_path = resolve_base(base)
     tokenizer = load_tokenizer(base_path)
-    use_template(tokenizer)
+    use_template(tokenizer, config.compact_tools)
     prepared = prepare_stages(data, tokenizer, config)
     out.mkdir(parents=True, exist_ok=True)
     (out / "run.json").write_text(json.dumps({"data": str(data), "base": str(base_path), "config": asdict(config)},

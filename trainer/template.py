@@ -16,16 +16,22 @@ GENERIC_TEMPLATE = Path(__file__).resolve().parent.parent / "assets" / "chat_tem
 CHATML_END = "<|im_end|>"
 
 
-def generic_template(tokenizer) -> str:
+COMPACT_SWITCH = "{%- set compact_tools = false %}"
+
+
+def generic_template(tokenizer, compact_tools: bool = False) -> str:
     """The generic template; for tokenizers without ChatML tokens the turn ends with the model's own EOS, so the
-    model learns to stop with a token it already knows."""
+    model learns to stop with a token it already knows. `compact_tools` lists tools one line each (see the
+    template's header)."""
     text = GENERIC_TEMPLATE.read_text(encoding="utf-8")
+    if compact_tools:
+        text = text.replace(COMPACT_SWITCH, COMPACT_SWITCH.replace("false", "true"))
     if "<|im_start|>" not in tokenizer.get_vocab():
         text = text.replace(CHATML_END, tokenizer.eos_token)
     return text
 
 
-def choose_template(tokenizer) -> str:
+def choose_template(tokenizer, compact_tools: bool = False) -> str:
     """The chat template to train with (see the module docstring)."""
     own = tokenizer.chat_template
     if isinstance(own, str) and supports_tool_calling(tokenizer):
@@ -37,12 +43,12 @@ def choose_template(tokenizer) -> str:
             patched = None
         if patched:
             return patched
-    return generic_template(tokenizer)
+    return generic_template(tokenizer, compact_tools)
 
 
-def use_template(tokenizer) -> str:
+def use_template(tokenizer, compact_tools: bool = False) -> str:
     """Install the chosen template on the tokenizer (and thus in every adapter saved with it)."""
-    tokenizer.chat_template = choose_template(tokenizer)
+    tokenizer.chat_template = choose_template(tokenizer, compact_tools)
     return tokenizer.chat_template
 
 

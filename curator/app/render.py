@@ -102,6 +102,14 @@ def trajectory_html(traj_id: int, rev_id: int, turns, flags: list[dict],
             f'{header}{overall}{"".join(cards)}</div>')
 
 
+def ok(message: str) -> str:
+    return f'<div class="ok">{escape(message)}</div>'
+
+
+def err(message: str) -> str:
+    return f'<div class="err">{escape(message)}</div>'
+
+
 def empty_html(message: str) -> str:
     return f'<div class="traj empty" data-traj="">{escape(message)}</div>'
 

@@ -1,4 +1,4 @@
-"""The Gradio app: tabs for Review, Compare, Dashboard, Taxonomy, Import and Export.
+"""The Gradio app: tabs for Review, Compare, Dashboard, Taxonomy, Import, Export and Train.
 
 Only layout and wiring live here; each handler calls the `Workbench` (review, queue) or a library
 function (import, export, stats) and renders the result with `render`. A browser session keeps
@@ -17,8 +17,9 @@ import gradio as gr
 import pandas as pd
 
 from curator.app import compare as pairing
-from curator.app import dashboard, editing, importing, render
+from curator.app import dashboard, editing, importing, render, training
 from curator.app.queue import QueueFilters, filter_choices, second_review_share, set_second_review_share
+from curator.app.render import err, ok
 from curator.app.steps import step_count
 from curator.app.taxonomy import TaxonomyError, save_version
 from curator.app.workbench import Shown, Workbench
@@ -39,15 +40,8 @@ selected step) · <kbd>s</kbd> skip · <kbd>u</kbd> undo your last decision ·
 FILTERS = ("source_file", "source_format", "teacher", "source_label", "check", "tool")
 
 
-def ok(text: str) -> str:
-    return f'<div class="ok">{escape(text)}</div>'
-
-
-def err(text: str) -> str:
-    return f'<div class="err">{escape(text)}</div>'
-
-
-def build_app(bench: Workbench, *, local_user: str, exports_root: Path) -> gr.Blocks:
+def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_root: Path
+              ) -> gr.Blocks:
     """The app over one store. `local_user` names the reviewer when there are no logins."""
 
     def who(request: gr.Request | None) -> str:
@@ -228,6 +222,9 @@ def build_app(bench: Workbench, *, local_user: str, exports_root: Path) -> gr.Bl
                 ex_recent = gr.Dataframe(headers=["name", "created", "format", "sft", "dpo", "kto",
                                                   "path"], interactive=False,
                                          label="recent exports", elem_id="ex-recent")
+
+            # ------------------------------------------------------------------ Train
+            training.train_tab(app, bench, runs_root=runs_root, who=who)
 
         # ======================================================================== handlers
         item_outputs = [sess, task_box, cards, message, tags, first_step, note, edit_panel]

@@ -16,6 +16,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from curator.app.queue import Pick, QueueFilters, ReviewQueue, progress
 from curator.model import Turn
@@ -30,6 +31,7 @@ from curator.review import (
     release_lease,
     undo,
 )
+from curator.runs import RunConfig, cancel_run, list_runs, start_run
 from curator.store import Store
 
 
@@ -100,17 +102,7 @@ class Workbench:
 
     def _build(self, store: Store, shown: Shown, loaded=None) -> Item:
         loaded = loaded or load(store, shown.traj_id, shown.rev_id)
-        row = store.con.execute(
-            """SELECT t.source_format, t.source_file, t.source_record, t.teacher, t.source_label,
-                      r.number,
-                      (SELECT list({'check': c."check", 'step': c.step, 'message': c.message}
-                                   ORDER BY c.step NULLS FIRST, c."check")
-                       FROM checks c WHERE c.traj_id = t.traj_id AND c.rev_id = r.rev_id)
-               FROM trajectories t, revisions r WHERE t.traj_id = ? AND r.rev_id = ?""",
-            [shown.traj_id, shown.rev_id]).fetchone()
-        info = dict(zip(("format", "file", "record", "teacher", "label", "revision"), row))
-        flags = row[-1] or []
-        return Item(shown, loaded, flags, loaded.status, info)
+        return Item(shown, loaded, loaded.flags, loaded.status, loaded.info)
 
     def release(self, shown: Shown | None, reviewer: str) -> None:
         if shown:
@@ -130,18 +122,14 @@ class Workbench:
     def decide(self, shown: Shown, reviewer: str, kind: str, *, tags=(), first_step=None,
                note=None) -> int:
         with self.db() as store:
-            event = decide(store, shown.traj_id, kind, reviewer, seen=shown.seen, tags=list(tags),
-                           first_step=first_step, note=note or None, seconds=shown.seconds())
-            release_lease(store, shown.traj_id, reviewer)
-            return event
+            return decide(store, shown.traj_id, kind, reviewer, seen=shown.seen, tags=list(tags),
+                          first_step=first_step, note=note or None, seconds=shown.seconds())
 
     def save_edit(self, shown: Shown, reviewer: str, turns: list[Turn], note=None
                   ) -> tuple[int, int]:
         with self.db() as store:
-            rev_event = edit(store, shown.traj_id, reviewer, turns, seen=shown.seen,
-                             note=note or None, seconds=shown.seconds())
-            release_lease(store, shown.traj_id, reviewer)
-            return rev_event
+            return edit(store, shown.traj_id, reviewer, turns, seen=shown.seen,
+                        note=note or None, seconds=shown.seconds())
 
     def undo(self, reviewer: str) -> int:
         """Undo the reviewer's last standing decision; returns the trajectory it was on."""
@@ -155,6 +143,21 @@ class Workbench:
                 seconds: float | None) -> int:
         with self.db() as store:
             return compare(store, left, right, verdict, reviewer, seconds=seconds)
+
+    # -- training runs (the export runs here, under the lock; the training in its own process)
+
+    def start_run(self, config: RunConfig, user: str, root: Path, progress=None) -> int:
+        with self.db() as store:
+            return start_run(store, config, user=user, root=root, progress=progress)
+
+    def runs(self) -> list[dict]:
+        """All runs, newest first, after recording the outcome of any that ended."""
+        with self.db() as store:
+            return list_runs(store)
+
+    def cancel_run(self, run_id: int) -> None:
+        with self.db() as store:
+            cancel_run(store, run_id)
 
 
 def timeline(store: Store, traj_id: int) -> list[dict]:

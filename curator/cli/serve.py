@@ -73,7 +73,8 @@ def run(args) -> None:
         bench = Workbench(store, args.lease_seconds)
         local_user = getpass.getuser()
         app = build_app(bench, local_user=local_user,
-                        exports_root=store.path.resolve().parent / "exports")
+                        exports_root=store.path.resolve().parent / "exports",
+                        runs_root=store.path.resolve().parent / "runs")
         who = f"{len(users)} reviewers from {args.users}" if users else f"reviewer {local_user}"
         print(f"serving {store.path} on http://{args.host}:{args.port} ({who}); Ctrl-C stops",
               file=sys.stderr, flush=True)

@@ -1,0 +1,326 @@
+"""The Train tab: start a run on the current curated set, follow it live, compare base and tuned.
+
+Everything shown comes from the store (`runs`) and the run's folder (metrics log, log file,
+evaluation), never from the browser session, so a reload or a second reviewer sees the same run.
+A `gr.Timer` polls every 2 s, and only while a run is running. The run itself is
+`curator.runs`: the export happens here, in the app (the store's only writer), the training in
+a separate process.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from html import escape
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from curator.app import render
+from curator.app.workbench import Workbench
+from curator.export import ExportError
+from curator.model import ToolCall, Turn
+from curator.runs import RESULT, RunConfig, log_tail, read_evaluation, read_metrics
+from curator.store import StoreError
+from curator.world import EVAL_TASKS
+from trainer.evaluate import METRICS
+from trainer.presets import PRESETS
+
+DEFAULT_BASE = "SmolLM2-135M-Instruct (embedded default)"
+STAGES = ("sft", "dpo", "kto")
+RUN_COLUMNS = ["id", "created", "by", "base", "preset", "stages", "status", "duration",
+               "final losses", "adapter"]
+POLL_S = 2.0
+
+
+def config_of(base, preset, stages, max_steps, eval_tasks, each_epoch) -> RunConfig:
+    """The form as a RunConfig; raises StoreError (one line) for what the user must change.
+    A browser sends an emptied number field as 0, so 0 max steps means the preset's epochs."""
+    if not stages:
+        raise StoreError("tick at least one stage")
+    max_steps, eval_tasks = int(max_steps or 0), int(eval_tasks or 0)
+    if max_steps < 0:
+        raise StoreError(f"max steps must be 0 (the preset's epochs) or more, got {max_steps}")
+    if not 0 <= eval_tasks <= len(EVAL_TASKS):
+        raise StoreError(f"eval tasks must be 0 (no evaluation) to {len(EVAL_TASKS)}, "
+                         f"got {eval_tasks}")
+    if each_epoch and not eval_tasks:
+        raise StoreError("the benchmark after every epoch needs at least 1 eval task")
+    return RunConfig(base=(base or "").strip() or None, preset=preset,
+                     stages=tuple(s for s in STAGES if s in stages), max_steps=max_steps or None,
+                     eval_tasks=eval_tasks, eval_each_epoch=eval_tasks if each_epoch else None)
+
+
+def base_name(base: str | None) -> str:
+    return DEFAULT_BASE if base in (None, "", "default") else base
+
+
+def _duration(run: dict) -> str:
+    end = run["finished_at"] or datetime.now()
+    seconds = max(0, int((end - run["created_at"]).total_seconds()))
+    return f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+def _result(run: dict) -> dict:
+    return json.loads(run["result"]) if run["result"] else {}
+
+
+def runs_table(runs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        result = _result(r)
+        losses = " · ".join(f"{stage} {s['loss_last']:.3f}" for stage, s in
+                            result.get("stages", {}).items() if s.get("loss_last") is not None)
+        rows.append([r["run_id"], f"{r['created_at']:%Y-%m-%d %H:%M:%S}", r["created_by"],
+                     base_name(r["base"]), r["preset"], r["stages"], r["status"], _duration(r),
+                     losses, result.get("adapter", "")])
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def curves(metrics: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Loss per stage, DPO reward margins, and benchmark task success per epoch."""
+    losses = [[m["step"], m["loss"], m["stage"]] for m in metrics if "loss" in m]
+    margins = [[m["step"], m["rewards/margins"], m["stage"]] for m in metrics
+               if "rewards/margins" in m]
+    epochs = [[f"{m['stage']} epoch {round(m['epoch'], 2):g}", m["task_success"], m["stage"]]
+              for m in metrics if "task_success" in m and m["task_success"] is not None]
+    return (pd.DataFrame(losses, columns=["step", "loss", "stage"]),
+            pd.DataFrame(margins, columns=["step", "margin", "stage"]),
+            pd.DataFrame(epochs, columns=["epoch", "task success", "stage"]))
+
+
+def phase(run: dict, metrics: list[dict]) -> str:
+    """One line on where the run is: preparing, a stage's step, evaluating, or its outcome."""
+    head = f"Run {run['run_id']} · {escape(run['status'])} · {_duration(run)}"
+    if run["status"] != "running":
+        return f'<div class="progress run-{escape(run["status"])}"><b>{head}</b></div>'
+    trained = [m for m in metrics if "loss" in m]
+    if (Path(run["folder"]) / RESULT).is_file():
+        now = "training done; evaluating base vs tuned on the held-out tasks"
+    elif trained:
+        last = trained[-1]
+        now = f"training {escape(last['stage'])}: step {last['step']} · loss {last['loss']:.4f}"
+    else:
+        now = "preparing: loading the base model, pre-flight checks"
+    return f'<div class="progress run-running"><b>{head}</b> · {now}</div>'
+
+
+def details_html(run: dict) -> str:
+    config = json.loads(run["config"])
+    rows = [("created", f"{run['created_at']:%Y-%m-%d %H:%M:%S} by {run['created_by']}"),
+            ("base", base_name(config["base"])), ("preset", config["preset"]),
+            ("stages", ", ".join(config["stages"])),
+            ("max steps", config["max_steps"] or "preset's epochs"),
+            ("eval tasks", "all" if config["eval_tasks"] is None else config["eval_tasks"]),
+            ("benchmark every epoch", config["eval_each_epoch"] or "off"),
+            ("folder", run["folder"]), ("process", run["pid"]),
+            ("adapter", _result(run).get("adapter", "-"))]
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    error = (f'<pre class="txt run-error">{escape(run["error"])}</pre>'
+             if run["error"] else "")
+    return f'<table class="run-config">{cells}</table>{error}'
+
+
+def metrics_table(evaluation: dict) -> pd.DataFrame:
+    sides = [s for s in ("base", "tuned") if evaluation.get(s)]
+    rows = [[m.replace("_", " "), *[evaluation[s].get(m) for s in sides]] for m in METRICS]
+    return pd.DataFrame(rows, columns=["metric", *sides])
+
+
+def metrics_bars(evaluation: dict) -> pd.DataFrame:
+    """The rates (mean steps is not one) as bars, base beside tuned: one bar per metric and side,
+    since the native bar plot stacks bars that share an x value."""
+    rows = [[f"{m.replace('_', ' ')} · {side}", evaluation[side][m], side]
+            for m in METRICS if m != "mean_steps"
+            for side in ("base", "tuned") if evaluation.get(side)
+            and evaluation[side].get(m) is not None]
+    return pd.DataFrame(rows, columns=["metric", "value", "side"])
+
+
+def episode_turns(episode: dict) -> tuple[list[Turn], list[dict]]:
+    """A harness transcript as turns and flags, so the review screen's step cards show it."""
+    turns, flags = [Turn("user", episode["instruction"])], []
+    for s in episode["steps"]:
+        calls = [c for c in s["calls"] if c["valid"]]
+        turns.append(Turn("assistant", content=s["final"] or "",
+                          thought="" if s["final"] is not None else s["thought"] or "",
+                          tool_calls=tuple(ToolCall(c["name"], c["arguments"]) for c in calls),
+                          raw=s["raw"]))
+        for c in s["calls"]:
+            turns.append(Turn("tool", json.dumps(c["result"], ensure_ascii=False),
+                              name=c["name"] if c["valid"] else None))
+            if not c["valid"]:
+                flags.append({"check": "invalid_call", "step": s["step"], "message": c["error"]})
+            elif not c["known"]:
+                flags.append({"check": "unknown_tool", "step": s["step"],
+                              "message": f"{c['name']} is not an offered tool"})
+            elif c["schema_problems"]:
+                flags.append({"check": "schema", "step": s["step"],
+                              "message": "; ".join(map(str, c["schema_problems"]))})
+    return turns, flags
+
+
+def transcripts_html(evaluation: dict | None, task_id: str | None) -> str:
+    """Base and tuned transcripts of one task side by side."""
+    if not evaluation or not task_id:
+        return ""
+    cells, heads = [], []
+    for side in ("base", "tuned"):
+        episode = next((e for e in (evaluation.get(side) or {}).get("transcripts", [])
+                        if e["task_id"] == task_id), None)
+        if episode is None:
+            heads.append(f"<div>{side}: not run</div>")
+            cells.append("<div></div>")
+            continue
+        outcome = "solved" if episode["success"] else f"failed ({episode['stopped']})"
+        heads.append(f'<div class="side-{side}">{side}: {escape(outcome)} in '
+                     f'{episode["steps_taken"]} steps</div>')
+        turns, flags = episode_turns(episode)
+        cells.append(f'<div class="cmp-cell">{render.trajectory_html(0, 0, turns, flags)}</div>')
+    return (f'<div class="compare transcripts" data-task="{escape(task_id)}">'
+            f'<div class="cmp-row cmp-head">{"".join(heads)}</div>'
+            f'<div class="cmp-row">{"".join(cells)}</div></div>')
+
+
+def task_choices(evaluation: dict | None) -> list[tuple[str, str]]:
+    if not evaluation:
+        return []
+    solved = {side: {e["task_id"]: e["success"] for e in (evaluation.get(side) or {})
+                     .get("transcripts", [])} for side in ("base", "tuned")}
+    mark = {True: "✓", False: "✗", None: "-"}
+    return [(f"{t}  base {mark[solved['base'].get(t)]} · tuned {mark[solved['tuned'].get(t)]}",
+             t) for t in evaluation.get("task_ids", [])]
+
+
+def train_tab(app: gr.Blocks, bench: Workbench, *, runs_root: Path, who) -> None:
+    """The tab's layout and handlers, inside `app`'s Tabs. `who(request)` names the user."""
+    with gr.Tab("Train", id="train", elem_id="train-pane") as tab:
+        with gr.Row():
+            base = gr.Textbox(label="base model (Hugging Face id or folder)",
+                              placeholder=f"empty: {DEFAULT_BASE}", elem_id="tr-base", scale=3)
+            preset = gr.Dropdown(list(PRESETS), value="cpu-demo", label="preset",
+                                 elem_id="tr-preset")
+            stages = gr.CheckboxGroup(list(STAGES), value=["sft", "dpo"], label="stages",
+                                      elem_id="tr-stages")
+        with gr.Row():
+            max_steps = gr.Number(label="max steps per stage (0: the preset's epochs)",
+                                  precision=0, value=0, minimum=0, elem_id="tr-max-steps")
+            eval_tasks = gr.Number(label=f"held-out eval tasks, base vs tuned after training "
+                                   f"(0: none; all: {len(EVAL_TASKS)})", precision=0, value=10,
+                                   minimum=0, maximum=len(EVAL_TASKS), elem_id="tr-eval-tasks")
+            each_epoch = gr.Checkbox(label="benchmark after every epoch (on the eval tasks)",
+                                     elem_id="tr-each-epoch")
+        with gr.Row():
+            train_btn = gr.Button("Train", variant="primary", elem_id="tr-train")
+            cancel_btn = gr.Button("Cancel run", variant="stop", elem_id="tr-cancel")
+        message = gr.HTML(elem_id="tr-message", js_on_load=None)
+        runs = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, label="runs (click a row)",
+                            elem_id="tr-runs")
+        with gr.Row():
+            pick = gr.Dropdown(label="run shown", choices=[], value=None, elem_id="tr-pick",
+                               scale=0, min_width=160)
+            phase_box = gr.HTML(elem_id="tr-phase", js_on_load=None)
+        with gr.Row():
+            loss_plot = gr.LinePlot(x="step", y="loss", color="stage", title="Loss per stage",
+                                    elem_id="tr-loss")
+            margin_plot = gr.LinePlot(x="step", y="margin", color="stage",
+                                      title="DPO reward margin (chosen - rejected)",
+                                      elem_id="tr-margins")
+            epoch_plot = gr.BarPlot(x="epoch", y="task success", color="stage", y_lim=[0, 1],
+                                    title="Benchmark task success after each epoch",
+                                    visible=False, elem_id="tr-epochs")
+        with gr.Row():
+            log = gr.Textbox(label="log (last lines)", lines=12, max_lines=12, autoscroll=True,
+                             interactive=False, elem_id="tr-log", scale=3)
+            details = gr.HTML(elem_id="tr-details", js_on_load=None)
+        with gr.Column(visible=False, elem_id="tr-results") as results:
+            gr.Markdown("#### Evaluation: base vs tuned on the held-out tasks")
+            with gr.Row():
+                eval_table = gr.Dataframe(interactive=False, elem_id="tr-eval")
+                eval_bars = gr.BarPlot(x="metric", y="value", color="side", y_lim=[0, 1],
+                                       x_label_angle=-30, title="Rates, base vs tuned",
+                                       elem_id="tr-eval-bars")
+            task = gr.Dropdown(label="task (✓ solved, ✗ failed)", choices=[],
+                               elem_id="tr-task")
+            transcripts = gr.HTML(elem_id="tr-transcripts", js_on_load=None)
+        timer = gr.Timer(POLL_S, active=False)
+        shown_status = gr.State(None)  # the status on screen: a run that just ended is redrawn
+
+    view_outputs = [pick, runs, phase_box, details, log, loss_plot, margin_plot, epoch_plot,
+                    results, eval_table, eval_bars, task, transcripts, timer, shown_status]
+
+    def view(run_id: int | None) -> list:
+        """Outputs for `view_outputs`: the run `run_id` (default: the running or latest one)."""
+        all_runs = bench.runs()
+        running = any(r["status"] == "running" for r in all_runs)
+        run = next((r for r in all_runs if r["run_id"] == run_id), None) or next(
+            (r for r in all_runs if r["status"] == "running"), all_runs[0] if all_runs else None)
+        choices = [(f"run {r['run_id']} ({r['status']})", r["run_id"]) for r in all_runs]
+        if run is None:
+            return [gr.Dropdown(choices=[], value=None), runs_table([]),
+                    '<div class="progress">No runs yet: set the options and press Train.</div>',
+                    "", "", *curves([])[:2], gr.BarPlot(visible=False), gr.Column(visible=False),
+                    None, None, gr.Dropdown(choices=[], value=None), "",
+                    gr.Timer(active=False), None]
+        metrics = read_metrics(run["folder"])
+        loss, margins, epochs = curves(metrics)
+        evaluation = read_evaluation(run["folder"]) if run["evaluation"] else None
+        tasks = task_choices(evaluation)
+        first = tasks[0][1] if tasks else None
+        return [gr.Dropdown(choices=choices, value=run["run_id"]), runs_table(all_runs),
+                phase(run, metrics), details_html(run), log_tail(run["folder"], 40), loss, margins,
+                gr.BarPlot(value=epochs, visible=not epochs.empty),
+                gr.Column(visible=evaluation is not None),
+                metrics_table(evaluation) if evaluation else None,
+                metrics_bars(evaluation) if evaluation else None,
+                gr.Dropdown(choices=tasks, value=first), transcripts_html(evaluation, first),
+                gr.Timer(active=running), run["status"]]
+
+    def on_tick(run_id, status):
+        """While a run runs: redraw the run on screen if it is live (or just ended), else only
+        the table; the timer stops when no run is running."""
+        if status == "running":
+            return view(run_id)
+        all_runs = bench.runs()
+        running = any(r["status"] == "running" for r in all_runs)
+        return [gr.skip(), runs_table(all_runs), *[gr.skip()] * 11, gr.Timer(active=running),
+                gr.skip()]
+
+    def on_train(base_, preset_, stages_, max_steps_, eval_tasks_, each_epoch_,
+                 request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        try:
+            config = config_of(base_, preset_, stages_, max_steps_, eval_tasks_, each_epoch_)
+            run_id = bench.start_run(config, who(request), runs_root,
+                                     lambda f, text: progress(f, desc=f"export: {text}"))
+        except (StoreError, ExportError) as exc:
+            return [render.err(str(exc)), *[gr.skip()] * len(view_outputs)]
+        return [render.ok(f"Run {run_id} started: exported the curated set, training in a "
+                          f"separate process."), *view(run_id)]
+
+    def on_cancel(run_id):
+        running = [r["run_id"] for r in bench.runs() if r["status"] == "running"]
+        if not running:
+            return [render.err("No run is running."), *view(run_id)]
+        try:
+            bench.cancel_run(running[0])
+        except StoreError as exc:
+            return [render.err(str(exc)), *view(run_id)]
+        return [render.ok(f"Run {running[0]} cancelled."), *view(running[0])]
+
+    def on_select(evt: gr.SelectData):
+        return view(int(evt.row_value[0]))
+
+    def on_task(run_id, task_id):
+        folder = next((r["folder"] for r in bench.runs() if r["run_id"] == run_id), None)
+        return transcripts_html(read_evaluation(folder) if folder else None, task_id)
+
+    form = [base, preset, stages, max_steps, eval_tasks, each_epoch]
+    train_btn.click(on_train, form, [message, *view_outputs], concurrency_limit=1)
+    cancel_btn.click(on_cancel, [pick], [message, *view_outputs], show_progress="hidden")
+    timer.tick(on_tick, [pick, shown_status], view_outputs, show_progress="hidden")
+    pick.input(view, [pick], view_outputs, show_progress="hidden")
+    runs.select(on_select, None, view_outputs, show_progress="hidden")
+    task.input(on_task, [pick, task], [transcripts], show_progress="hidden")
+    tab.select(view, [pick], view_outputs, show_progress="hidden")
+    app.load(view, [pick], view_outputs, show_progress="hidden")

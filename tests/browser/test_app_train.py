@@ -1,0 +1,116 @@
+"""The Train tab in a real browser: one click exports the curated set and starts a run that is
+followed live to its evaluation (base vs tuned); a second run is refused while one runs; a reload
+shows the running run again; Cancel ends the job's whole process group."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from conftest import SAMPLE, cli_json
+from conftest_trainer import *  # fixtures: tiny_base, smol_path
+
+from browser.conftest import screenshot
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def curated(tmp_path):
+    db = tmp_path / "store.duckdb"
+    cli_json("import", str(SAMPLE), db=db)
+    cli_json("bulk", "accept", "--source-label", "success", db=db)
+    cli_json("bulk", "fail", "--source-label", "failure", db=db)
+    return db
+
+
+def text_of(page, elem_id: str) -> str:
+    return page.inner_text(f"#{elem_id}")
+
+
+def wait_for_text(page, elem_id: str, text: str, timeout_s: float = 60) -> None:
+    from playwright.sync_api import TimeoutError
+
+    try:
+        page.wait_for_function(
+            "([id, text]) => (document.getElementById(id)?.innerText || '').includes(text)",
+            arg=[elem_id, text], timeout=timeout_s * 1000)
+    except TimeoutError:
+        raise AssertionError(f"#{elem_id} never showed {text!r} in {timeout_s} s; it shows "
+                             f"{text_of(page, elem_id)!r}; message: "
+                             f"{text_of(page, 'tr-message')!r}") from None
+
+
+def open_train_tab(page) -> None:
+    page.wait_for_selector("#cards .traj")
+    page.click("#train-pane-button")
+    page.wait_for_selector("#tr-train")
+
+
+def choose(page, elem_id: str, value: str) -> None:
+    """Pick a dropdown option by typing it, as a keyboard user would."""
+    page.fill(f"#{elem_id} input", value)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def test_a_run_trains_and_shows_base_vs_tuned(curated, tiny_base, serve, page_of):
+    server = serve(None, db=curated)
+    page = page_of(server.url)
+    open_train_tab(page)
+    assert "No runs yet" in text_of(page, "tr-phase")
+    assert "SmolLM2-135M-Instruct" in page.get_attribute("#tr-base textarea, #tr-base input",
+                                                         "placeholder")
+    page.fill("#tr-base :is(input, textarea)", str(tiny_base))
+    choose(page, "tr-preset", "cpu-smoke")
+    page.fill("#tr-max-steps input", "2")
+    page.fill("#tr-eval-tasks input", "2")
+    page.check("#tr-each-epoch input")
+    page.click("#tr-train")
+    wait_for_text(page, "tr-message", "Run 1 started")
+    assert "cpu-smoke" in text_of(page, "tr-details")
+    wait_for_text(page, "tr-phase", "succeeded", timeout_s=240)
+    wait_for_text(page, "tr-eval", "tuned")
+    table = text_of(page, "tr-eval")
+    assert "base" in table and "task success" in table and "valid tool call rate" in table
+    runs = text_of(page, "tr-runs")
+    assert "succeeded" in runs and "cpu-smoke" in runs and "sft" in runs
+    assert page.is_visible("#tr-loss") and page.is_visible("#tr-epochs")
+    assert "sft: training on" in page.input_value("#tr-log textarea")
+    page.wait_for_selector("#tr-transcripts .transcripts .traj")
+    assert page.locator("#tr-transcripts .cmp-head").inner_text().count("steps") == 2
+    screenshot(page, "train")
+    assert page.incidents == []
+
+    page.reload()  # the finished run is shown again, from the store
+    open_train_tab(page)
+    wait_for_text(page, "tr-phase", "Run 1 · succeeded")
+    (status, result), = server.query("SELECT status, result FROM runs")
+    assert status == "succeeded" and '"adapter"' in result
+
+
+def test_second_run_refused_reload_and_cancel(curated, serve, page_of):
+    server = serve(None, db=curated)
+    page = page_of(server.url)
+    open_train_tab(page)
+    page.click("#tr-train")  # cpu-demo on the embedded SmolLM2: minutes, so it is still running
+    wait_for_text(page, "tr-message", "Run 1 started")
+    wait_for_text(page, "tr-phase", "running")
+    page.click("#tr-train")
+    wait_for_text(page, "tr-message", "still running")
+
+    page.reload()  # the running run comes back, with its live view
+    open_train_tab(page)
+    wait_for_text(page, "tr-phase", "Run 1 · running")
+    pid = int(re.search(r"process\s+(\d+)", text_of(page, "tr-details")).group(1))
+    os.killpg(pid, 0)  # the job's process group is there
+
+    page.click("#tr-cancel")
+    wait_for_text(page, "tr-message", "Run 1 cancelled", timeout_s=30)
+    wait_for_text(page, "tr-phase", "cancelled")
+    assert "cancelled" in text_of(page, "tr-runs")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+    assert page.incidents == []
+    assert server.query("SELECT status FROM runs") == [("cancelled",)]
