@@ -11,13 +11,13 @@ moved on since (another reviewer decided, an edit made a new revision) the write
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 
 import orjson
 
 from curator.checks import run_checks
 from curator.model import Task, Turn
+from curator.selection import matching_files
 from curator.store import Store, StoreError
 
 DECISION_STATUS = {"accept": "accepted", "edit": "edited", "fail": "failed", "skip": "skipped"}
@@ -204,10 +204,8 @@ def bulk(store: Store, kind: str, reviewer: str, *, source_label: str | None = N
         where.append("t.source_format = ?")
         params.append(fmt)
     if file_pattern:
-        files = [f for f in store.column("SELECT DISTINCT source_file FROM trajectories")
-                 if fnmatch.fnmatch(f, file_pattern)]
         where.append("list_contains(?, t.source_file)")
-        params.append(files)
+        params.append(matching_files(store.con, file_pattern))
     given = list(tags) or None
     with store.transaction() as con:
         start = store.scalar("SELECT coalesce(max(event_id), 0) FROM events")

@@ -44,14 +44,19 @@ class ExportFilters:
         return out
 
 
+def matching_files(con, pattern: str) -> list[str]:
+    """Imported files whose path matches a glob (a plain path matches itself): the one rule for
+    `--file` in `curator bulk`, `curator export` and the app."""
+    return [f for (f,) in con.execute("SELECT DISTINCT source_file FROM trajectories").fetchall()
+            if f == pattern or fnmatch.fnmatch(f, pattern)]
+
+
 def trajectory_where(con, filters: ExportFilters, alias: str = "t") -> tuple[str, list]:
     """SQL condition (and parameters) on the `trajectories` row `alias`: file, format, teacher."""
     where, params = ["TRUE"], []
     if filters.source_file:
-        files = [f for (f,) in con.execute("SELECT DISTINCT source_file FROM trajectories").fetchall()
-                 if f == filters.source_file or fnmatch.fnmatch(f, filters.source_file)]
         where.append(f"list_contains(?, {alias}.source_file)")
-        params.append(files)
+        params.append(matching_files(con, filters.source_file))
     if filters.source_format:
         where.append(f"{alias}.source_format = ?")
         params.append(filters.source_format)

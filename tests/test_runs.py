@@ -10,7 +10,6 @@ import time
 
 import pytest
 from conftest import SAMPLE, cli_json
-from conftest_trainer import smol_path, tiny_base  # noqa: F401 (fixtures)
 
 from curator.runs import RunConfig, RunError, cancel_run, list_runs, read_metrics, refresh, start_run
 from curator.store import Store

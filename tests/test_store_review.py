@@ -216,3 +216,8 @@ def test_a_store_from_a_newer_curator_is_refused(db):
         s.con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="newer than this curator"):
         Store(db)
+
+
+def test_bulk_file_pattern_selects_by_source_file(store):
+    assert review.bulk(store, "accept", "bot", file_pattern="other*.jsonl") == 0
+    assert review.bulk(store, "accept", "bot", file_pattern="mem.*") == 3

@@ -87,27 +87,37 @@ def test_dpo_reference_is_the_sft_policy_not_the_base(run, tiny_base, smol_path)
     assert (base - reference).abs().min() > 1.0  # SFT moved the policy far from the pre-SFT base
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, tiny_base, monkeypatch):
-    from trainer import stages
-    from trainer.errors import TrainerError
-    from trainer.run import train
+def test_killed_run_resumes_from_its_last_complete_checkpoint(tmp_path, tiny_base):
+    """A real SIGKILL of `python -m trainer run` once a checkpoint is complete, then --resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
 
-    def die_at_step_3(self, args, state, control, **kwargs):
-        if state.global_step == 3:
-            raise KeyboardInterrupt  # as if the process were killed after checkpoint-2 was written
-
-    export = write_export(tmp_path / "export", n_train=4, kinds=("sft",))
-    config = TrainConfig(**{**FAST.__dict__, "max_steps": 4, "save_steps": 2, "batch_size": 2, "stages": ("sft",)})
-    with monkeypatch.context() as patch:
-        patch.setattr(stages.MetricsLog, "on_step_end", die_at_step_3, raising=False)
-        with pytest.raises(KeyboardInterrupt):
-            train(export, tmp_path / "out", str(tiny_base), config)
-    assert (tmp_path / "out" / "sft" / "checkpoint-2").is_dir() and not (tmp_path / "out" / "sft" / "adapter").exists()
-    with pytest.raises(TrainerError, match="--resume"):
-        train(export, tmp_path / "out", str(tiny_base), config)
-    result = train(export, tmp_path / "out", str(tiny_base), config, resume=True)
-    assert result["stages"]["sft"]["steps"] == 4 and result["stages"]["sft"]["resumed_from"] == "checkpoint-2"
-    assert [r["step"] for r in metrics(tmp_path / "out", "sft")] == [1, 2, 3, 4]  # steps 1-2 before, 3-4 after
+    export = write_export(tmp_path / "export", n_train=8, kinds=("sft",))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "trainer", "run", "--data", str(export), "--out", str(out), "--base",
+           str(tiny_base), "--stages", "sft", "--max-steps", "12", "--save-steps", "2", "--batch-size", "2",
+           "--no-bf16", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (out / "sft" / "checkpoint-2" / "trainer_state.json").is_file():
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "sft" / "adapter").exists()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 1 and "--resume" in done.stderr
+    done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, check=True)
+    sft = json.loads(done.stdout)["stages"]["sft"]
+    assert sft["steps"] == 12
+    resumed = int(sft["resumed_from"].split("-")[1])
+    assert resumed >= 2
+    steps = [r["step"] for r in metrics(out, "sft")]
+    restart = next((i for i in range(1, len(steps)) if steps[i] <= steps[i - 1]), None)
+    after = steps[restart:] if restart is not None else [s for s in steps if s > resumed]
+    assert after == list(range(resumed + 1, 13))  # the resumed run went on from its checkpoint to the end
 
 
 def test_merge_agrees_with_the_adapter(run, tmp_path):

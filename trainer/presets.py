@@ -44,7 +44,8 @@ PRESETS: dict[str, TrainConfig] = {
     # A few minutes on 2 CPU cores: proves the whole path (SFT then DPO) on the embedded model.
     "cpu-smoke": TrainConfig(compact_tools=True, max_length=1536, batch_size=4, max_steps=8, save_steps=4, sft_lr=5e-4, dpo_lr=5e-5),
     # The evaluation demo: a couple of epochs over the sample set on CPU.
-    "cpu-demo": TrainConfig(compact_tools=True, max_length=2048, batch_size=8, epochs=3, save_steps=20, sft_lr=3e-4, dpo_lr=3e-5),
+    # Batches of 4 (x2 accumulation): without gradient checkpointing a batch of 8 long rows peaks near 22 GB.
+    "cpu-demo": TrainConfig(compact_tools=True, max_length=2048, batch_size=4, grad_accum=2, epochs=3, save_steps=20, sft_lr=3e-4, dpo_lr=3e-5),
     # One GPU, 8B class: 4-bit base, bf16 compute, gradient checkpointing, paged 8-bit optimizer.
     "gpu-qlora": TrainConfig(max_length=4096, batch_size=2, grad_accum=8, epochs=2, qlora=True, bf16=True,
                              gradient_checkpointing=True, optim="paged_adamw_8bit", sft_lr=2e-4, dpo_lr=5e-6,

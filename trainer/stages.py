@@ -13,7 +13,6 @@ import torch
 from datasets import Dataset
 from peft import LoraConfig, PeftModel
 from transformers import TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, SFTConfig, SFTTrainer
 
 from trainer.base import cpu_4bit_guard, load_model
@@ -145,9 +144,18 @@ def preference_trainer(stage: str, base: Path, start_adapter: Path | None, token
     return trainer
 
 
+def last_complete_checkpoint(out: Path) -> str | None:
+    """The newest checkpoint a killed run finished writing: the Trainer writes `trainer_state.json` last, so a
+    checkpoint without it was cut off mid-save and would fail to resume."""
+    if not out.is_dir():
+        return None
+    complete = [p for p in out.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return str(max(complete, key=lambda p: int(p.name.split("-")[1]))) if complete else None
+
+
 def run_stage(trainer, out: Path, metrics: MetricsLog, resume: bool) -> dict:
     """Train (from the last checkpoint in `out` when resuming), save the adapter, and summarize."""
-    checkpoint = get_last_checkpoint(str(out)) if resume and out.is_dir() else None
+    checkpoint = last_complete_checkpoint(out) if resume else None
     result = trainer.train(resume_from_checkpoint=checkpoint)
     model = trainer.accelerator.unwrap_model(trainer.model)
     model.save_pretrained(out / ADAPTER, selected_adapters=["default"])  # not TRL's frozen "ref" copy

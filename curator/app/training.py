@@ -10,12 +10,14 @@ a separate process.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from html import escape
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
+from matplotlib.figure import Figure
 
 from curator.app import render
 from curator.app.workbench import Workbench
@@ -32,6 +34,12 @@ STAGES = ("sft", "dpo", "kto")
 RUN_COLUMNS = ["id", "created", "by", "base", "preset", "stages", "status", "duration",
                "final losses", "adapter"]
 POLL_S = 2.0
+LOG_LINES = 16
+STAGE_COLORS = {"sft": "#2563eb", "dpo": "#ea580c", "kto": "#16a34a"}
+SIDE_COLORS = {"base": "#64748b", "tuned": "#ea580c"}
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tqdm's cursor moves, in the log file
+OUTCOMES = {"final": "failed (its final answer did not pass the task's check)",
+            "step_limit": "failed (no final answer within the step limit)"}
 
 
 def config_of(base, preset, stages, max_steps, eval_tasks, each_epoch) -> RunConfig:
@@ -90,6 +98,40 @@ def curves(metrics: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             pd.DataFrame(epochs, columns=["epoch", "task success", "stage"]))
 
 
+def figure(frame: pd.DataFrame, x: str, y: str, title: str, bars: bool = False) -> Figure:
+    """One plot, drawn whole on the server: Gradio's native plots update only the data of a
+    chart already drawn and keep its legend, so a stage that starts later would not show."""
+    fig = Figure(figsize=(4.4, 3.0), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    for stage in STAGES:
+        part = frame[frame["stage"] == stage]
+        if bars and not part.empty:
+            ax.bar(part[x], part[y], label=stage, color=STAGE_COLORS[stage])
+        elif not part.empty:
+            ax.plot(part[x], part[y], marker="o", markersize=3, label=stage,
+                    color=STAGE_COLORS[stage])
+    ax.set(title=title, xlabel=x, ylabel=y)
+    ax.title.set_fontsize(10)
+    ax.grid(alpha=0.3)
+    if bars:
+        ax.set_ylim(0, 1)
+    if frame.empty:
+        ax.text(0.5, 0.5, "no data yet", transform=ax.transAxes, ha="center", alpha=0.6)
+    else:
+        ax.legend(title="stage", fontsize=8)
+    return fig
+
+
+def plots(metrics: list[dict]) -> list:
+    """Updates of the three live plots: loss, DPO margins, task success after each epoch."""
+    loss, margins, epochs = curves(metrics)
+    return [figure(loss, "step", "loss", "Loss per stage"),
+            figure(margins, "step", "margin", "DPO reward margin (chosen - rejected)"),
+            gr.Plot(figure(epochs, "epoch", "task success",
+                           "Benchmark task success after each epoch", bars=True),
+                    visible=not epochs.empty)]
+
+
 def phase(run: dict, metrics: list[dict]) -> str:
     """One line on where the run is: preparing, a stage's step, evaluating, or its outcome."""
     head = f"Run {run['run_id']} · {escape(run['status'])} · {_duration(run)}"
@@ -122,20 +164,38 @@ def details_html(run: dict) -> str:
     return f'<table class="run-config">{cells}</table>{error}'
 
 
+def _shown(metric: str, value) -> str:
+    if value is None:
+        return "n/a"  # no denominator: e.g. no tool call attempted
+    return f"{value:.2f}" if metric == "mean_steps" else f"{value:.0%}"
+
+
 def metrics_table(evaluation: dict) -> pd.DataFrame:
     sides = [s for s in ("base", "tuned") if evaluation.get(s)]
-    rows = [[m.replace("_", " "), *[evaluation[s].get(m) for s in sides]] for m in METRICS]
+    rows = [[m.replace("_", " "), *[_shown(m, evaluation[s].get(m)) for s in sides]]
+            for m in METRICS]
     return pd.DataFrame(rows, columns=["metric", *sides])
 
 
-def metrics_bars(evaluation: dict) -> pd.DataFrame:
-    """The rates (mean steps is not one) as bars, base beside tuned: one bar per metric and side,
-    since the native bar plot stacks bars that share an x value."""
-    rows = [[f"{m.replace('_', ' ')} · {side}", evaluation[side][m], side]
-            for m in METRICS if m != "mean_steps"
-            for side in ("base", "tuned") if evaluation.get(side)
-            and evaluation[side].get(m) is not None]
-    return pd.DataFrame(rows, columns=["metric", "value", "side"])
+def metrics_figure(evaluation: dict) -> Figure:
+    """The rates (mean steps is not one), base and tuned side by side per metric."""
+    rates = [m for m in METRICS if m != "mean_steps"]
+    fig = Figure(figsize=(6.0, 3.0), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    for k, side in enumerate(s for s in ("base", "tuned") if evaluation.get(s)):
+        values = [evaluation[side].get(m) for m in rates]
+        ax.bar([i + 0.4 * k for i in range(len(rates))], [v or 0 for v in values], width=0.4,
+               label=side, color=SIDE_COLORS[side])
+        for i, v in enumerate(values):
+            if v is None:  # no denominator: say so rather than draw a zero
+                ax.text(i + 0.4 * k, 0.02, "n/a", ha="center", fontsize=8, alpha=0.7)
+    ax.set_xticks([i + 0.2 for i in range(len(rates))], [m.replace("_", " ") for m in rates],
+                  fontsize=8)
+    ax.set(ylim=(0, 1), title="Rates, base vs tuned")
+    ax.title.set_fontsize(10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
 
 
 def episode_turns(episode: dict) -> tuple[list[Turn], list[dict]]:
@@ -173,9 +233,11 @@ def transcripts_html(evaluation: dict | None, task_id: str | None) -> str:
             heads.append(f"<div>{side}: not run</div>")
             cells.append("<div></div>")
             continue
-        outcome = "solved" if episode["success"] else f"failed ({episode['stopped']})"
-        heads.append(f'<div class="side-{side}">{side}: {escape(outcome)} in '
-                     f'{episode["steps_taken"]} steps</div>')
+        n = episode["steps_taken"]
+        outcome = "solved" if episode["success"] else OUTCOMES.get(
+            episode["stopped"], f"failed ({episode['stopped']})")
+        heads.append(f'<div class="side-{side}">{side}: {escape(outcome)} · '
+                     f'{n} step{"" if n == 1 else "s"}</div>')
         turns, flags = episode_turns(episode)
         cells.append(f'<div class="cmp-cell">{render.trajectory_html(0, 0, turns, flags)}</div>')
     return (f'<div class="compare transcripts" data-task="{escape(task_id)}">'
@@ -193,8 +255,9 @@ def task_choices(evaluation: dict | None) -> list[tuple[str, str]]:
              t) for t in evaluation.get("task_ids", [])]
 
 
-def train_tab(app: gr.Blocks, bench: Workbench, *, runs_root: Path, who) -> None:
-    """The tab's layout and handlers, inside `app`'s Tabs. `who(request)` names the user."""
+def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
+    """The tab's layout and handlers, inside the app's Tabs. `who(request)` names the user.
+    Opening the tab shows the running run, else the latest: after a reload too."""
     with gr.Tab("Train", id="train", elem_id="train-pane") as tab:
         with gr.Row():
             base = gr.Textbox(label="base model (Hugging Face id or folder)",
@@ -219,28 +282,22 @@ def train_tab(app: gr.Blocks, bench: Workbench, *, runs_root: Path, who) -> None
                             elem_id="tr-runs")
         with gr.Row():
             pick = gr.Dropdown(label="run shown", choices=[], value=None, elem_id="tr-pick",
-                               scale=0, min_width=160)
+                               scale=0, min_width=240)
             phase_box = gr.HTML(elem_id="tr-phase", js_on_load=None)
         with gr.Row():
-            loss_plot = gr.LinePlot(x="step", y="loss", color="stage", title="Loss per stage",
-                                    elem_id="tr-loss")
-            margin_plot = gr.LinePlot(x="step", y="margin", color="stage",
-                                      title="DPO reward margin (chosen - rejected)",
-                                      elem_id="tr-margins")
-            epoch_plot = gr.BarPlot(x="epoch", y="task success", color="stage", y_lim=[0, 1],
-                                    title="Benchmark task success after each epoch",
-                                    visible=False, elem_id="tr-epochs")
+            loss_plot = gr.Plot(show_label=False, format="png", elem_id="tr-loss")
+            margin_plot = gr.Plot(show_label=False, format="png", elem_id="tr-margins")
+            epoch_plot = gr.Plot(show_label=False, format="png", visible=False,
+                                 elem_id="tr-epochs")
         with gr.Row():
-            log = gr.Textbox(label="log (last lines)", lines=12, max_lines=12, autoscroll=True,
-                             interactive=False, elem_id="tr-log", scale=3)
+            log = gr.Textbox(label="log (last lines)", lines=LOG_LINES, max_lines=LOG_LINES,
+                             autoscroll=True, interactive=False, elem_id="tr-log", scale=3)
             details = gr.HTML(elem_id="tr-details", js_on_load=None)
         with gr.Column(visible=False, elem_id="tr-results") as results:
             gr.Markdown("#### Evaluation: base vs tuned on the held-out tasks")
             with gr.Row():
                 eval_table = gr.Dataframe(interactive=False, elem_id="tr-eval")
-                eval_bars = gr.BarPlot(x="metric", y="value", color="side", y_lim=[0, 1],
-                                       x_label_angle=-30, title="Rates, base vs tuned",
-                                       elem_id="tr-eval-bars")
+                eval_bars = gr.Plot(show_label=False, format="png", elem_id="tr-eval-bars")
             task = gr.Dropdown(label="task (✓ solved, ✗ failed)", choices=[],
                                elem_id="tr-task")
             transcripts = gr.HTML(elem_id="tr-transcripts", js_on_load=None)
@@ -260,20 +317,19 @@ def train_tab(app: gr.Blocks, bench: Workbench, *, runs_root: Path, who) -> None
         if run is None:
             return [gr.Dropdown(choices=[], value=None), runs_table([]),
                     '<div class="progress">No runs yet: set the options and press Train.</div>',
-                    "", "", *curves([])[:2], gr.BarPlot(visible=False), gr.Column(visible=False),
+                    "", "", *plots([]), gr.Column(visible=False),
                     None, None, gr.Dropdown(choices=[], value=None), "",
                     gr.Timer(active=False), None]
         metrics = read_metrics(run["folder"])
-        loss, margins, epochs = curves(metrics)
         evaluation = read_evaluation(run["folder"]) if run["evaluation"] else None
         tasks = task_choices(evaluation)
         first = tasks[0][1] if tasks else None
         return [gr.Dropdown(choices=choices, value=run["run_id"]), runs_table(all_runs),
-                phase(run, metrics), details_html(run), log_tail(run["folder"], 40), loss, margins,
-                gr.BarPlot(value=epochs, visible=not epochs.empty),
+                phase(run, metrics), details_html(run),
+                ANSI.sub("", log_tail(run["folder"], LOG_LINES)), *plots(metrics),
                 gr.Column(visible=evaluation is not None),
                 metrics_table(evaluation) if evaluation else None,
-                metrics_bars(evaluation) if evaluation else None,
+                metrics_figure(evaluation) if evaluation else None,
                 gr.Dropdown(choices=tasks, value=first), transcripts_html(evaluation, first),
                 gr.Timer(active=running), run["status"]]
 
@@ -323,4 +379,3 @@ def train_tab(app: gr.Blocks, bench: Workbench, *, runs_root: Path, who) -> None
     runs.select(on_select, None, view_outputs, show_progress="hidden")
     task.input(on_task, [pick, task], [transcripts], show_progress="hidden")
     tab.select(view, [pick], view_outputs, show_progress="hidden")
-    app.load(view, [pick], view_outputs, show_progress="hidden")

@@ -224,7 +224,7 @@ def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_roo
                                          label="recent exports", elem_id="ex-recent")
 
             # ------------------------------------------------------------------ Train
-            training.train_tab(app, bench, runs_root=runs_root, who=who)
+            training.train_tab(bench, runs_root=runs_root, who=who)
 
         # ======================================================================== handlers
         item_outputs = [sess, task_box, cards, message, tags, first_step, note, edit_panel]
