@@ -17,6 +17,7 @@ renamed into it at the end, so a failed or killed export leaves nothing half-wri
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -85,8 +86,12 @@ def flat_message(message: dict) -> dict:
 
 
 def _json_string(value) -> str:
-    """Arguments that are already a string (what the teacher wrote, if not JSON) stay as they are."""
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
+    """Arguments that are already a string (what the teacher wrote, if not JSON) stay as they are.
+
+    Objects are written as Python's `json.dumps` writes them, which is what chat templates'
+    `tojson` writes: a template that prints the string verbatim and one that parses it and prints
+    `tojson` then render the same text, so every reader trains on the same tokens."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _messages(task: Task, turns) -> list[dict]:

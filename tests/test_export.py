@@ -52,7 +52,7 @@ def test_flat_message_gives_one_shape_with_json_string_arguments():
     call = {"id": None, "type": "function", "function": {"name": "f", "arguments": {"a": [1]}}}
     assert flat_message({"role": "assistant", "content": "hi", "tool_calls": [call]}) == {
         "role": "assistant", "content": "hi", "tool_calls": [
-            {"id": "call_0", "type": "function", "function": {"name": "f", "arguments": '{"a":[1]}'}}],
+            {"id": "call_0", "type": "function", "function": {"name": "f", "arguments": '{"a": [1]}'}}],
         "tool_call_id": None, "name": None}
     raw = {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{bad"}}]}
     assert flat_message(raw)["tool_calls"][0]["function"]["arguments"] == "{bad"  # as written

@@ -81,6 +81,8 @@ def test_a_run_trains_and_shows_base_vs_tuned(curated, tiny_base, serve, page_of
     heads = page.inner_text("#tr-transcripts .cmp-head")
     assert "base: failed" in heads and "tuned: failed" in heads  # a random model solves nothing
     screenshot(page, "train")
+    page.locator("#tr-transcripts").scroll_into_view_if_needed()
+    screenshot(page, "train-results")
     assert page.incidents == []
 
     page.reload()  # the finished run is shown again, from the store
