@@ -58,7 +58,7 @@ def test_a_run_trains_and_shows_base_vs_tuned(curated, tiny_base, serve, page_of
     server = serve(None, db=curated)
     page = page_of(server.url)
     open_train_tab(page)
-    assert "No runs yet" in text_of(page, "tr-phase")
+    wait_for_text(page, "tr-phase", "No runs yet")
     assert "SmolLM2-135M-Instruct" in page.get_attribute("#tr-base textarea, #tr-base input",
                                                          "placeholder")
     page.fill("#tr-base :is(input, textarea)", str(tiny_base))
