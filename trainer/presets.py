@@ -36,13 +36,14 @@ class TrainConfig:
     logging_steps: int = 1
     save_steps: int = 50
     seed: int = 0
+    eval_rows: int | None = None  # eval-split rows scored after each stage (None: all); the eval pass costs time
     eval_each_epoch: int = 0  # held-out tasks to run the agent benchmark on after every epoch (0: off)
     extra: dict = field(default_factory=dict)  # further TrainingArguments (e.g. from a preset for big models)
 
 
 PRESETS: dict[str, TrainConfig] = {
     # A few minutes on 2 CPU cores: proves the whole path (SFT then DPO) on the embedded model.
-    "cpu-smoke": TrainConfig(compact_tools=True, max_length=1536, batch_size=4, max_steps=8, save_steps=4, sft_lr=5e-4, dpo_lr=5e-5),
+    "cpu-smoke": TrainConfig(compact_tools=True, eval_rows=8, max_length=1536, batch_size=4, max_steps=8, save_steps=4, sft_lr=5e-4, dpo_lr=5e-5),
     # The evaluation demo: a couple of epochs over the sample set on CPU.
     # Batches of 4 (x2 accumulation): without gradient checkpointing a batch of 8 long rows peaks near 22 GB.
     "cpu-demo": TrainConfig(compact_tools=True, max_length=2048, batch_size=4, grad_accum=2, epochs=3, save_steps=20, sft_lr=3e-4, dpo_lr=3e-5),

@@ -29,7 +29,7 @@ def prepare_stages(data: Path, tokenizer, config: TrainConfig) -> dict[str, tupl
         if not rows:
             log(f"{stage}: no training rows in {data / stage}; stage skipped")
             continue
-        evaluation = load_rows(data, stage, "eval")
+        evaluation = load_rows(data, stage, "eval")[: config.eval_rows]
         prepared[stage] = (prepare(tokenizer, stage, rows, config.max_length),
                            prepare(tokenizer, stage, evaluation, config.max_length, show=0) if evaluation else [])
     if not prepared:
