@@ -102,7 +102,7 @@ def server_times(path: Path, rounds: int) -> tuple[float, float]:
             t0 = time.perf_counter()
             item = bench.next_item(f"r{i % 2}", QueueFilters())
             task_html(item.loaded.task)
-            trajectory_html(item.shown.traj_id, item.shown.rev_id, item.loaded.turns, item.flags)
+            trajectory_html(item.shown.traj_id, item.shown.rev_id, item.loaded.turns, item.loaded.flags)
             t1 = time.perf_counter()
             bench.decide(item.shown, f"r{i % 2}", "accept")
             t2 = time.perf_counter()

@@ -77,7 +77,7 @@ def test_second_review_is_blind_and_feeds_kappa(bench):
     bench.save_edit(first.shown, "alice", turns)
     second = bench.next_item("bob", QueueFilters())
     assert second.shown.second_review and second.shown.traj_id == first.shown.traj_id
-    assert second.info["revision"] == 0  # the original, not alice's edit
+    assert second.loaded.info["revision"] == 0  # the original, not alice's edit
     bench.decide(second.shown, "bob", "fail", tags=["other"], first_step=0)
     assert bench.next_item("bob", QueueFilters()).shown.second_review is False
     with bench.db() as store:

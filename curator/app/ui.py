@@ -240,16 +240,16 @@ def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_roo
                 return [sess, "", render.empty_html("Nothing left in this queue. Change the "
                                                     "filters, import more, or check the "
                                                     "dashboard."), msg, *common]
-            i, shown = item.info, item.shown
+            i, shown = item.loaded.info, item.shown
             blind = ('<span class="blind">second review (blind)</span> · '
-                     if shown.second_review else f"status: {escape(item.status)} · ")
+                     if shown.second_review else f"status: {escape(item.loaded.status)} · ")
             header = (f'<div class="meta">#{shown.traj_id} · revision {i["revision"]} · {blind}'
                       f'{escape(i["format"] or "")} · {escape(i["file"] or "")} '
                       f'{escape(i["record"] or "")} · teacher {escape(i["teacher"] or "?")} · '
                       f'source label {escape(i["label"] or "none")}</div>')
             loaded = item.loaded
             return [sess, render.task_html(loaded.task, md),
-                    render.trajectory_html(shown.traj_id, shown.rev_id, loaded.turns, item.flags,
+                    render.trajectory_html(shown.traj_id, shown.rev_id, loaded.turns, loaded.flags,
                                            md, header), msg, *common]
 
         def side(sess: dict, request: gr.Request):

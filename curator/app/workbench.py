@@ -22,6 +22,7 @@ from curator.app.queue import Pick, QueueFilters, ReviewQueue, progress
 from curator.model import Turn
 from curator.review import (
     DEFAULT_LEASE_SECONDS,
+    Loaded,
     ReviewError,
     acquire_lease,
     compare,
@@ -52,10 +53,7 @@ class Item:
     """Everything the review screen shows for one trajectory."""
 
     shown: Shown
-    loaded: object  # review.Loaded
-    flags: list[dict]
-    status: str
-    info: dict  # provenance: format, file, record, teacher, label; revision number
+    loaded: Loaded  # the revision shown, its state, check flags and provenance
 
 
 class Workbench:
@@ -102,7 +100,7 @@ class Workbench:
 
     def _build(self, store: Store, shown: Shown, loaded=None) -> Item:
         loaded = loaded or load(store, shown.traj_id, shown.rev_id)
-        return Item(shown, loaded, loaded.flags, loaded.status, loaded.info)
+        return Item(shown, loaded)
 
     def release(self, shown: Shown | None, reviewer: str) -> None:
         if shown:
