@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import sys
 
-from trainer.errors import TrainerError
+from trainer.errors import TrainerError, disk_full_message
 from trainer.evaluate import add_eval_args
 from trainer.presets import PRESETS, get_preset, with_overrides
 
@@ -110,9 +109,9 @@ def execute(command, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if (message := disk_full_message(exc, args.out)) is None:
             raise
-        print(f"error: disk full while writing {exc.filename or args.out}: {exc.strerror}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         return 1
     print(json.dumps(result) if args.json else "\n".join(summary_lines(result)))
     return 0

@@ -8,7 +8,6 @@ Exit 0 on success, 1 on a failure of the job (one line on stderr), 2 on bad usag
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import sys
 
@@ -50,7 +49,7 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     from curator.importers import FileError
     from curator.store import StoreError
-    from trainer.errors import TrainerError
+    from trainer.errors import TrainerError, disk_full_message
 
     parser, modules = build_parser()
     args = parser.parse_args(argv)
@@ -61,10 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if (message := disk_full_message(exc, "output")) is None:
             raise
-        print(f"error: disk full while writing {exc.filename or 'output'}: {exc.strerror}",
-              file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted; nothing half-written was kept", file=sys.stderr)

@@ -56,24 +56,19 @@ def test_keyboard_review_edit_fail_undo_compare(tmp_path, serve, page_of):
     page.keyboard.press("e")
     page.wait_for_selector("#edit-panel", state="visible")
     page.fill("#edit-thought textarea", "Check the forecast as asked; safe and fast.")
-    args = "#edit-args .cm-content"
-    page.click(args)
-    page.keyboard.press("Control+A")
-    page.keyboard.type('{"city": ')
-    page.click("#edit-check")
-    page.wait_for_selector("#edit-error .err")
-    assert "not valid JSON" in page.inner_text("#edit-error")
-    page.click(args)
-    page.keyboard.press("Control+A")
-    page.keyboard.type('{"town": "Roma"}')
-    page.click("#edit-check")
-    page.wait_for_function("document.querySelector('#edit-error').innerText.includes('schema')")
-    assert "missing required argument 'city'" in page.inner_text("#edit-error")
-    page.click(args)
-    page.keyboard.press("Control+A")
-    page.keyboard.type('{"city": "Roma"}')
-    page.click("#edit-check")
-    page.wait_for_function("document.querySelector('#edit-error').innerText.includes('valid')")
+    def check_arguments(text: str, shown: str) -> str:
+        """Type new arguments into the editor, check them, and return the inline message."""
+        page.click("#edit-args .cm-content")
+        page.keyboard.press("Control+A")
+        page.keyboard.type(text)
+        page.click("#edit-check")
+        page.wait_for_function(
+            f"document.querySelector('#edit-error').innerText.includes({shown!r})")
+        return page.inner_text("#edit-error")
+
+    assert "not valid JSON" in check_arguments('{"city": ', "JSON")
+    assert "missing required argument 'city'" in check_arguments('{"town": "Roma"}', "schema")
+    check_arguments('{"city": "Roma"}', "valid")
     diff = page.inner_text("#edit-diff")
     assert "+step 1 thought: Check the forecast as asked; safe and fast." in diff
     assert "-step 1 thought: Look up Rome." in diff
