@@ -39,7 +39,6 @@ from curator.pairs import (
     failure_cut,
     load_items,
     load_tasks,
-    parse_turns,
     snapshot,
 )
 from curator.selection import ExportFilters, selected_sql
@@ -296,7 +295,7 @@ def _sft_records(con, plan: _Plan, pair_tasks: dict):
         for traj_id, rev_id, task_key, task_hash, turns, event_id, reviewer, edit_event, \
                 editor in rows:
             task, tools = tasks[task_hash]
-            row = {"messages": _messages(task, parse_turns(turns)), "tools": tools}
+            row = {"messages": _messages(task, orjson.loads(turns)), "tools": tools}
             batch.append((f"sft-{traj_id}.{rev_id}", task_key, row, {
                 "traj_id": traj_id, "rev_id": rev_id,
                 "events": sorted({e for e in (edit_event, event_id) if e is not None}),
@@ -307,9 +306,9 @@ def _sft_records(con, plan: _Plan, pair_tasks: dict):
 def _pair_record(pair: Pair, tasks: dict) -> tuple:
     task, tools = tasks[pair.task_hash]
     (ct, cr), (rt, rr) = pair.chosen_from, pair.rejected_from
-    row = {"prompt": _messages(task, pair.prompt),
-           "chosen": [flat_message(turn_message(pair.chosen))],
-           "rejected": [flat_message(turn_message(pair.rejected))], "tools": tools}
+    chosen, rejected, at = pair.chosen_item.raw, pair.rejected_item.raw, pair.at
+    row = {"prompt": _messages(task, chosen[:at]), "chosen": [flat_message(turn_message(chosen[at]))],
+           "rejected": [flat_message(turn_message(rejected[at]))], "tools": tools}
     return (f"dpo-{pair.source}-{ct}.{cr}-{rt}.{rr}-s{pair.step}", pair.task_key, row, {
         "source": pair.source, "step": pair.step, "chosen": {"traj_id": ct, "rev_id": cr},
         "rejected": {"traj_id": rt, "rev_id": rr}, "events": pair.events,
@@ -319,8 +318,8 @@ def _pair_record(pair: Pair, tasks: dict) -> tuple:
 def _failure_record(failure: Failure, tasks: dict) -> tuple:
     item = failure.item
     task, tools = tasks[item.task_hash]
-    row = {"prompt": _messages(task, failure.prompt),
-           "completion": [flat_message(turn_message(failure.completion))], "label": False,
+    row = {"prompt": _messages(task, item.raw[:failure.at]),
+           "completion": [flat_message(turn_message(item.raw[failure.at]))], "label": False,
            "tags": list(item.tags), "tools": tools}
     return (f"kto-{item.traj_id}.{item.rev_id}", item.task_key, row, {
         "traj_id": item.traj_id, "rev_id": item.rev_id, "step": failure.step,

@@ -162,14 +162,14 @@ def label_from_reward(reward: float | None) -> str | None:
     return "success" if reward > 0 else "failure"
 
 
-def assistant_text(turn: Turn) -> str:
+def assistant_text(thought: str, content: str) -> str:
     """The text an assistant turn says: its thought, then its reply. Thoughts are never dropped
     from training data (the seed article: a model trained without them acts erratically)."""
-    return "\n\n".join(p for p in (turn.thought, turn.content) if p)
+    return f"{thought}\n\n{content}" if thought and content else thought or content
 
 
-def to_messages(task: Task, turns: tuple[Turn, ...] | list[Turn]) -> list[dict]:
-    """OpenAI chat messages for a task and turns (TRL's conversational form).
+def to_messages(task: Task, turns) -> list[dict]:
+    """OpenAI chat messages for a task and turns (Turns or stored dicts; TRL's conversational form).
 
     Tool-call arguments stay Python objects here; writers that need flat columns serialise them.
     """
@@ -183,21 +183,26 @@ def to_messages(task: Task, turns: tuple[Turn, ...] | list[Turn]) -> list[dict]:
     return messages
 
 
-def turn_message(turn: Turn) -> dict:
-    if turn.role == "assistant":
-        msg: dict[str, Any] = {"role": "assistant", "content": assistant_text(turn)}
-        if turn.tool_calls:
+def turn_message(turn: Turn | dict) -> dict:
+    """The chat message of a turn, or of its stored dict (the export renders stored turns as they
+    are: making Turn objects of millions of turns only to read them back costs more than writing)."""
+    d = turn.to_dict() if isinstance(turn, Turn) else turn
+    role, content = d["role"], d.get("content") or ""
+    if role == "assistant":
+        msg: dict[str, Any] = {"role": "assistant",
+                               "content": assistant_text(d.get("thought") or "", content)}
+        if d.get("tool_calls"):
             msg["tool_calls"] = [
-                {"id": c.id or f"call_{i}", "type": "function",
-                 "function": {"name": c.name, "arguments": c.arguments}}
-                for i, c in enumerate(turn.tool_calls)
+                {"id": c.get("id") or f"call_{i}", "type": "function",
+                 "function": {"name": c["name"], "arguments": c.get("arguments", {})}}
+                for i, c in enumerate(d["tool_calls"])
             ]
         return msg
-    if turn.role == "tool":
-        msg = {"role": "tool", "content": turn.content}
-        if turn.tool_call_id:
-            msg["tool_call_id"] = turn.tool_call_id
-        if turn.name:
-            msg["name"] = turn.name
+    if role == "tool":
+        msg = {"role": "tool", "content": content}
+        if d.get("tool_call_id"):
+            msg["tool_call_id"] = d["tool_call_id"]
+        if d.get("name"):
+            msg["name"] = d["name"]
         return msg
-    return {"role": "user", "content": turn.content}
+    return {"role": "user", "content": content}

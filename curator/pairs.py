@@ -135,12 +135,20 @@ class Pair:
 
 @dataclass(frozen=True)
 class Failure:
-    """A KTO row: the failed trajectory before its first faulty step, and that step."""
+    """A KTO row: the failed trajectory before its first faulty step (assistant step `step`, turn
+    position `at`), and that step."""
 
     item: Item
-    prompt: tuple[Turn, ...]
-    completion: Turn
+    at: int
     step: int
+
+    @property
+    def prompt(self) -> tuple[Turn, ...]:
+        return self.item.turns(self.at)
+
+    @property
+    def completion(self) -> Turn:
+        return Turn.from_dict(self.item.raw[self.at])
 
 
 # -- cutting ---------------------------------------------------------------------------------
@@ -193,8 +201,7 @@ def failure_cut(item: Item) -> Failure | None:
     step = item.first_step if item.first_step is not None else len(steps) - 1
     if not 0 <= step < len(steps):
         return None
-    turns = item.turns(steps[step] + 1)
-    return Failure(item, turns[:-1], turns[-1], step)
+    return Failure(item, steps[step], step)
 
 
 def _pair(source, chosen: Item, rejected: Item, events, reviewers) -> Pair | None:
@@ -222,10 +229,6 @@ def _item(traj_id, task_key, task_hash, rev_id, rev_number, turns, event_id, rev
     return Item(traj_id, task_key, task_hash, rev_id, rev_number, tuple(orjson.loads(turns)),
                 event_id, reviewer, tuple(tags or ()), first_step, taxonomy_version, edit_event,
                 editor)
-
-
-def parse_turns(turns_json: str) -> tuple[Turn, ...]:
-    return tuple(Turn.from_dict(t) for t in orjson.loads(turns_json))
 
 
 def load_tasks(con, task_hashes) -> dict[str, tuple[Task, str]]:

@@ -184,7 +184,7 @@ def compare(store: Store, left: int, right: int, verdict: str, reviewer: str, *,
 
 def bulk(store: Store, kind: str, reviewer: str, *, source_label: str | None = None,
          fmt: str | None = None, file_pattern: str | None = None,
-         tags: list[str] | tuple = ()) -> int:
+         tags: list[str] | tuple = (), task_keys: list[str] | None = None) -> int:
     """Decide every pending trajectory that matches, in one transaction (e.g. trust a source's
     own success labels). `fail` takes the source's own first faulty step and tags where the
     record carries them, else the last assistant turn and `tags` (default `other`)."""
@@ -206,6 +206,9 @@ def bulk(store: Store, kind: str, reviewer: str, *, source_label: str | None = N
     if file_pattern:
         where.append("list_contains(?, t.source_file)")
         params.append(matching_files(store.con, file_pattern))
+    if task_keys is not None:
+        where.append("list_contains(?, t.task_key)")
+        params.append(list(task_keys))
     given = list(tags) or None
     with store.transaction() as con:
         start = store.scalar("SELECT coalesce(max(event_id), 0) FROM events")

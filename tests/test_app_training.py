@@ -66,7 +66,12 @@ def test_transcripts_side_by_side_are_escaped():
 
 def test_metrics_table_shows_missing_rates_as_na():
     side = {"task_success": 0.5, "valid_tool_call_rate": None, "unknown_tool_rate": 0.0,
-            "schema_valid_rate": 1.0, "mean_steps": 2.5}
-    table = metrics_table({"base": side, "tuned": {**side, "task_success": 0.75}})
-    assert table.values.tolist()[0] == ["task success", "50%", "75%"]
-    assert table.values.tolist()[1][1] == "n/a" and table.values.tolist()[4][1] == "2.50"
+            "schema_valid_rate": 1.0, "mean_steps": 2.5,
+            "counts": {"tasks": 4, "solved": 2, "attempted": 0, "valid": 0}}
+    tuned = {**side, "task_success": 0.75, "valid_tool_call_rate": 0.75,
+             "counts": {"tasks": 4, "solved": 3, "attempted": 8, "valid": 6}}
+    table = metrics_table({"base": side, "tuned": tuned}).values.tolist()
+    assert table[0] == ["task success", "50%", "75%"]
+    assert table[1] == ["valid tool call rate", "n/a", "75%"] and table[4][1] == "2.50"
+    # the counts behind the rates: "n/a" is a side that attempted no call
+    assert table[5:] == [["tasks solved", "2 of 4", "3 of 4"], ["tool calls valid", "0 of 0", "6 of 8"]]

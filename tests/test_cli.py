@@ -60,3 +60,28 @@ def test_human_summary_and_json_are_the_same_facts(db, tmp_path):
 def test_stats_on_a_missing_store_is_a_one_line_error(tmp_path):
     proc = run_cli("stats", db=tmp_path / "none.duckdb")
     assert proc.returncode == 1 and proc.stderr.startswith("error:") and "no such store" in proc.stderr
+
+
+def test_demo_store_is_curated_except_the_last_tasks(tmp_path):
+    """`serve --demo` records the sample labels for most tasks (the Train tab has a set) and leaves the last
+    tasks' trajectories pending for a person; `bulk --task` is the filter it uses."""
+    from curator.cli.serve import DEMO_PENDING_TASKS, DEMO_REVIEWER, SAMPLE, seed_demo_decisions
+    from curator.ingest import import_file
+    from curator.store import Store
+
+    with Store(tmp_path / "demo.duckdb") as store:
+        import_file(store, str(SAMPLE))
+        tasks = store.column("SELECT DISTINCT task_key FROM trajectories ORDER BY task_key")
+        decided = seed_demo_decisions(store)
+        rows = store.con.execute("""
+            SELECT t.task_key, t.source_label, s.status, s.reviewer, e.tags,
+                   json_extract_string(t.meta, '$.failure.tags[*]')
+            FROM trajectories t JOIN state s USING (traj_id) LEFT JOIN events e USING (event_id)""").fetchall()
+    pending_tasks = set(tasks[-DEMO_PENDING_TASKS:])
+    assert decided == sum(task not in pending_tasks for task, *_ in rows) > 0
+    for task, label, status, reviewer, tags, planted in rows:
+        if task in pending_tasks:
+            assert status == "pending"
+        else:
+            assert (status, reviewer) == ({"success": "accepted", "failure": "failed"}[label], DEMO_REVIEWER)
+            assert tags == (planted if label == "failure" else None)  # the planted failure tags

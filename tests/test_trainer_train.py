@@ -139,3 +139,32 @@ def test_merge_agrees_with_the_adapter(run, tmp_path):
         assert torch.allclose(merged(ids).logits, tuned, atol=1e-4)
         assert not torch.allclose(plain, tuned, atol=1e-2)  # the adapter does change the model
     assert "<tool_call>" in (tmp_path / "merged" / "chat_template.jinja").read_text()
+
+
+def test_lora_on_top_layers_trains_only_those_and_cuts_the_backward_pass(tiny_base):
+    """`lora_layers`: adapters on the top N decoder layers only (all-linear there), so no gradient reaches the
+    layers below; `pref_max_steps` caps the preference stages only."""
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from trainer.presets import stage_steps
+    from trainer.stages import lora_config
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)  # 2 layers
+    peft = get_peft_model(model, lora_config(TrainConfig(lora_layers=1), model))
+    trained = {n for n, p in peft.named_parameters() if p.requires_grad}
+    assert trained and all(".layers.1." in n for n in trained)
+    assert {n.split(".layers.1.")[1].split(".lora")[0] for n in trained} == {
+        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
+        "mlp.up_proj", "mlp.down_proj"}
+    reached = []
+    for i, layer in enumerate(model.model.layers):
+        layer.register_full_backward_hook(lambda *_, i=i: reached.append(i))
+    ids = torch.tensor([[1, 2, 3, 4]])
+    peft(input_ids=ids, labels=ids).loss.backward()
+    assert all(p.grad is not None for n, p in peft.named_parameters() if p.requires_grad)
+    assert reached == [1]  # the backward pass never runs through layer 0
+
+    config = TrainConfig(pref_max_steps=4)
+    assert (stage_steps(config, "sft"), stage_steps(config, "dpo"), stage_steps(config, "kto")) == (-1, 4, 4)
+    assert stage_steps(TrainConfig(max_steps=9, pref_max_steps=4), "dpo") == 9  # --max-steps wins

@@ -2,8 +2,10 @@
 sample world, execute its tool calls against the real tools, and score every task with its checker (SPEC 7, 8).
 
 A *policy* is any callable `(messages, tools) -> str`: it gets the conversation so far (OpenAI form) and the tool
-specs, and returns the assistant's raw text. `ModelPolicy` is one backed by a Hugging Face causal LM (+ a PEFT
-adapter); tests use scripted policies.
+specs, and returns the assistant's raw text. A policy with a `session(tools)` method answers many conversations at
+once: `trainer.policy.ModelPolicy`, a Hugging Face causal LM (+ a PEFT adapter), batches all episodes and reuses
+their cache from turn to turn. Tests use scripted policies. The episodes of an evaluation run together, turn by
+turn (`run_episodes`); each one is independent of the others.
 
 One episode (`run_episode`): the system prompt and the task's instruction, then up to `max_steps` assistant turns.
 Each reply is parsed by `parse_reply`:
@@ -41,7 +43,6 @@ Everything returned is JSON-serialisable: the metrics, the raw counts, and one t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import re
@@ -54,9 +55,9 @@ from typing import Protocol
 from curator.checks import schema_problems
 from curator.world import EVAL_TASKS, SYSTEM_PROMPT, TOOLS, Task, World, get_task
 from trainer.errors import TrainerError
+from trainer.policy import DEFAULT_MAX_NEW_TOKENS, ContextFull, ModelPolicy, adapter_base
 
 DEFAULT_MAX_STEPS = 6
-DEFAULT_MAX_NEW_TOKENS = 200
 METRICS = ("task_success", "valid_tool_call_rate", "unknown_tool_rate", "schema_valid_rate", "mean_steps")
 
 Progress = Callable[[int, int], None]
@@ -64,10 +65,6 @@ Progress = Callable[[int, int], None]
 
 class Policy(Protocol):
     def __call__(self, messages: list[dict], tools: list[dict]) -> str: ...
-
-
-class ContextFull(Exception):
-    """The conversation no longer fits the model's context window; the episode ends unsolved."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -169,67 +166,124 @@ def _as_task(task: Task | str) -> Task:
     return get_task(task) if isinstance(task, str) else task
 
 
-def run_episode(policy: Policy, task: Task | str, max_steps: int = DEFAULT_MAX_STEPS,
-                tools: Sequence[dict] = TOOLS, system: str = SYSTEM_PROMPT) -> dict:
-    """Run one task to a final answer or the step limit; return its transcript, counts and success."""
-    task = _as_task(task)
-    specs = _tool_specs(tools)
-    world = World()
-    messages: list[dict] = [{"role": "system", "content": system}, {"role": "user", "content": task.instruction}]
-    counts = {"attempted": 0, "valid": 0, "unknown": 0, "known": 0, "schema_valid": 0}
-    steps: list[dict] = []
-    final, stopped = None, "step_limit"
-    for step in range(max_steps):
-        try:
-            raw = policy(copy.deepcopy(messages), list(tools))
-        except ContextFull as exc:
-            stopped = f"context_full: {exc}"
-            break
-        raw = raw if isinstance(raw, str) else str(raw)
+class Episode:
+    """One task in progress: the conversation, the episode's `World`, and what happened so far.
+
+    `advance(reply)` takes the assistant's next raw reply (or the ContextFull that stopped it) and runs its tool
+    calls; `done` tells when the task has a final answer, hit `max_steps`, or ran out of context.
+    """
+
+    def __init__(self, task: Task | str, max_steps: int = DEFAULT_MAX_STEPS, tools: Sequence[dict] = TOOLS,
+                 system: str = SYSTEM_PROMPT):
+        self.task, self.max_steps, self.tools = _as_task(task), max_steps, list(tools)
+        self.specs = _tool_specs(tools)
+        self.world = World()
+        self.messages: list[dict] = [{"role": "system", "content": system},
+                                     {"role": "user", "content": self.task.instruction}]
+        self.counts = {"attempted": 0, "valid": 0, "unknown": 0, "known": 0, "schema_valid": 0}
+        self.steps: list[dict] = []
+        self.final, self.stopped = None, "step_limit"
+        self.done = False
+
+    def _run(self, call: dict) -> tuple[dict, dict]:
+        """Execute one attempted call: its transcript entry and the tool result returned to the model."""
+        counts = self.counts
+        counts["attempted"] += 1
+        entry = {"name": call["name"], "arguments": call["arguments"], "valid": call["error"] is None,
+                 "error": call["error"], "known": None, "schema_problems": None}
+        if call["error"] is not None:
+            result = {"error": f"invalid tool call: {call['error']}"}
+        else:
+            counts["valid"] += 1
+            entry["known"] = call["name"] in self.specs
+            if entry["known"]:
+                counts["known"] += 1
+                entry["schema_problems"] = schema_problems(call["arguments"], self.specs[call["name"]])
+                counts["schema_valid"] += not entry["schema_problems"]
+                result = self.world.call(call["name"], call["arguments"])
+            else:
+                counts["unknown"] += 1
+                result = {"error": f"unknown tool {call['name']}"}
+        entry["result"] = result
+        return entry, result
+
+    def advance(self, reply: str | ContextFull) -> None:
+        if isinstance(reply, ContextFull):
+            self.stopped, self.done = f"context_full: {reply}", True
+            return
+        raw = reply if isinstance(reply, str) else str(reply)
+        step = len(self.steps)
         thought, calls, answer, error = parse_reply(raw)
         record = {"step": step, "raw": raw, "thought": thought, "calls": [], "final": answer, "error": error}
-        steps.append(record)
+        self.steps.append(record)
         if calls is None:
-            final, stopped = answer, "final"
-            messages.append({"role": "assistant", "content": answer})
-            break
+            self.final, self.stopped, self.done = answer, "final", True
+            self.messages.append({"role": "assistant", "content": answer})
+            return
         results = []
         for call in calls:
-            counts["attempted"] += 1
-            entry = {"name": call["name"], "arguments": call["arguments"], "valid": call["error"] is None,
-                     "error": call["error"], "known": None, "schema_problems": None}
-            if call["error"] is not None:
-                result = {"error": f"invalid tool call: {call['error']}"}
-            else:
-                counts["valid"] += 1
-                entry["known"] = call["name"] in specs
-                if entry["known"]:
-                    counts["known"] += 1
-                    entry["schema_problems"] = schema_problems(call["arguments"], specs[call["name"]])
-                    counts["schema_valid"] += not entry["schema_problems"]
-                    result = world.call(call["name"], call["arguments"])
-                else:
-                    counts["unknown"] += 1
-                    result = {"error": f"unknown tool {call['name']}"}
-            entry["result"] = result
+            entry, result = self._run(call)
             record["calls"].append(entry)
             results.append((call, result))
         if error is None:
-            messages.append({"role": "assistant", "content": thought, "tool_calls": [
+            self.messages.append({"role": "assistant", "content": thought, "tool_calls": [
                 {"id": f"call_{step}_{i}", "type": "function",
                  "function": {"name": c["name"], "arguments": c["arguments"]}} for i, c in enumerate(calls)]})
         else:
-            messages.append({"role": "assistant", "content": raw.strip()})
+            self.messages.append({"role": "assistant", "content": raw.strip()})
         for i, (call, result) in enumerate(results):
             message = {"role": "tool", "tool_call_id": f"call_{step}_{i}",
                        "content": json.dumps(result, ensure_ascii=False)}
             if call["error"] is None:
                 message["name"] = call["name"]
-            messages.append(message)
-    success = stopped == "final" and bool(task.check(world, final))
-    return {"task_id": task.task_id, "instruction": task.instruction, "success": success, "stopped": stopped,
-            "final_answer": final, "steps_taken": len(steps), "counts": counts,
-            "mutations": [list(m) for m in world.mutations], "steps": steps}
+            self.messages.append(message)
+        self.done = len(self.steps) >= self.max_steps
+
+    def result(self) -> dict:
+        """The transcript, counts and success (the checker passes on the final world state and answer)."""
+        task = self.task
+        success = self.stopped == "final" and bool(task.check(self.world, self.final))
+        return {"task_id": task.task_id, "instruction": task.instruction, "success": success,
+                "stopped": self.stopped, "final_answer": self.final, "steps_taken": len(self.steps),
+                "counts": self.counts, "mutations": [list(m) for m in self.world.mutations], "steps": self.steps}
+
+
+def replier(policy: Policy, tools: Sequence[dict]) -> Callable[[dict], dict]:
+    """{key: messages} -> {key: reply or ContextFull}: the policy's own batched `session` where it has one
+    (ModelPolicy), else one call per conversation, each handed a copy it may change."""
+    if callable(getattr(policy, "session", None)):
+        return policy.session(list(tools))
+
+    def one_by_one(conversations: dict) -> dict:
+        replies = {}
+        for key, messages in conversations.items():
+            try:
+                replies[key] = policy(copy.deepcopy(messages), list(tools))
+            except ContextFull as exc:
+                replies[key] = exc
+        return replies
+
+    return one_by_one
+
+
+def run_episodes(policy: Policy, episodes: Sequence[Episode], on_done: Callable[[Episode], None] | None = None,
+                 tools: Sequence[dict] = TOOLS) -> None:
+    """Advance all episodes together, turn by turn, until each is done (the policy answers them as one batch)."""
+    reply = replier(policy, tools)
+    while live := {i: e for i, e in enumerate(episodes) if not e.done}:
+        replies = reply({i: e.messages for i, e in live.items()})
+        for i, episode in live.items():
+            episode.advance(replies[i])
+            if episode.done and on_done:
+                on_done(episode)
+
+
+def run_episode(policy: Policy, task: Task | str, max_steps: int = DEFAULT_MAX_STEPS,
+                tools: Sequence[dict] = TOOLS, system: str = SYSTEM_PROMPT) -> dict:
+    """Run one task to a final answer or the step limit; return its transcript, counts and success."""
+    episode = Episode(task, max_steps, tools, system)
+    run_episodes(policy, [episode], tools=tools)
+    return episode.result()
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -270,7 +324,8 @@ def evaluate(policy: Policy, tasks: Iterable[Task | str] | int | None = None, ma
              progress: Progress | None = None, *, desc: str = "eval", show_progress: bool = True) -> dict:
     """Run `policy` on the tasks; return the metrics, raw counts and one transcript per task.
 
-    `progress(done, total)` is called after each task (and once with 0 before the first); a tqdm bar goes to
+    The episodes run together, in batches of the policy's `batch_size` (all at once for a policy without one).
+    `progress(done, total)` is called as each task finishes (and once with 0 before the first); a tqdm bar goes to
     stderr unless `show_progress` is False.
     """
     from tqdm.auto import tqdm
@@ -279,19 +334,25 @@ def evaluate(policy: Policy, tasks: Iterable[Task | str] | int | None = None, ma
     if max_steps < 1:
         raise TrainerError(f"--max-steps must be at least 1, got {max_steps}")
     started = time.perf_counter()
-    episodes = []
+    episodes: list[Episode] = []
+    finished: list[Episode] = []
     if progress:
         progress(0, len(chosen))
     with tqdm(total=len(chosen), desc=desc, disable=not show_progress, file=sys.stderr, leave=False) as bar:
-        for task in chosen:
-            episode = run_episode(policy, task, max_steps)
-            episodes.append(episode)
+        def on_done(episode: Episode) -> None:
+            finished.append(episode)
             bar.update(1)
-            bar.set_postfix(solved=sum(e["success"] for e in episodes))
+            bar.set_postfix(solved=sum(e.result()["success"] for e in finished))
             if progress:
-                progress(len(episodes), len(chosen))
-    return {**metrics_of(episodes), "max_steps": max_steps, "wall_s": round(time.perf_counter() - started, 2),
-            "transcripts": episodes}
+                progress(len(finished), len(chosen))
+
+        size = max(1, getattr(policy, "batch_size", None) or len(chosen))
+        for start in range(0, len(chosen), size):
+            group = [Episode(task, max_steps) for task in chosen[start:start + size]]
+            run_episodes(policy, group, on_done)
+            episodes.extend(group)
+    return {**metrics_of([e.result() for e in episodes]), "max_steps": max_steps,
+            "wall_s": round(time.perf_counter() - started, 2), "transcripts": [e.result() for e in episodes]}
 
 
 def compare(base_policy: Policy, tuned_policy: Policy | None, tasks: Iterable[Task | str] | int | None = None,
@@ -315,138 +376,6 @@ def compare(base_policy: Policy, tuned_policy: Policy | None, tasks: Iterable[Ta
             if callable(getattr(policy, "close", None)):
                 policy.close()
     return result
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# A model as a policy.
-
-
-def adapter_base(adapter: str | Path) -> str:
-    """The base model an adapter folder was trained on (from its adapter_config.json)."""
-    config = Path(adapter) / "adapter_config.json"
-    if not config.is_file():
-        raise TrainerError(f"{adapter} is not an adapter folder (no adapter_config.json)")
-    try:
-        return json.loads(config.read_text(encoding="utf-8"))["base_model_name_or_path"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise TrainerError(f"{config}: unreadable ({type(exc).__name__}: {exc})".splitlines()[0])
-
-
-class ModelPolicy:
-    """Greedy generation with a causal LM (+ a PEFT adapter), rendered with the chat template training used.
-
-    Give either folders (`base`: a name or path for `trainer.base.resolve_base`, None for the embedded default;
-    `adapter`: a PEFT adapter folder) or loaded objects (`model`, `tokenizer`, e.g. the model being trained).
-    The tokenizer (and thus the template) comes from `tokenizer_dir`, else the adapter folder (saved with the
-    template training used), else the base with `trainer.template.use_template` (what training would install).
-    The model loads on first use; `close()` frees it. Generation stops at the end-of-turn token or after
-    `max_new_tokens`; raises ContextFull when the prompt no longer fits the model's context.
-    """
-
-    def __init__(self, base: str | Path | None = None, adapter: str | Path | None = None, *,
-                 tokenizer_dir: str | Path | None = None, model=None, tokenizer=None,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, device: str | None = None, merge: bool = True):
-        self.base, self.adapter = base, adapter
-        self.tokenizer_dir = tokenizer_dir or adapter
-        self.model, self.tokenizer = model, tokenizer
-        self._owns_model = model is None  # a model handed in is the caller's: close() keeps it
-        self.max_new_tokens = max_new_tokens
-        self.device = device
-        self.merge = merge
-        self.generated_tokens = 0
-        self.generate_s = 0.0
-        if adapter is not None:
-            adapter_base(adapter)  # fail early on a folder that is not an adapter
-
-    def load(self) -> None:
-        import torch
-
-        from trainer.base import load_model, load_tokenizer, resolve_base
-        from trainer.template import use_template
-
-        if self.tokenizer is None or self.model is None:
-            base = self.base if self.base is not None or self.adapter is None else adapter_base(self.adapter)
-            base_path = resolve_base(None if base is None else str(base))
-            if self.tokenizer is None:
-                if self.tokenizer_dir is not None:
-                    self.tokenizer = load_tokenizer(Path(self.tokenizer_dir))
-                else:
-                    self.tokenizer = load_tokenizer(base_path)
-                    use_template(self.tokenizer)
-            if self.model is None:
-                model = load_model(base_path)
-                if self.adapter is not None:
-                    from peft import PeftModel
-
-                    try:
-                        model = PeftModel.from_pretrained(model, str(self.adapter))
-                    except Exception as exc:  # noqa: BLE001 - any load failure is one line for the user
-                        raise TrainerError(f"adapter {self.adapter} does not fit base {base_path}: "
-                                           f"{type(exc).__name__}: {exc}".splitlines()[0])
-                    if self.merge:
-                        model = model.merge_and_unload()
-                device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-                self.model = model.to(device)
-        if not self.tokenizer.chat_template:
-            raise TrainerError("the tokenizer has no chat template")
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        from trainer.template import end_of_turn
-
-        self.end_text = end_of_turn(self.tokenizer)
-        stop = {self.tokenizer.convert_tokens_to_ids(self.end_text), self.tokenizer.eos_token_id}
-        self.stop_ids = sorted(i for i in stop if isinstance(i, int) and i >= 0)
-        self.context = getattr(self.model.config, "max_position_embeddings", None)
-
-    def __call__(self, messages: list[dict], tools: list[dict]) -> str:
-        import torch
-        from transformers import GenerationConfig
-
-        from trainer.template import render
-
-        if self.model is None or self.tokenizer is None or not hasattr(self, "stop_ids"):
-            self.load()
-        prompt = render(self.tokenizer, messages, tools, generation_prompt=True)
-        ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        if self.context and ids.shape[1] + self.max_new_tokens > self.context:
-            raise ContextFull(f"prompt of {ids.shape[1]} tokens + {self.max_new_tokens} new > {self.context}")
-        device = next(self.model.parameters()).device
-        config = GenerationConfig(do_sample=False, max_new_tokens=self.max_new_tokens, eos_token_id=self.stop_ids,
-                                  pad_token_id=self.tokenizer.pad_token_id)
-        started, was_training = time.perf_counter(), self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                out = self.model.generate(input_ids=ids.to(device), attention_mask=torch.ones_like(ids).to(device),
-                                          generation_config=config)
-        finally:
-            if was_training:  # a model handed in by a training loop goes back to training mode
-                self.model.train()
-        new = out[0, ids.shape[1]:].tolist()
-        self.generate_s += time.perf_counter() - started
-        self.generated_tokens += len(new)
-        while new and new[-1] in self.stop_ids:
-            new.pop()
-        text = self.tokenizer.decode(new, skip_special_tokens=False)
-        for end in (self.end_text, self.tokenizer.eos_token):
-            if end and end in text:
-                text = text.split(end)[0]
-        return text
-
-    def close(self) -> None:
-        """Free the model it loaded (and GPU memory); the next call loads it again."""
-        if self._owns_model:
-            self.model = None
-        if hasattr(self, "stop_ids"):
-            del self.stop_ids
-        with contextlib.suppress(Exception):
-            import gc
-
-            import torch
-
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
 
 
 # ---------------------------------------------------------------------------------------------------------------

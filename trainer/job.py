@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from trainer.errors import TrainerError
-from trainer.evaluate import ModelPolicy, compare, select_tasks
+from trainer.evaluate import compare, select_tasks
+from trainer.policy import ModelPolicy
 from trainer.presets import get_preset, with_overrides
 from trainer.run import train
 

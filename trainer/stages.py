@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, SFTConfig, SFTTrainer
 
 from trainer.base import cpu_4bit_guard, load_model
-from trainer.presets import TrainConfig
+from trainer.presets import TrainConfig, stage_steps
 
 ADAPTER = "adapter"  # each stage's final adapter: OUT/<stage>/adapter
 
@@ -71,7 +71,8 @@ class EpochBenchmark(TrainerCallback):
         self.path, self.stage, self.tokenizer, self.tasks = path, stage, tokenizer, tasks
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        from trainer.evaluate import ModelPolicy, evaluate
+        from trainer.evaluate import evaluate
+        from trainer.policy import ModelPolicy
 
         policy = ModelPolicy(model=model, tokenizer=self.tokenizer)
         result = evaluate(policy, self.tasks, desc=f"{self.stage} epoch {state.epoch:.0f} benchmark")
@@ -88,7 +89,7 @@ def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dic
     return dict(
         output_dir=str(out), per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
-        num_train_epochs=config.epochs, max_steps=config.max_steps,
+        num_train_epochs=config.epochs, max_steps=stage_steps(config, stage),
         learning_rate={"sft": config.sft_lr, "dpo": config.dpo_lr, "kto": config.kto_lr}[stage],
         warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of all steps
         lr_scheduler_type="cosine" if config.warmup_ratio else "linear",
@@ -98,10 +99,18 @@ def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dic
         use_cpu=not torch.cuda.is_available(), **config.extra)
 
 
-def lora_config(config: TrainConfig) -> LoraConfig:
+def lora_config(config: TrainConfig, model) -> LoraConfig:
+    """The LoRA of `config` for `model`: on its top `lora_layers` decoder layers only when set."""
     modules = config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules)
+    layers = None
+    if config.lora_layers:
+        total = model.config.num_hidden_layers
+        layers = list(range(max(0, total - config.lora_layers), total))
+        if modules == "all-linear":  # PEFT takes a layer list only with module names: those of the layers
+            modules = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                              if isinstance(module, torch.nn.Linear) and ".layers." in name})
     return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=modules, task_type="CAUSAL_LM")
+                      target_modules=modules, layers_to_transform=layers, task_type="CAUSAL_LM")
 
 
 def sft_trainer(base: Path, tokenizer, train: list[dict], evaluation: list[dict], config: TrainConfig,
@@ -112,10 +121,11 @@ def sft_trainer(base: Path, tokenizer, train: list[dict], evaluation: list[dict]
     args = SFTConfig(
         **common_args(config, hw, "sft", out), max_length=None,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random")
+    model = load_model(base, qlora=hw.qlora, bf16=hw.bf16)
     return SFTTrainer(
-        model=load_model(base, qlora=hw.qlora, bf16=hw.bf16), args=args, train_dataset=Dataset.from_list(train),
+        model=model, args=args, train_dataset=Dataset.from_list(train),
         eval_dataset=Dataset.from_list(evaluation) if evaluation else None, processing_class=tokenizer,
-        peft_config=lora_config(config), callbacks=list(callbacks))
+        peft_config=lora_config(config, model), callbacks=list(callbacks))
 
 
 def preference_trainer(stage: str, base: Path, start_adapter: Path | None, tokenizer, train: list[dict],
@@ -128,7 +138,7 @@ def preference_trainer(stage: str, base: Path, start_adapter: Path | None, token
     if start_adapter is not None:
         model = PeftModel.from_pretrained(model, start_adapter, is_trainable=True)
     else:
-        peft_config = lora_config(config)
+        peft_config = lora_config(config, model)
     common = common_args(config, hw, stage, out)
     if stage == "dpo":
         args = DPOConfig(**common, max_length=None, beta=config.beta)

@@ -174,6 +174,9 @@ def metrics_table(evaluation: dict) -> pd.DataFrame:
     sides = [s for s in ("base", "tuned") if evaluation.get(s)]
     rows = [[m.replace("_", " "), *[_shown(m, evaluation[s].get(m)) for s in sides]]
             for m in METRICS]
+    counts = [evaluation[s].get("counts") or {} for s in sides]  # the figures behind the rates
+    rows.append(["tasks solved", *[f"{c.get('solved', 0)} of {c.get('tasks', 0)}" for c in counts]])
+    rows.append(["tool calls valid", *[f"{c.get('valid', 0)} of {c.get('attempted', 0)}" for c in counts]])
     return pd.DataFrame(rows, columns=["metric", *sides])
 
 
@@ -270,7 +273,7 @@ def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
             max_steps = gr.Number(label="max steps per stage (0: the preset's epochs)",
                                   precision=0, value=0, minimum=0, elem_id="tr-max-steps")
             eval_tasks = gr.Number(label=f"held-out eval tasks, base vs tuned after training "
-                                   f"(0: none; all: {len(EVAL_TASKS)})", precision=0, value=10,
+                                   f"(0: none; all: {len(EVAL_TASKS)})", precision=0, value=len(EVAL_TASKS),
                                    minimum=0, maximum=len(EVAL_TASKS), elem_id="tr-eval-tasks")
             each_epoch = gr.Checkbox(label="benchmark after every epoch (on the eval tasks)",
                                      elem_id="tr-each-epoch")

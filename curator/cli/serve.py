@@ -25,12 +25,29 @@ def register(sub) -> str:
                    help="reviewer logins (`curator users add`); without it, on loopback, the "
                         "reviewer is the local user")
     p.add_argument("--demo", action="store_true",
-                   help="a fresh store with the sample trajectories (a temporary file, or --db)")
+                   help="a fresh store with the sample trajectories (a temporary file, or --db), "
+                        "most of them decided by their sample labels, the rest left to review")
     p.add_argument("--lease-seconds", type=int, default=DEFAULT_LEASE_SECONDS, metavar="N",
                    help=f"how long an item shown to one reviewer is kept from the others "
                         f"(default {DEFAULT_LEASE_SECONDS})")
     add_db(p)
     return "serve"
+
+
+DEMO_REVIEWER = "sample-labels"
+DEMO_PENDING_TASKS = 10  # tasks whose trajectories the demo leaves for a person to review
+
+
+def seed_demo_decisions(store) -> int:
+    """The demo's curated set: the sample's own success/failure labels (and planted failure tags) recorded
+    as bulk decisions of `DEMO_REVIEWER`, for all but the last DEMO_PENDING_TASKS tasks, so that the Train
+    tab has a set to learn from while the queue still holds trajectories to review."""
+    from curator.review import bulk
+
+    tasks = store.column("SELECT DISTINCT task_key FROM trajectories ORDER BY task_key")
+    keep = tasks[:-DEMO_PENDING_TASKS] if len(tasks) > DEMO_PENDING_TASKS else []
+    return sum(bulk(store, kind, DEMO_REVIEWER, source_label=label, task_keys=keep)
+               for kind, label in (("accept", "success"), ("fail", "failure")))
 
 
 def is_loopback(host: str) -> bool:
@@ -68,8 +85,10 @@ def run(args) -> None:
             if not SAMPLE.is_file():
                 raise JobError(f"{SAMPLE}: the sample set is missing")
             summary = import_file(store, str(SAMPLE))
+            decided = seed_demo_decisions(store) if summary.imported else 0
             print(f"demo store {store.path}: {summary.imported} sample trajectories imported "
-                  f"({summary.duplicates} already there)", file=sys.stderr)
+                  f"({summary.duplicates} already there), {decided} decided by their sample labels "
+                  f"(reviewer {DEMO_REVIEWER}), the rest left to review", file=sys.stderr)
         bench = Workbench(store, args.lease_seconds)
         local_user = getpass.getuser()
         app = build_app(bench, local_user=local_user,
