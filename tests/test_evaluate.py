@@ -265,10 +265,14 @@ def test_cmd_eval_without_adapter_leaves_tuned_null(monkeypatch):
 
     monkeypatch.setattr(ev, "ModelPolicy", Fake)
     monkeypatch.setattr("trainer.base.resolve_base", lambda name: made.append(("resolved", name)))
-    args = argparse.Namespace(adapter=None, base=None, tasks=2, max_steps=3, max_new_tokens=50, json=True)
+    args = argparse.Namespace(adapter=None, base=None, tasks=2, max_steps=3, max_new_tokens=50, batch_size=4,
+                              json=True)
     result = ev.cmd_eval(args)
     assert result["tasks"] == 2 and result["tuned"] is None and result["base"]["task_success"] == 0.0
-    assert made == [("resolved", None), (None, None, {"tokenizer_dir": None, "max_new_tokens": 50})]
+    assert made == [("resolved", None),
+                    (None, None, {"tokenizer_dir": None, "max_new_tokens": 50, "batch_size": 4})]
+    with pytest.raises(TrainerError, match="--batch-size"):
+        ev.cmd_eval(argparse.Namespace(**{**vars(args), "batch_size": 0}))
 
 
 def test_cli_eval_bad_usage_is_one_line(tmp_path):

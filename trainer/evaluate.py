@@ -55,7 +55,7 @@ from typing import Protocol
 from curator.checks import schema_problems
 from curator.world import EVAL_TASKS, SYSTEM_PROMPT, TOOLS, Task, World, get_task
 from trainer.errors import TrainerError
-from trainer.policy import DEFAULT_MAX_NEW_TOKENS, ContextFull, ModelPolicy, adapter_base
+from trainer.policy import DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, ContextFull, ModelPolicy, adapter_base
 
 DEFAULT_MAX_STEPS = 6
 METRICS = ("task_success", "valid_tool_call_rate", "unknown_tool_rate", "schema_valid_rate", "mean_steps")
@@ -392,6 +392,9 @@ def add_eval_args(parser: argparse.ArgumentParser) -> None:
                         help=f"assistant turns per task (default {DEFAULT_MAX_STEPS})")
     parser.add_argument("--max-new-tokens", type=int, metavar="N", default=DEFAULT_MAX_NEW_TOKENS,
                         help=f"tokens per assistant turn (default {DEFAULT_MAX_NEW_TOKENS})")
+    parser.add_argument("--batch-size", type=int, metavar="N", default=DEFAULT_BATCH_SIZE,
+                        help=f"episodes generating together; their cache grows with it "
+                             f"(default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -406,6 +409,9 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     max_new = getattr(args, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     if max_new is None or max_new < 1:
         raise TrainerError(f"--max-new-tokens must be at least 1, got {max_new}")
+    batch = getattr(args, "batch_size", DEFAULT_BATCH_SIZE)
+    if batch is None or batch < 1:
+        raise TrainerError(f"--batch-size must be at least 1, got {batch}")
     if adapter is not None and not Path(adapter).is_dir():
         raise TrainerError(f"adapter folder {adapter} does not exist")
     if adapter is not None and base is None:
@@ -413,8 +419,9 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     from trainer.base import resolve_base
 
     resolve_base(None if base is None else str(base))  # a bad --base fails here, before any progress bar
-    base_policy = ModelPolicy(base, tokenizer_dir=adapter, max_new_tokens=max_new)
-    tuned_policy = ModelPolicy(base, adapter, max_new_tokens=max_new) if adapter is not None else None
+    base_policy = ModelPolicy(base, tokenizer_dir=adapter, max_new_tokens=max_new, batch_size=batch)
+    tuned_policy = (ModelPolicy(base, adapter, max_new_tokens=max_new, batch_size=batch)
+                    if adapter is not None else None)
     result = compare(base_policy, tuned_policy, tasks, getattr(args, "max_steps", None) or DEFAULT_MAX_STEPS)
     result["base_model"] = None if base is None else str(base)
     result["adapter"] = None if adapter is None else str(adapter)
