@@ -335,24 +335,26 @@ def evaluate(policy: Policy, tasks: Iterable[Task | str] | int | None = None, ma
         raise TrainerError(f"--max-steps must be at least 1, got {max_steps}")
     started = time.perf_counter()
     episodes: list[Episode] = []
-    finished: list[Episode] = []
+    done = {"tasks": 0, "solved": 0}
     if progress:
         progress(0, len(chosen))
     with tqdm(total=len(chosen), desc=desc, disable=not show_progress, file=sys.stderr, leave=False) as bar:
         def on_done(episode: Episode) -> None:
-            finished.append(episode)
+            done["tasks"] += 1
+            done["solved"] += episode.result()["success"]
             bar.update(1)
-            bar.set_postfix(solved=sum(e.result()["success"] for e in finished))
+            bar.set_postfix(solved=done["solved"])
             if progress:
-                progress(len(finished), len(chosen))
+                progress(done["tasks"], len(chosen))
 
         size = max(1, getattr(policy, "batch_size", None) or len(chosen))
         for start in range(0, len(chosen), size):
             group = [Episode(task, max_steps) for task in chosen[start:start + size]]
             run_episodes(policy, group, on_done)
             episodes.extend(group)
-    return {**metrics_of([e.result() for e in episodes]), "max_steps": max_steps,
-            "wall_s": round(time.perf_counter() - started, 2), "transcripts": [e.result() for e in episodes]}
+    transcripts = [e.result() for e in episodes]
+    return {**metrics_of(transcripts), "max_steps": max_steps,
+            "wall_s": round(time.perf_counter() - started, 2), "transcripts": transcripts}
 
 
 def compare(base_policy: Policy, tuned_policy: Policy | None, tasks: Iterable[Task | str] | int | None = None,

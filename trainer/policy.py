@@ -218,7 +218,8 @@ class Session:
         unknown = set(keys) - set(self.keys)
         if unknown:
             raise ValueError(f"a session answers the conversations of its first call; new: {sorted(map(str, unknown))}")
-        keep = [i for i, k in enumerate(self.keys) if k in set(keys)]
+        going = set(keys)
+        keep = [i for i, k in enumerate(self.keys) if k in going]
         if len(keep) < len(self.keys):
             index = torch.tensor(keep, device=self.mask.device)
             self.cache.batch_select_indices(index)
