@@ -21,6 +21,7 @@ import json
 import os
 import random
 import shutil
+from collections import defaultdict
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from pathlib import Path
 import orjson
 
 from curator.cli import JobError
-from curator.model import Task, to_messages, turn_message
+from curator.model import Task, assistant_text
 from curator.pairs import (
     ACCEPTED,
     Failure,
@@ -45,12 +46,11 @@ from curator.selection import ExportFilters, selected_sql
 from curator.store import Store
 
 __all__ = ["ExportError", "ExportFilters", "export_store", "flat_message", "list_exports",
-           "preview_counts", "resolve_export_dir"]
+           "preview_counts", "resolve_export_dir", "task_messages", "turn_message"]
 
 KINDS = ("sft", "dpo", "kto")
 SPLITS = ("train", "eval")
 FORMATS = ("jsonl", "parquet", "hf")
-MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
 REHEARSAL_ROLES = ("system", "user", "assistant", "tool")
 DEFAULT_REHEARSAL_RATIO = 0.1
 BATCH = 4096
@@ -69,19 +69,53 @@ class _BadRow(Exception):
 # -- rows ------------------------------------------------------------------------------------
 
 
-def flat_message(message: dict) -> dict:
-    """A message with exactly the keys MESSAGE_KEYS (None where absent) and tool-call arguments
-    (and so every nested value) as JSON strings.
+def _message(role: str, content: str, tool_calls: list | None = None,
+             tool_call_id: str | None = None, name: str | None = None) -> dict:
+    """The one shape of every exported message: always these five keys, None where unused.
 
     Why: `datasets` JSON-encodes a list of objects whose key sets differ, and turns arguments of
-    different shapes into None-padded structs; one flat shape loads the same way everywhere."""
-    calls = [{"id": call.get("id") or f"call_{i}", "type": "function",
-              "function": {"name": call["function"]["name"],
-                           "arguments": _json_string(call["function"].get("arguments", {}))}}
-             for i, call in enumerate(message.get("tool_calls") or ())]
-    return {"role": message["role"], "content": message.get("content") or "",
-            "tool_calls": calls or None, "tool_call_id": message.get("tool_call_id"),
-            "name": message.get("name")}
+    different shapes into None-padded structs; one flat shape, with tool-call arguments (and so
+    every nested value) as JSON strings, loads the same way everywhere."""
+    return {"role": role, "content": content, "tool_calls": tool_calls,
+            "tool_call_id": tool_call_id, "name": name}
+
+
+def _call(i: int, call_id: str | None, name: str, arguments) -> dict:
+    return {"id": call_id or f"call_{i}", "type": "function",
+            "function": {"name": name, "arguments": _json_string(arguments)}}
+
+
+def flat_message(message: dict) -> dict:
+    """An OpenAI chat message (a rehearsal row's) in the exported shape."""
+    calls = [_call(i, c.get("id"), c["function"]["name"], c["function"].get("arguments", {}))
+             for i, c in enumerate(message.get("tool_calls") or ())]
+    return _message(message["role"], message.get("content") or "", calls or None,
+                    message.get("tool_call_id"), message.get("name"))
+
+
+def turn_message(turn: dict) -> dict:
+    """A stored turn dict as the chat message a model trains on, in the exported shape: the
+    assistant says its thought, then its reply (`assistant_text`), then its calls."""
+    role, content = turn["role"], turn.get("content") or ""
+    if role == "assistant":
+        calls = [_call(i, c.get("id"), c["name"], c.get("arguments", {}))
+                 for i, c in enumerate(turn.get("tool_calls") or ())]
+        return _message(role, assistant_text(turn.get("thought") or "", content), calls or None)
+    if role == "tool":
+        return _message(role, content, None, turn.get("tool_call_id") or None,
+                        turn.get("name") or None)
+    return _message("user", content)
+
+
+def task_messages(task: Task) -> list[dict]:
+    """The messages before a task's first turn: its system prompt, then its instruction (with
+    the context appended)."""
+    instruction = task.instruction if not task.context else f"{task.instruction}\n\n{task.context}"
+    return ([_message("system", task.system)] if task.system else []) + [
+        _message("user", instruction)]
+
+
+_ARGUMENTS = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _json_string(value) -> str:
@@ -90,15 +124,18 @@ def _json_string(value) -> str:
     Objects are written as Python's `json.dumps` writes them, which is what chat templates'
     `tojson` writes: a template that prints the string verbatim and one that parses it and prints
     `tojson` then render the same text, so every reader trains on the same tokens."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return value if isinstance(value, str) else _ARGUMENTS(value)
 
 
-def _messages(task: Task, turns) -> list[dict]:
-    return [flat_message(m) for m in to_messages(task, turns)]
+def _messages(head: list[dict], turns) -> list[dict]:
+    return head + [turn_message(t) for t in turns]
 
 
-def _line(row: dict, row_id: str, task_key: str) -> bytes:
-    return orjson.dumps({**row, "row_id": row_id, "task_key": task_key}) + b"\n"
+def _load_tasks(con, task_hashes) -> dict[str, tuple[list[dict], str]]:
+    """task_hash -> (its `task_messages`, its tools as the stored JSON string), rendered once per
+    task and shared by all its rows."""
+    return {h: (task_messages(task), tools) for h, (task, tools) in
+            load_tasks(con, task_hashes).items()}
 
 
 # -- splits ------------------------------------------------------------------------------------
@@ -139,10 +176,13 @@ class _Plan:
             else:
                 self.failures.append(cut)
         self.pairs = build_pairs(con, filters, failed)
-        sft_keys = con.execute(
-            f"SELECT task_key, count(*) FROM ({self.sft_sql}) GROUP BY task_key",
-            self.sft_params).fetchall()
-        self.sft_tasks = dict(sft_keys)
+        self.sft_tasks: dict[str, int] = defaultdict(int)  # task_key -> SFT rows
+        self.sft_hashes = set()
+        for key, task_hash, n in con.execute(
+                f"SELECT task_key, task_hash, count(*) FROM ({self.sft_sql}) GROUP BY ALL",
+                self.sft_params).fetchall():
+            self.sft_tasks[key] += n
+            self.sft_hashes.add(task_hash)
         keys = {*self.sft_tasks, *(p.task_key for p in self.pairs),
                 *(f.item.task_key for f in self.failures)}
         self.eval = eval_tasks(keys, eval_fraction, seed)
@@ -181,11 +221,12 @@ def preview_counts(store: Store, filters: ExportFilters | None = None, *,
 
 
 class _Files(ExitStack):
-    """The JSON Lines files of one export being written, opened on first use, closed on exit."""
+    """The JSON Lines files of one export being written, opened on first use, closed on exit;
+    each is hashed as it is written (reading them back costs as much again)."""
 
     def __init__(self, root: Path):
         super().__init__()
-        self.root, self.handles, self.rows = root, {}, {}
+        self.root, self.handles, self.rows, self.digests = root, {}, {}, {}
 
     def write(self, kind: str, split: str, lines: list[bytes]) -> None:
         if not lines:
@@ -195,9 +236,16 @@ class _Files(ExitStack):
         if handle is None:
             (self.root / kind).mkdir(exist_ok=True)
             handle = self.enter_context((self.root / name).open("wb", buffering=1 << 20))
-            self.handles[name], self.rows[name] = handle, 0
-        handle.writelines(lines)
+            self.handles[name], self.rows[name], self.digests[name] = handle, 0, hashlib.sha256()
+        data = b"".join(lines)
+        handle.write(data)
+        self.digests[name].update(data)
         self.rows[name] += len(lines)
+
+    def hashes(self) -> dict:
+        """`_file_hashes` of the files written, without reading them back."""
+        return {name: {"bytes": self.handles[name].tell(), "sha256": self.digests[name].hexdigest()}
+                for name in sorted(self.handles)}
 
 
 def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: float = 0.1,
@@ -248,8 +296,8 @@ def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: fl
 def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float,
            progress: Progress) -> dict:
     lineage = {kind: [] for kind in KINDS}
-    tasks = load_tasks(con, [p.task_hash for p in plan.pairs] +
-                       [f.item.task_hash for f in plan.failures])
+    tasks = _load_tasks(con, [p.task_hash for p in plan.pairs] +
+                        [f.item.task_hash for f in plan.failures])
     with _Files(tmp) as files:
         total, done = max(1, sum(plan.sft_tasks.values())), 0
         for batch in _sft_records(con, plan, tasks):
@@ -260,33 +308,35 @@ def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float,
         _emit(files, lineage["dpo"], plan, "dpo", (_pair_record(p, tasks) for p in plan.pairs))
         _emit(files, lineage["kto"], plan, "kto",
               (_failure_record(f, tasks) for f in plan.failures))
-    progress(0.85, f"writing {fmt} files")
+        hashes = files.hashes()
     counts = {kind: {split: files.rows.get(f"{kind}/{split}.jsonl", 0) for split in SPLITS}
               for kind in KINDS}
     if fmt != "jsonl":
+        progress(0.85, f"writing {fmt} files")
         _convert(tmp, fmt, files.rows)
-    progress(0.95, "hashing files")
+        progress(0.95, "hashing files")
+        hashes = _file_hashes(tmp)
     return {"counts": counts, "pairs": count_by_source(plan.pairs),
             "tasks": {"train": plan.n_tasks - len(plan.eval), "eval": len(plan.eval)},
-            "rehearsal": rehearsal, "files": _file_hashes(tmp), "rows": lineage}
+            "rehearsal": rehearsal, "files": hashes, "rows": lineage}
 
 
 def _emit(files: _Files, lineage: list, plan: _Plan, kind: str, records) -> None:
-    """Write records (row_id, task_key, row, lineage entry) to their split's file."""
+    """Write records (row ending in row_id and task_key, lineage entry) to their split's file."""
     lines = {split: [] for split in SPLITS}
-    for row_id, task_key, row, entry in records:
-        split = plan.split(task_key)
-        lines[split].append(_line(row, row_id, task_key))
-        lineage.append({"row_id": row_id, "split": split, "task_key": task_key, **entry})
+    for row, entry in records:
+        split = plan.split(row["task_key"])
+        lines[split].append(orjson.dumps(row) + b"\n")
+        lineage.append({"row_id": row["row_id"], "split": split, "task_key": row["task_key"],
+                        **entry})
     for split, chunk in lines.items():
         files.write(kind, split, chunk)
 
 
 def _sft_records(con, plan: _Plan, pair_tasks: dict):
     """SFT records in traj_id order, a batch at a time, so memory stays flat."""
-    hashes = [h for (h,) in con.execute(
-        f"SELECT DISTINCT task_hash FROM ({plan.sft_sql})", plan.sft_params).fetchall()]
-    tasks = {**load_tasks(con, [h for h in hashes if h not in pair_tasks]), **pair_tasks}
+    tasks = {**_load_tasks(con, [h for h in plan.sft_hashes if h not in pair_tasks]),
+             **pair_tasks}
     cursor = con.execute(f"""
         SELECT traj_id, rev_id, task_key, task_hash, turns, event_id, reviewer, edit_event, editor
         FROM ({plan.sft_sql}) ORDER BY traj_id""", plan.sft_params)
@@ -294,9 +344,10 @@ def _sft_records(con, plan: _Plan, pair_tasks: dict):
         batch = []
         for traj_id, rev_id, task_key, task_hash, turns, event_id, reviewer, edit_event, \
                 editor in rows:
-            task, tools = tasks[task_hash]
-            row = {"messages": _messages(task, orjson.loads(turns)), "tools": tools}
-            batch.append((f"sft-{traj_id}.{rev_id}", task_key, row, {
+            head, tools = tasks[task_hash]
+            row = {"messages": _messages(head, orjson.loads(turns)), "tools": tools,
+                   "row_id": f"sft-{traj_id}.{rev_id}", "task_key": task_key}
+            batch.append((row, {
                 "traj_id": traj_id, "rev_id": rev_id,
                 "events": sorted({e for e in (edit_event, event_id) if e is not None}),
                 "reviewers": sorted({r for r in (editor, reviewer) if r})}))
@@ -304,12 +355,14 @@ def _sft_records(con, plan: _Plan, pair_tasks: dict):
 
 
 def _pair_record(pair: Pair, tasks: dict) -> tuple:
-    task, tools = tasks[pair.task_hash]
+    head, tools = tasks[pair.task_hash]
     (ct, cr), (rt, rr) = pair.chosen_from, pair.rejected_from
     chosen, rejected, at = pair.chosen_item.raw, pair.rejected_item.raw, pair.at
-    row = {"prompt": _messages(task, chosen[:at]), "chosen": [flat_message(turn_message(chosen[at]))],
-           "rejected": [flat_message(turn_message(rejected[at]))], "tools": tools}
-    return (f"dpo-{pair.source}-{ct}.{cr}-{rt}.{rr}-s{pair.step}", pair.task_key, row, {
+    row = {"prompt": _messages(head, chosen[:at]), "chosen": [turn_message(chosen[at])],
+           "rejected": [turn_message(rejected[at])], "tools": tools,
+           "row_id": f"dpo-{pair.source}-{ct}.{cr}-{rt}.{rr}-s{pair.step}",
+           "task_key": pair.task_key}
+    return (row, {
         "source": pair.source, "step": pair.step, "chosen": {"traj_id": ct, "rev_id": cr},
         "rejected": {"traj_id": rt, "rev_id": rr}, "events": pair.events,
         "reviewers": pair.reviewers})
@@ -317,11 +370,12 @@ def _pair_record(pair: Pair, tasks: dict) -> tuple:
 
 def _failure_record(failure: Failure, tasks: dict) -> tuple:
     item = failure.item
-    task, tools = tasks[item.task_hash]
-    row = {"prompt": _messages(task, item.raw[:failure.at]),
-           "completion": [flat_message(turn_message(item.raw[failure.at]))], "label": False,
-           "tags": list(item.tags), "tools": tools}
-    return (f"kto-{item.traj_id}.{item.rev_id}", item.task_key, row, {
+    head, tools = tasks[item.task_hash]
+    row = {"prompt": _messages(head, item.raw[:failure.at]),
+           "completion": [turn_message(item.raw[failure.at])], "label": False,
+           "tags": list(item.tags), "tools": tools, "row_id": f"kto-{item.traj_id}.{item.rev_id}",
+           "task_key": item.task_key}
+    return (row, {
         "traj_id": item.traj_id, "rev_id": item.rev_id, "step": failure.step,
         "tags": list(item.tags), "taxonomy_version": item.taxonomy_version,
         "events": list(item.events), "reviewers": list(item.reviewers)})
@@ -382,7 +436,8 @@ def _mix_rehearsal(files: _Files, lineage: list, mix: dict | None, ratio: float,
     lines = []
     for index in chosen:
         number, row = mix["rows"][index]
-        lines.append(_line(row, f"rehearsal-{number}", "rehearsal"))
+        lines.append(orjson.dumps({**row, "row_id": f"rehearsal-{number}",
+                                   "task_key": "rehearsal"}) + b"\n")
         lineage.append({"row_id": f"rehearsal-{number}", "split": "train",
                         "task_key": "rehearsal", "file": mix["file"], "line": number})
     files.write("sft", "train", lines)

@@ -89,14 +89,16 @@ class Pair:
 
     @property
     def head(self) -> tuple:
-        """Equal for pairs of equal content, except maybe their prompts (see `same_content`)."""
+        """Equal for pairs of equal content (cheap: texts only; `same_content` decides)."""
         c, r, i = self.chosen_item, self.rejected_item, self.at
-        return c.task_hash, i, turn_key(c.raw[i]), turn_key(r.raw[i])
+        return c.task_hash, i, _text(c.raw[i]), _text(r.raw[i])
 
     def same_content(self, other: Pair) -> bool:
         """Same prompt, chosen and rejected turn (for pairs of equal `head`)."""
-        return all(same_turn(x, y) for x, y in zip(self.chosen_item.raw[:self.at],
-                                                   other.chosen_item.raw[:other.at]))
+        i = self.at
+        return (same_turn(self.rejected_item.raw[i], other.rejected_item.raw[i])
+                and all(same_turn(x, y) for x, y in zip(self.chosen_item.raw[:i + 1],
+                                                        other.chosen_item.raw[:i + 1])))
 
     @property
     def task_key(self) -> str:
@@ -161,12 +163,17 @@ def turn_key(turn: Turn | dict) -> tuple:
     d = turn.to_dict() if isinstance(turn, Turn) else turn
     calls = tuple((c["name"], orjson.dumps(c.get("arguments", {}), option=orjson.OPT_SORT_KEYS))
                   for c in d.get("tool_calls") or ())
-    return (d["role"], d.get("content") or "", d.get("thought") or "", d.get("name"), calls)
+    return (*_text(d), calls)
+
+
+def _text(d: dict) -> tuple:
+    """The part of `turn_key` that needs no serialising: turns whose texts differ differ."""
+    return d["role"], d.get("content") or "", d.get("thought") or "", d.get("name")
 
 
 def same_turn(x: dict, y: dict) -> bool:
     """Stored turns `x` and `y` are the same for pairing (equal dicts are, without a key)."""
-    return x == y or turn_key(x) == turn_key(y)
+    return x == y or (_text(x) == _text(y) and turn_key(x) == turn_key(y))
 
 
 def assistant_positions(turns) -> list[int]:
@@ -204,13 +211,18 @@ def failure_cut(item: Item) -> Failure | None:
     return Failure(item, steps[step], step)
 
 
-def _pair(source, chosen: Item, rejected: Item, events, reviewers) -> Pair | None:
-    """A pair cut where two trajectories of one task first differ (sources 2 and 3)."""
+def _pair(source, chosen: Item, rejected: Item, events=None, reviewers=None) -> Pair | None:
+    """A pair cut where two trajectories of one task first differ (sources 2 and 3). Its events
+    and reviewers: those given, else the decisions standing on both items."""
     if chosen.task_hash != rejected.task_hash or chosen.task_key != rejected.task_key:
         return None
     i = divergence(chosen.raw, rejected.raw)
-    return None if i is None else Pair(source, chosen, rejected, i, sorted(set(events)),
-                                       sorted(set(reviewers)))
+    if i is None:
+        return None
+    if events is None:
+        events = (*chosen.events, *rejected.events)
+        reviewers = (*chosen.reviewers, *rejected.reviewers)
+    return Pair(source, chosen, rejected, i, sorted(set(events)), sorted(set(reviewers)))
 
 
 # -- reading the store ---------------------------------------------------------------------------
@@ -263,7 +275,7 @@ def same_task_pairs(accepted: list[Item], failed: list[Item]) -> list[Pair]:
     pairs = []
     for a in accepted:
         for f in by_task.get(a.task_key, ()):
-            pair = _pair("same_task", a, f, a.events + f.events, a.reviewers + f.reviewers)
+            pair = _pair("same_task", a, f)
             if pair:
                 pairs.append(pair)
     return pairs
