@@ -3,7 +3,8 @@
 Each run trains one epoch over the same rows in its own process (clean peak memory) and reports tokens/s (real,
 non-padding tokens over `train_runtime`), peak RSS, mean train loss and eval loss on held-out rows (the loss must
 agree: ours batches by length, so the per-step order differs), and model FLOPs utilization against the matmul peak
-measured in the same run. Usage: python benchmarks/train.py [--data EXPORT_DIR] [--rows 32] [--precision fp32,bf16]
+measured in the same run. Plain TRL runs twice: with its defaults (gradient checkpointing on) and without gradient
+checkpointing (ours trains without it: faster, more memory), so the gain of each choice shows. Usage: python benchmarks/train.py [--data EXPORT_DIR] [--rows 32] [--precision fp32,bf16]
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ def run_one(kind: str, bf16: bool, rows: list[dict], evaluation: list[dict], que
     from trainer.data import Row
     from trainer.preflight import prepare
     from trainer.presets import TrainConfig
-    from trainer.stages import sft_trainer
     from trainer.template import use_template
 
     torch.manual_seed(HPARAMS["seed"])
@@ -84,13 +84,18 @@ def run_one(kind: str, bf16: bool, rows: list[dict], evaluation: list[dict], que
     tokens = sum(len(e["input_ids"]) for e in ours_train)
     out = Path(f"/tmp/bench-train-{kind}-{int(bf16)}")
     if kind == "ours":
+        # here only: building our trainer makes TRL score only trained positions on CPU (in this process)
+        from trainer.stages import sft_trainer
+
         config = TrainConfig(stages=("sft",), epochs=1, batch_size=HPARAMS["batch_size"], sft_lr=HPARAMS["lr"],
                              lora_r=HPARAMS["lora_r"], lora_alpha=HPARAMS["lora_alpha"],
                              lora_dropout=HPARAMS["lora_dropout"], max_length=HPARAMS["max_length"], qlora=False,
                              bf16=bf16, seed=HPARAMS["seed"], save_steps=10_000, logging_steps=1)
         trainer = sft_trainer(base, tokenizer, ours_train, ours_eval, config, out)
-    else:  # plain TRL: its defaults, conversational rows, assistant-only loss from the same template
+    else:  # plain TRL: its defaults, conversational rows, assistant-only loss from the same template; "trl-no-gc"
+        # turns off TRL's default gradient checkpointing (as ours trains): the same compute, without the recompute
         args = SFTConfig(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=HPARAMS["batch_size"],
+                         gradient_checkpointing=kind != "trl-no-gc",
                          per_device_eval_batch_size=HPARAMS["batch_size"], learning_rate=HPARAMS["lr"],
                          max_length=HPARAMS["max_length"], assistant_only_loss=True, bf16=bf16,
                          seed=HPARAMS["seed"], save_strategy="no", report_to="none", logging_steps=1,
@@ -134,19 +139,21 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     for precision in args.precision.split(","):
         figures = {}
-        for kind in ("trl", "ours"):
+        for kind in ("trl", "trl-no-gc", "ours"):
             queue = ctx.Queue()
             proc = ctx.Process(target=run_one, args=(kind, precision == "bf16", rows, evaluation, queue))
             proc.start()
             figures[kind] = queue.get()
             proc.join()
             print(json.dumps(figures[kind]), flush=True)
-        ours, trl = figures["ours"], figures["trl"]
-        print(f"{precision}: ours {ours['tokens_per_s']} tokens/s vs TRL {trl['tokens_per_s']} tokens/s = "
-              f"{ours['tokens_per_s'] / trl['tokens_per_s']:.2f}x (target >= 1.3x); eval loss {ours['eval_loss']} "
-              f"vs {trl['eval_loss']}; peak RSS {ours['peak_rss_mb']} vs {trl['peak_rss_mb']} MB; MFU "
-              f"{ours['achieved_gflops'] / ours['matmul_peak_gflops']:.1%} vs "
-              f"{trl['achieved_gflops'] / trl['matmul_peak_gflops']:.1%}", flush=True)
+        ours = figures["ours"]
+        for kind, label in (("trl", "TRL defaults"), ("trl-no-gc", "TRL without gradient checkpointing")):
+            trl = figures[kind]
+            print(f"{precision}: ours {ours['tokens_per_s']} tokens/s vs {label} {trl['tokens_per_s']} tokens/s = "
+                  f"{ours['tokens_per_s'] / trl['tokens_per_s']:.2f}x (target >= 1.3x); eval loss "
+                  f"{ours['eval_loss']} vs {trl['eval_loss']}; peak RSS {ours['peak_rss_mb']} vs "
+                  f"{trl['peak_rss_mb']} MB; MFU {ours['achieved_gflops'] / ours['matmul_peak_gflops']:.1%} vs "
+                  f"{trl['achieved_gflops'] / trl['matmul_peak_gflops']:.1%}", flush=True)
 
 
 if __name__ == "__main__":

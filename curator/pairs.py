@@ -334,7 +334,7 @@ def build_pairs(con, filters: ExportFilters | None = None,
         failed = load_items(con, filters, ("failed",))
     keys = sorted({f.task_key for f in failed})
     accepted = load_items(con, filters, ACCEPTED,
-                          "AND (r.number > 0 OR list_contains(?, t.task_key))", (keys,))
+                          "AND (r.number > 0 OR t.task_key IN (SELECT unnest(?)))", (keys,))
     pairs, by_head = [], defaultdict(list)
     for pair in [*edit_pairs(con, accepted), *compare_pairs(con, filters),
                  *same_task_pairs(accepted, failed)]:

@@ -168,3 +168,40 @@ def test_lora_on_top_layers_trains_only_those_and_cuts_the_backward_pass(tiny_ba
     config = TrainConfig(pref_max_steps=4)
     assert (stage_steps(config, "sft"), stage_steps(config, "dpo"), stage_steps(config, "kto")) == (-1, 4, 4)
     assert stage_steps(TrainConfig(max_steps=9, pref_max_steps=4), "dpo") == 9  # --max-steps wins
+
+
+def test_cpu_lm_head_scores_only_trained_positions_with_the_same_loss_and_gradients(tiny_base, monkeypatch):
+    """`score_trained_positions_only`: TRL's fused LM head gets the labelled positions only (not padding, prompt or
+    tool text), and the loss and every gradient equal those of scoring all positions."""
+    from transformers import AutoModelForCausalLM
+    from trl.trainer import utils
+
+    from trainer.stages import score_trained_positions_only
+
+    monkeypatch.setattr(utils, "_use_triton", lambda device: False)  # TRL's own choice on CPU: every position
+    scored = []
+    apply = utils._ChunkedLogProbFunction.apply
+    monkeypatch.setattr(utils._ChunkedLogProbFunction, "apply",
+                        lambda hidden, *args: scored.append(hidden.shape[0]) or apply(hidden, *args))
+    torch.manual_seed(0)
+    ids = torch.randint(5, 1000, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0  # padding
+    labels = torch.full_like(ids, -100)
+    labels[0, 4:8], labels[1, 6:9] = ids[0, 4:8], ids[1, 6:9]
+
+    def loss_and_grads():
+        model = AutoModelForCausalLM.from_pretrained(tiny_base)
+        utils.add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True).loss
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    full_loss, full_grads = loss_and_grads()
+    score_trained_positions_only()
+    compact_loss, compact_grads = loss_and_grads()
+    assert scored == [2 * 11, 7]  # every shifted position, then the 7 trained ones
+    torch.testing.assert_close(compact_loss, full_loss)
+    assert full_grads.keys() == compact_grads.keys() and len(full_grads) > 10
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(compact_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)

@@ -99,6 +99,28 @@ def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dic
         use_cpu=not torch.cuda.is_available(), **config.extra)
 
 
+def score_trained_positions_only() -> None:
+    """Make TRL's fused LM head score only the positions that have a label, on CPU as on GPU.
+
+    TRL projects hidden states through the LM head in tiles; on devices without Triton it scores every position,
+    prompt and padding included, so that tile shapes stay static for graph compilers (Neuron). Eager CPU compiles
+    nothing, and agent rows train only their assistant turns (about a third of their tokens), so scoring just those
+    cuts the LM head, a quarter of a CPU SFT step, about threefold. The loss and its gradients are unchanged: an
+    unscored position contributes an exact zero either way (tests/test_trainer_train.py). A TRL without the fused
+    head is left as it is."""
+    from trl.trainer import utils
+
+    use_triton = getattr(utils, "_use_triton", None)
+    if use_triton is None or getattr(use_triton, "keeps_cpu_compact", False):
+        return
+
+    def compact(device) -> bool:
+        return device.type == "cpu" or use_triton(device)
+
+    compact.keeps_cpu_compact = True
+    utils._use_triton = compact
+
+
 def lora_config(config: TrainConfig, model) -> LoraConfig:
     """The LoRA of `config` for `model`: on its top `lora_layers` decoder layers only when set."""
     modules = config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules)
@@ -118,6 +140,7 @@ def sft_trainer(base: Path, tokenizer, train: list[dict], evaluation: list[dict]
     """SFT on rows already tokenized with their assistant-only labels (checked by the pre-flight), so TRL
     neither re-renders nor truncates them; batches are grouped by length to cut padding."""
     hw = resolve_hardware(config)
+    score_trained_positions_only()
     args = SFTConfig(
         **common_args(config, hw, "sft", out), max_length=None,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random")
@@ -133,6 +156,7 @@ def preference_trainer(stage: str, base: Path, start_adapter: Path | None, token
     """DPO or KTO. From an adapter, the policy trains that adapter and TRL freezes a copy of it as the reference
     (so the reference is the SFT policy, not the pre-SFT base); without one, a fresh LoRA against the base."""
     hw = resolve_hardware(config)
+    score_trained_positions_only()
     model = load_model(base, qlora=hw.qlora, bf16=hw.bf16)
     peft_config = None
     if start_adapter is not None:
