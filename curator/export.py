@@ -266,28 +266,38 @@ def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: fl
     out = Path(out_dir)
     _check_out(out, overwrite)
     with snapshot(store) as con:
-        progress(0.0, "selecting rows")
-        plan = _Plan(con, filters, eval_fraction, seed)
-        if plan.empty():
-            raise ExportError(f"nothing to export: no accepted, edited or failed trajectory "
-                              f"matches{_describe(filters)}")
-        mix = _read_rehearsal(Path(rehearsal)) if rehearsal else None
-        tmp = _make_tmp(out)
-        try:
-            manifest = _write(con, plan, tmp, fmt, seed, mix, rehearsal_ratio, progress)
-            manifest.update(
-                curator_export=1, created_at=datetime.now(UTC).isoformat(
-                    timespec="seconds"), store=str(store.path), format=fmt, seed=seed,
-                eval_fraction=eval_fraction, filters=filters.to_dict(),
-                taxonomy_version=store.taxonomy_version(), skipped=plan.skipped)
-            (tmp / "README.md").write_text(dataset_card(out.name, manifest), encoding="utf-8")
-            (tmp / "manifest.json").write_bytes(
-                orjson.dumps(_ordered(manifest), option=orjson.OPT_INDENT_2))
-            _move_into_place(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        summary = _export(con, store, out, filters, fmt, eval_fraction, seed, rehearsal,
+                          rehearsal_ratio, progress)
     progress(1.0, f"wrote {out}")
+    return summary
+
+
+def _export(con, store: Store, out: Path, filters: ExportFilters, fmt: str, eval_fraction: float,
+            seed: int, rehearsal, rehearsal_ratio: float, progress: Progress) -> dict:
+    """The export inside its snapshot. Its millions of small objects live in this frame only, so
+    they are freed before `snapshot` turns the cyclic collector back on (which would otherwise
+    scan them all once more: a tenth of the export's time)."""
+    progress(0.0, "selecting rows")
+    plan = _Plan(con, filters, eval_fraction, seed)
+    if plan.empty():
+        raise ExportError(f"nothing to export: no accepted, edited or failed trajectory "
+                          f"matches{_describe(filters)}")
+    mix = _read_rehearsal(Path(rehearsal)) if rehearsal else None
+    tmp = _make_tmp(out)
+    try:
+        manifest = _write(con, plan, tmp, fmt, seed, mix, rehearsal_ratio, progress)
+        manifest.update(
+            curator_export=1, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            store=str(store.path), format=fmt, seed=seed, eval_fraction=eval_fraction,
+            filters=filters.to_dict(), taxonomy_version=store.taxonomy_version(),
+            skipped=plan.skipped)
+        (tmp / "README.md").write_text(dataset_card(out.name, manifest), encoding="utf-8")
+        (tmp / "manifest.json").write_bytes(
+            orjson.dumps(_ordered(manifest), option=orjson.OPT_INDENT_2))
+        _move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return {"out": str(out), **manifest["counts"], "pairs": manifest["pairs"],
             "tasks": manifest["tasks"], "rehearsal": manifest["rehearsal"],
             "skipped": len(plan.skipped)}
