@@ -4,7 +4,9 @@ Each run trains one epoch over the same rows in its own process (clean peak memo
 non-padding tokens over `train_runtime`), peak RSS, mean train loss and eval loss on held-out rows (the loss must
 agree: ours batches by length, so the per-step order differs), and model FLOPs utilization against the matmul peak
 measured in the same run. Plain TRL runs twice: with its defaults (gradient checkpointing on) and without gradient
-checkpointing (ours trains without it: faster, more memory), so the gain of each choice shows. Usage: python benchmarks/train.py [--data EXPORT_DIR] [--rows 32] [--precision fp32,bf16]
+checkpointing (ours trains without it: faster, more memory), so the gain of each choice shows.
+
+    python benchmarks/train.py [--data EXPORT_DIR] [--rows 32] [--precision fp32,bf16]
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def run_one(kind: str, bf16: bool, rows: list[dict], evaluation: list[dict], que
                              bf16=bf16, seed=HPARAMS["seed"], save_steps=10_000, logging_steps=1)
         trainer = sft_trainer(base, tokenizer, ours_train, ours_eval, config, out)
     else:  # plain TRL: its defaults, conversational rows, assistant-only loss from the same template; "trl-no-gc"
-        # turns off TRL's default gradient checkpointing (as ours trains): the same compute, without the recompute
+        # turns off TRL's default gradient checkpointing, as ours trains: no activations recomputed in the backward
         args = SFTConfig(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=HPARAMS["batch_size"],
                          gradient_checkpointing=kind != "trl-no-gc",
                          per_device_eval_batch_size=HPARAMS["batch_size"], learning_rate=HPARAMS["lr"],
