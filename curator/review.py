@@ -207,7 +207,7 @@ def bulk(store: Store, kind: str, reviewer: str, *, source_label: str | None = N
         where.append("list_contains(?, t.source_file)")
         params.append(matching_files(store.con, file_pattern))
     if task_keys is not None:
-        where.append("list_contains(?, t.task_key)")
+        where.append("t.task_key IN (SELECT unnest(?))")  # a semi-join: not a scan of the list per row
         params.append(list(task_keys))
     given = list(tags) or None
     with store.transaction() as con:
