@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from curator.app.queue import QueueFilters
 from curator.app.render import task_html, trajectory_html
 from curator.app.workbench import Workbench
+from curator.messages import rendered
 from curator.store import Store
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,13 +39,13 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": 
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
 
 
-def turns(i: int) -> str:
+def turns(i: int) -> list[dict]:
     city = ("Paris", "Rome", "Oslo", "Lima", "Kyiv")[i % 5]
-    return orjson.dumps([
+    return [
         {"role": "assistant", "thought": f"Look up the weather in {city}.",
          "tool_calls": [{"id": "c0", "name": "get_weather", "arguments": {"city": city}}]},
         {"role": "tool", "tool_call_id": "c0", "name": "get_weather", "content": "sunny, 21C"},
-        {"role": "assistant", "content": f"It is sunny in {city}."}]).decode()
+        {"role": "assistant", "content": f"It is sunny in {city}."}]
 
 
 def fill(path: Path, n: int) -> None:
@@ -57,9 +58,13 @@ def fill(path: Path, n: int) -> None:
                             'bench.jsonl', 'line ' || i, 'teacher', 'success', NULL, NULL, NULL,
                             2, ['get_weather'] FROM range({n}) t(i) ORDER BY i""")
         variants = [turns(i) for i in range(5)]
+        messages, keys = zip(*map(rendered, variants))
+        columns = ([orjson.dumps(v).decode() for v in variants],
+                   [[m.decode() for m in ms] for ms in messages], keys)
         con.execute("""INSERT INTO revisions SELECT nextval('rev_ids'), traj_id, 0, NULL,
-                            (?::VARCHAR[])[1 + traj_id % 5], 'import', now()
-                       FROM trajectories ORDER BY traj_id""", [variants])
+                            (?::VARCHAR[])[1 + traj_id % 5], 'import', now(),
+                            (?::VARCHAR[][])[1 + traj_id % 5], (?::VARCHAR[][])[1 + traj_id % 5]
+                       FROM trajectories ORDER BY traj_id""", [list(c) for c in columns])
         con.execute("""INSERT INTO state SELECT traj_id, 'pending', rev_id, NULL, NULL, NULL
                        FROM revisions ORDER BY traj_id""")
         con.execute("""INSERT INTO checks SELECT traj_id, rev_id, 'repeated_action', 0, 'same call'

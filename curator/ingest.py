@@ -18,6 +18,7 @@ import pyarrow as pa
 from curator.checks import run_checks
 from curator.importers import Bad, FileError, parse_file
 from curator.importers.files import raw_excerpt
+from curator.messages import rendered
 from curator.model import Trajectory, canonical_json
 from curator.store import Store
 
@@ -37,19 +38,51 @@ class FileSummary:
 
 @dataclass
 class _Batch:
-    """Column lists for one file, inserted through Arrow in a few statements (fast at 100k)."""
+    """One file's rows, inserted through Arrow in a few statements (fast at 100k)."""
 
     tasks: dict = field(default_factory=dict)
-    columns: dict = field(default_factory=lambda: {k: [] for k in TRAJ_COLUMNS})
+    columns: _Columns = field(default_factory=lambda: _Columns())
     flags: list = field(default_factory=list)
     seen: set = field(default_factory=set)
     bad: list = field(default_factory=list)
     in_file_duplicates: int = 0
 
 
-TRAJ_COLUMNS = ("traj_hash", "task_hash", "task_key", "source_format", "source_file",
-                "source_record", "teacher", "source_label", "source_reward", "meta", "n_steps",
-                "tools_used", "turns")
+TRAJ_SCHEMA = pa.schema([
+    *((k, pa.string()) for k in ("traj_hash", "task_hash", "task_key", "source_format",
+                                 "source_file", "source_record", "teacher", "source_label")),
+    ("source_reward", pa.float64()), ("meta", pa.string()), ("n_steps", pa.int32()),
+    ("tools_used", pa.list_(pa.string())), ("turns", pa.string()),
+    ("messages", pa.list_(pa.string())), ("turn_keys", pa.list_(pa.string()))])
+CHUNK = 8192
+
+
+class _Columns:
+    """The trajectory rows of one file (TRAJ_SCHEMA), moved into Arrow every CHUNK rows.
+
+    A chunk's Python objects are then freed and their memory reused: keeping every row's
+    strings and lists to the end (gigabytes at 100k trajectories) cost fresh memory and the
+    cyclic collector's rescans, more than making them did."""
+
+    def __init__(self):
+        self.rows, self.batches = [], []
+
+    def append(self, row: tuple) -> None:
+        self.rows.append(row)
+        if len(self.rows) == CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        columns = zip(*self.rows) if self.rows else [[]] * len(TRAJ_SCHEMA)
+        self.batches.append(pa.record_batch(
+            [pa.array(values, field.type) for values, field in zip(columns, TRAJ_SCHEMA)],
+            schema=TRAJ_SCHEMA))
+        self.rows = []
+
+    def table(self) -> pa.Table:
+        if self.rows or not self.batches:
+            self._flush()
+        return pa.Table.from_batches(self.batches)
 
 
 def import_file(store: Store, path: str, fmt: str = "auto",
@@ -90,32 +123,22 @@ def _add(batch: _Batch, traj) -> None:
     th = task.task_hash
     if th not in batch.tasks:
         batch.tasks[th] = (th, task.source_task_id, task.instruction, task.system, task.context,
-                           canonical_json(list(task.tools)).decode())
-    c = batch.columns
-    c["traj_hash"].append(h)
-    c["task_hash"].append(th)
-    c["task_key"].append(task.task_key)
-    c["source_format"].append(traj.source.format)
-    c["source_file"].append(traj.source.file)
-    c["source_record"].append(traj.source.record)
-    c["teacher"].append(traj.teacher)
-    c["source_label"].append(traj.source_label)
-    c["source_reward"].append(traj.source_reward)
-    c["meta"].append(orjson.dumps(traj.meta).decode() if traj.meta else None)
-    c["n_steps"].append(sum(1 for t in traj.turns if t.role == "assistant"))
-    c["tools_used"].append(sorted({call.name for t in traj.turns for call in t.tool_calls}))
-    c["turns"].append(traj.turns_json().decode())
+                           task.tools_json.decode())
+    turns = traj.turn_dicts
+    source = traj.source
+    batch.columns.append((
+        h, th, task.task_key, source.format, source.file, source.record, traj.teacher,
+        traj.source_label, traj.source_reward, orjson.dumps(traj.meta) if traj.meta else None,
+        sum(1 for t in traj.turns if t.role == "assistant"),
+        sorted({call.name for t in traj.turns for call in t.tool_calls}), canonical_json(turns),
+        *rendered(turns)))
     for flag in run_checks(task, traj.turns):
         batch.flags.append((h, flag.check, flag.step, flag.message))
 
 
 def _write(store: Store, summary: FileSummary, batch: _Batch, teacher: str | None) -> None:
     con = store.con
-    incoming = pa.table({k: batch.columns[k] for k in TRAJ_COLUMNS},
-                        schema=pa.schema([(k, pa.list_(pa.string()) if k == "tools_used" else
-                                           pa.float64() if k == "source_reward" else
-                                           pa.int32() if k == "n_steps" else pa.string())
-                                          for k in TRAJ_COLUMNS]))
+    incoming = batch.columns.table()
     tasks = pa.table(list(zip(*batch.tasks.values())) or [[]] * 6,
                      names=["task_hash", "source_task_id", "instruction", "system", "context",
                             "tools"])
@@ -138,7 +161,8 @@ def _write(store: Store, summary: FileSummary, batch: _Batch, teacher: str | Non
                 FROM incoming i ANTI JOIN trajectories t USING (traj_hash)""", [import_id])
             con.execute("""
                 INSERT INTO revisions
-                SELECT nextval('rev_ids'), t.traj_id, 0, NULL, i.turns, 'import', now()
+                SELECT nextval('rev_ids'), t.traj_id, 0, NULL, i.turns, 'import', now(),
+                       i.messages, i.turn_keys
                 FROM incoming i JOIN trajectories t USING (traj_hash)
                 WHERE t.import_id = ?""", [import_id])
             con.execute("""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -91,12 +92,6 @@ class Turn:
             raw=d.get("raw"),
         )
 
-    def content_dict(self) -> dict:
-        """The turn without its display-only raw text: what hashes and training see."""
-        d = self.to_dict()
-        d.pop("raw", None)
-        return d
-
 
 @dataclass(frozen=True)
 class Task:
@@ -106,14 +101,20 @@ class Task:
     tools: tuple[dict, ...] = ()
     source_task_id: str | None = None
 
-    @property
+    @cached_property
+    def tools_json(self) -> bytes:
+        """The tools as stored (canonical JSON), serialised once: they are part of both hashes,
+        and serialising them again for each use was an import's slowest step."""
+        return canonical_json(list(self.tools))
+
+    @cached_property
     def task_hash(self) -> str:
         return short_hash(
             {"instruction": self.instruction, "system": self.system, "context": self.context,
-             "tools": list(self.tools)}
+             "tools": orjson.Fragment(self.tools_json)}
         )
 
-    @property
+    @cached_property
     def task_key(self) -> str:
         """What groups trajectories of one task.
 
@@ -123,7 +124,8 @@ class Task:
         """
         if self.source_task_id is not None:
             return "id:" + short_hash(
-                {"id": self.source_task_id, "system": self.system, "tools": list(self.tools)}
+                {"id": self.source_task_id, "system": self.system,
+                 "tools": orjson.Fragment(self.tools_json)}
             )
         return "h:" + self.task_hash
 
@@ -145,14 +147,17 @@ class Trajectory:
     source_reward: float | None = None
     meta: dict = field(default_factory=dict)  # e.g. planted-failure ground truth
 
+    @cached_property
+    def turn_dicts(self) -> list[dict]:
+        """The turns as stored (`Turn.to_dict`), made once."""
+        return [t.to_dict() for t in self.turns]
+
     @property
     def traj_hash(self) -> str:
-        return short_hash(
-            {"task": self.task.task_hash, "turns": [t.content_dict() for t in self.turns]}
-        )
-
-    def turns_json(self) -> bytes:
-        return canonical_json([t.to_dict() for t in self.turns])
+        """Over the task and the turns without their display-only raw text."""
+        return short_hash({"task": self.task.task_hash,
+                           "turns": [{k: v for k, v in d.items() if k != "raw"}
+                                     for d in self.turn_dicts]})
 
 
 def label_from_reward(reward: float | None) -> str | None:

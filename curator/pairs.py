@@ -1,6 +1,7 @@
 """Preference pairs and KTO failures derived from review events (SPEC 5).
 
-Everything here works on turns; `curator.export` renders them as messages. Every cut ends right
+Everything here works on a revision's stored turn keys and messages (`curator.messages`): pairs
+are found by comparing keys, and `curator.export` joins the messages. Every cut ends right
 before one assistant turn, so a completion is always a single assistant turn (thought and tool
 calls, or the final answer) and never holds a tool result: TRL's DPO and KTO score every
 completion token.
@@ -28,77 +29,58 @@ from __future__ import annotations
 import gc
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 
 import orjson
 
-from curator.model import Task, Turn
+from curator.messages import ASSISTANT
+from curator.model import Task
 from curator.selection import ExportFilters, decision_where, selected_sql, trajectory_where
 from curator.store import Store
 
 ACCEPTED = ("accepted", "edited")
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One selected trajectory at one revision, with the decision that stands on it.
 
-    `raw` holds the stored turn dicts: comparing them is cheap, and most turns are only ever
-    compared, never rendered, so Turn objects are made only for what is written."""
+    `keys` are the revision's stored `turn_keys`, one per turn: pairs are found by comparing
+    them, and only the messages of the cuts that are written are read (`cut_messages`)."""
 
     traj_id: int
     task_key: str
     task_hash: str
     rev_id: int
     rev_number: int
-    raw: tuple[dict, ...]
-    event_id: int | None = None
-    reviewer: str | None = None
+    keys: list[str]
+    # The edit that made it and the decision on it, and their reviewers: as stored, None where
+    # there is none (`lineage` tidies them for the rows written).
+    events: tuple = ()
+    reviewers: tuple = ()
     tags: tuple[str, ...] = ()
     first_step: int | None = None
     taxonomy_version: int | None = None
-    edit_event: int | None = None
-    editor: str | None = None
-
-    def turns(self, end: int | None = None) -> tuple[Turn, ...]:
-        """Turn objects of raw[:end] (parsed on each call: callers take what they render)."""
-        return tuple(Turn.from_dict(t) for t in self.raw[:end])
-
-    @cached_property
-    def events(self) -> tuple[int, ...]:
-        return tuple(sorted({e for e in (self.edit_event, self.event_id) if e is not None}))
-
-    @cached_property
-    def reviewers(self) -> tuple[str, ...]:
-        return tuple(sorted({r for r in (self.editor, self.reviewer) if r}))
 
 
-@dataclass
+@dataclass(slots=True)
 class Pair:
     """Preferred `chosen` over `rejected` at turn position `at`, where they first differ (for
-    edits: where the reviewer rewrote). Turns are read from the items on use, so building and
-    deduplicating many candidate pairs costs no parsing."""
+    edits: where the reviewer rewrote)."""
 
     source: str  # edit | compare | same_task
     chosen_item: Item
     rejected_item: Item
     at: int
-    events: list[int] = field(default_factory=list)
-    reviewers: list[str] = field(default_factory=list)
+    events: tuple | list = ()  # `lineage` once the pairs are built
+    reviewers: tuple | list = ()
 
     @property
-    def head(self) -> tuple:
-        """Equal for pairs of equal content (cheap: texts only; `same_content` decides)."""
-        c, r, i = self.chosen_item, self.rejected_item, self.at
-        return c.task_hash, i, _text(c.raw[i]), _text(r.raw[i])
-
-    def same_content(self, other: Pair) -> bool:
-        """Same prompt, chosen and rejected turn (for pairs of equal `head`)."""
-        i = self.at
-        return (same_turn(self.rejected_item.raw[i], other.rejected_item.raw[i])
-                and all(same_turn(x, y) for x, y in zip(self.chosen_item.raw[:i + 1],
-                                                        other.chosen_item.raw[:i + 1])))
+    def identity(self) -> tuple:
+        """Equal for pairs of the same content: task, prompt turns and chosen turn, rejected
+        turn (by their keys)."""
+        chosen, i = self.chosen_item, self.at
+        return chosen.task_hash, tuple(chosen.keys[:i + 1]), self.rejected_item.keys[i]
 
     @property
     def task_key(self) -> str:
@@ -109,22 +91,15 @@ class Pair:
         return self.chosen_item.task_hash
 
     @property
-    def prompt(self) -> tuple[Turn, ...]:
-        """The chosen side's turns before the cut (the task's system and user come first)."""
-        return self.chosen_item.turns(self.at)
-
-    @property
-    def chosen(self) -> Turn:
-        return Turn.from_dict(self.chosen_item.raw[self.at])
-
-    @property
-    def rejected(self) -> Turn:
-        return Turn.from_dict(self.rejected_item.raw[self.at])
+    def cut(self) -> tuple[int, int, int]:
+        """What `cut_messages` reads: prompt and chosen turn from the chosen revision, the
+        rejected turn from the other."""
+        return self.chosen_item.rev_id, self.at, self.rejected_item.rev_id
 
     @property
     def step(self) -> int:
         """The cut's assistant-step index (0-based) in the chosen trajectory."""
-        return len(assistant_positions(self.chosen_item.raw[:self.at]))
+        return len(assistant_positions(self.chosen_item.keys[:self.at]))
 
     @property
     def chosen_from(self) -> tuple[int, int]:
@@ -135,7 +110,7 @@ class Pair:
         return self.rejected_item.traj_id, self.rejected_item.rev_id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failure:
     """A KTO row: the failed trajectory before its first faulty step (assistant step `step`, turn
     position `at`), and that step."""
@@ -145,66 +120,43 @@ class Failure:
     step: int
 
     @property
-    def prompt(self) -> tuple[Turn, ...]:
-        return self.item.turns(self.at)
-
-    @property
-    def completion(self) -> Turn:
-        return Turn.from_dict(self.item.raw[self.at])
+    def cut(self) -> tuple[int, int, None]:
+        """What `cut_messages` reads: the prompt and the faulty turn."""
+        return self.item.rev_id, self.at, None
 
 
 # -- cutting ---------------------------------------------------------------------------------
 
 
-def turn_key(turn: Turn | dict) -> tuple:
-    """What makes two turns the same for pairing: content without display text or call ids
-    (two runs name their calls differently; that is not a difference a model should learn).
-    Takes a Turn or its stored dict; the role comes first."""
-    d = turn.to_dict() if isinstance(turn, Turn) else turn
-    calls = tuple((c["name"], orjson.dumps(c.get("arguments", {}), option=orjson.OPT_SORT_KEYS))
-                  for c in d.get("tool_calls") or ())
-    return (*_text(d), calls)
-
-
-def _text(d: dict) -> tuple:
-    """The part of `turn_key` that needs no serialising: turns whose texts differ differ."""
-    return d["role"], d.get("content") or "", d.get("thought") or "", d.get("name")
-
-
-def same_turn(x: dict, y: dict) -> bool:
-    """Stored turns `x` and `y` are the same for pairing (equal dicts are, without a key)."""
-    return x == y or (_text(x) == _text(y) and turn_key(x) == turn_key(y))
-
-
-def assistant_positions(turns) -> list[int]:
-    """Positions of the assistant turns (stored dicts): step k is turn assistant_positions[k]."""
-    return [i for i, t in enumerate(turns) if t["role"] == "assistant"]
+def assistant_positions(keys) -> list[int]:
+    """Positions of the assistant turns (by turn keys): step k is turn assistant_positions[k]."""
+    return [i for i, k in enumerate(keys) if k[0] == ASSISTANT]
 
 
 def divergence(a, b) -> int | None:
-    """Position of the first turn where stored turns `a` and `b` differ, if it is an assistant
-    turn in both; None when they first differ elsewhere, or one is a prefix of the other."""
+    """Position of the first turn where turn keys `a` and `b` differ, if it is an assistant turn
+    in both; None when they first differ elsewhere, or one is a prefix of the other."""
     for i, (x, y) in enumerate(zip(a, b)):
-        if not same_turn(x, y):
-            return i if x["role"] == y["role"] == "assistant" else None
+        if x != y:
+            return i if x[0] == y[0] == ASSISTANT else None
     return None
 
 
 def edit_cuts(original, edited) -> list[int]:
-    """Positions of the assistant turns an edit rewrote (stored turns), aligned while the roles
+    """Positions of the assistant turns an edit rewrote (by turn keys), aligned while the roles
     agree."""
     cuts = []
     for i, (o, e) in enumerate(zip(original, edited)):
-        if o["role"] != e["role"]:
+        if o[0] != e[0]:
             break
-        if o["role"] == "assistant" and not same_turn(o, e):
+        if o[0] == ASSISTANT and o != e:
             cuts.append(i)
     return cuts
 
 
 def failure_cut(item: Item) -> Failure | None:
     """The KTO row of a failed item; None when its first faulty step is not one of its steps."""
-    steps = assistant_positions(item.raw)
+    steps = assistant_positions(item.keys)
     step = item.first_step if item.first_step is not None else len(steps) - 1
     if not 0 <= step < len(steps):
         return None
@@ -216,13 +168,17 @@ def _pair(source, chosen: Item, rejected: Item, events=None, reviewers=None) -> 
     and reviewers: those given, else the decisions standing on both items."""
     if chosen.task_hash != rejected.task_hash or chosen.task_key != rejected.task_key:
         return None
-    i = divergence(chosen.raw, rejected.raw)
+    i = divergence(chosen.keys, rejected.keys)
     if i is None:
         return None
     if events is None:
-        events = (*chosen.events, *rejected.events)
-        reviewers = (*chosen.reviewers, *rejected.reviewers)
-    return Pair(source, chosen, rejected, i, sorted(set(events)), sorted(set(reviewers)))
+        events, reviewers = chosen.events + rejected.events, chosen.reviewers + rejected.reviewers
+    return Pair(source, chosen, rejected, i, events, reviewers)
+
+
+def lineage(values) -> list:
+    """Event ids or reviewer names as lineage lists them: sorted, once each, no blanks."""
+    return sorted(set(filter(None, values)))
 
 
 # -- reading the store ---------------------------------------------------------------------------
@@ -232,15 +188,15 @@ def load_items(con, filters: ExportFilters, statuses: tuple[str, ...], extra: st
                params: tuple = ()) -> list[Item]:
     """Selected trajectories in `statuses` (and the extra SQL condition), in traj_id order."""
     sql, base = selected_sql(con, filters, statuses)
-    rows = con.execute(f"{sql} {extra} ORDER BY t.traj_id", [*base, *params]).fetchall()
+    rows = con.execute(f"SELECT * EXCLUDE (messages) FROM ({sql} {extra}) ORDER BY traj_id",
+                       [*base, *params]).fetchall()
     return [_item(*r) for r in rows]
 
 
-def _item(traj_id, task_key, task_hash, rev_id, rev_number, turns, event_id, reviewer, _at,
-          tags, first_step, taxonomy_version, edit_event, editor) -> Item:
-    return Item(traj_id, task_key, task_hash, rev_id, rev_number, tuple(orjson.loads(turns)),
-                event_id, reviewer, tuple(tags or ()), first_step, taxonomy_version, edit_event,
-                editor)
+def _item(traj_id, task_key, task_hash, rev_id, rev_number, keys, event_id, reviewer, tags,
+          first_step, taxonomy_version, edit_event, editor) -> Item:
+    return Item(traj_id, task_key, task_hash, rev_id, rev_number, keys, (edit_event, event_id),
+                (editor, reviewer), tuple(tags or ()), first_step, taxonomy_version)
 
 
 def load_tasks(con, task_hashes) -> dict[str, tuple[Task, str]]:
@@ -254,17 +210,16 @@ def load_tasks(con, task_hashes) -> dict[str, tuple[Task, str]]:
 
 def edit_pairs(con, items: list[Item]) -> list[Pair]:
     edited = [i for i in items if i.rev_number > 0]
-    originals = {t: (r, turns) for t, r, turns in con.execute(
-        """SELECT traj_id, rev_id, turns FROM revisions
-           WHERE number = 0 AND list_contains(?, traj_id)""",
+    originals = {t: (r, keys) for t, r, keys in con.execute(
+        """SELECT traj_id, rev_id, turn_keys FROM revisions
+           WHERE number = 0 AND traj_id IN (SELECT unnest(?))""",
         [[i.traj_id for i in edited]]).fetchall()} if edited else {}
     pairs = []
     for item in edited:
-        rev0, turns = originals[item.traj_id]
-        original = Item(item.traj_id, item.task_key, item.task_hash, rev0, 0,
-                        tuple(orjson.loads(turns)))
-        for i in edit_cuts(original.raw, item.raw):
-            pairs.append(Pair("edit", item, original, i, list(item.events), list(item.reviewers)))
+        rev0, keys = originals[item.traj_id]
+        original = Item(item.traj_id, item.task_key, item.task_hash, rev0, 0, keys)
+        for i in edit_cuts(original.keys, item.keys):
+            pairs.append(Pair("edit", item, original, i, item.events, item.reviewers))
     return pairs
 
 
@@ -318,34 +273,51 @@ def _load_revisions(con, revs) -> dict[tuple[int, int], Item]:
     if not revs:
         return {}
     rows = con.execute(
-        """SELECT t.traj_id, t.task_key, t.task_hash, r.rev_id, r.number, r.turns
+        """SELECT t.traj_id, t.task_key, t.task_hash, r.rev_id, r.number, r.turn_keys
            FROM revisions r JOIN trajectories t USING (traj_id)
-           WHERE list_contains(?, r.rev_id)""", [[r for _, r in revs]]).fetchall()
-    return {(t, r): Item(t, k, h, r, n, tuple(orjson.loads(turns)))
-            for t, k, h, r, n, turns in rows}
+           WHERE r.rev_id IN (SELECT unnest(?))""", [[r for _, r in revs]]).fetchall()
+    return {(t, r): Item(t, k, h, r, n, keys) for t, k, h, r, n, keys in rows}
+
+
+def cut_messages(con, cuts: list[tuple[int, int, int | None]]) -> list[tuple[str, str, str]]:
+    """The stored messages (JSON texts) of each cut (rev_id, at, other_rev_id), in order: rev_id's
+    messages before position `at`, joined with commas as in a JSON array ('' for none); its
+    message at `at`; other_rev_id's message at `at` (None without one). DuckDB slices and joins
+    them: no turn becomes a Python object."""
+    if not cuts:
+        return []
+    rev, at, other = (list(column) for column in zip(*cuts))
+    return con.execute("""
+        SELECT array_to_string(r.messages[1:c.at], ','), r.messages[c.at + 1],
+               o.messages[c.at + 1]
+        FROM (SELECT unnest(?::BIGINT[]) AS rev, unnest(?::BIGINT[]) AS at,
+                     unnest(?::BIGINT[]) AS other, unnest(range(?)) AS i) c
+        JOIN revisions r ON r.rev_id = c.rev LEFT JOIN revisions o ON o.rev_id = c.other
+        ORDER BY c.i""", [rev, at, other, len(cuts)]).fetchall()
 
 
 def build_pairs(con, filters: ExportFilters | None = None,
                 failed: list[Item] | None = None) -> list[Pair]:
     """Every pair of the selection, deduplicated, in a stable order (edit, compare, same_task;
-    then by trajectory). `failed`: the selected failed items, when the caller has them."""
+    then by trajectory), with the lineage of all its duplicates. `failed`: the selected failed
+    items, when the caller has them."""
     filters = filters or ExportFilters()
     if failed is None:
         failed = load_items(con, filters, ("failed",))
     keys = sorted({f.task_key for f in failed})
     accepted = load_items(con, filters, ACCEPTED,
                           "AND (r.number > 0 OR t.task_key IN (SELECT unnest(?)))", (keys,))
-    pairs, by_head = [], defaultdict(list)
+    pairs, first = [], {}
     for pair in [*edit_pairs(con, accepted), *compare_pairs(con, filters),
                  *same_task_pairs(accepted, failed)]:
-        bucket = by_head[pair.head]
-        kept = next((k for k in bucket if k.same_content(pair)), None)
-        if kept is None:
-            bucket.append(pair)
+        kept = first.setdefault(pair.identity, pair)
+        if kept is pair:
             pairs.append(pair)
         else:
-            kept.events = sorted({*kept.events, *pair.events})
-            kept.reviewers = sorted({*kept.reviewers, *pair.reviewers})
+            kept.events = (*kept.events, *pair.events)
+            kept.reviewers = (*kept.reviewers, *pair.reviewers)
+    for pair in pairs:
+        pair.events, pair.reviewers = lineage(pair.events), lineage(pair.reviewers)
     return pairs
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import orjson
 
 from curator.checks import run_checks
+from curator.messages import rendered
 from curator.model import Task, Turn
 from curator.selection import matching_files
 from curator.store import Store, StoreError
@@ -132,9 +133,11 @@ def edit(store: Store, traj_id: int, reviewer: str, turns: list[Turn], *, seen: 
         number = store.scalar("SELECT max(number) + 1 FROM revisions WHERE traj_id = ?",
                               [traj_id])
         rev_id = store.scalar("SELECT nextval('rev_ids')")
-        turns_json = orjson.dumps([t.to_dict() for t in turns]).decode()
-        store.con.execute("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, now())",
-                          [rev_id, traj_id, number, current["rev_id"], turns_json, reviewer])
+        dicts = [t.to_dict() for t in turns]
+        messages, keys = rendered(dicts)
+        store.con.execute("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?)",
+                          [rev_id, traj_id, number, current["rev_id"], orjson.dumps(dicts).decode(),
+                           reviewer, [m.decode() for m in messages], keys])
         task = load_task(store, traj_id)
         flags = [(traj_id, rev_id, f.check, f.step, f.message) for f in run_checks(task, turns)]
         if flags:  # checks run after every edit, like at import

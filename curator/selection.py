@@ -83,9 +83,9 @@ def decision_where(filters: ExportFilters, reviewer: str, at: str) -> tuple[str,
 
 def selected_sql(con, filters: ExportFilters, statuses: tuple[str, ...]) -> tuple[str, list]:
     """A query of the selected trajectories in `statuses` with their current revision and the
-    decision that stands: traj_id, task_key, task_hash, rev_id, rev_number, turns, event_id,
-    reviewer, decided_at, tags, first_step, taxonomy_version (the last three of `fail` events),
-    and edit_event / editor: the edit that made the current revision, if one did.
+    decision that stands: traj_id, task_key, task_hash, rev_id, rev_number, turn_keys, messages,
+    event_id, reviewer, tags, first_step, taxonomy_version (the last three of `fail`
+    events), and edit_event / editor: the edit that made the current revision, if one did.
 
     The tag filter applies to failed trajectories only (see `ExportFilters`)."""
     t_sql, t_params = trajectory_where(con, filters)
@@ -95,9 +95,9 @@ def selected_sql(con, filters: ExportFilters, statuses: tuple[str, ...]) -> tupl
         tag_sql = "(s.status <> 'failed' OR list_has_any(e.tags, ?))"
         tag_params = [list(filters.tags)]
     sql = f"""
-        SELECT t.traj_id, t.task_key, t.task_hash, s.rev_id, r.number AS rev_number, r.turns,
-               s.event_id, s.reviewer, s.decided_at, e.tags, e.first_step, e.taxonomy_version,
-               ed.event_id AS edit_event, ed.reviewer AS editor
+        SELECT t.traj_id, t.task_key, t.task_hash, s.rev_id, r.number AS rev_number,
+               r.turn_keys, r.messages, s.event_id, s.reviewer, e.tags,
+               e.first_step, e.taxonomy_version, ed.event_id AS edit_event, ed.reviewer AS editor
         FROM trajectories t JOIN state s USING (traj_id)
         JOIN revisions r ON r.rev_id = s.rev_id
         LEFT JOIN events e ON e.event_id = s.event_id

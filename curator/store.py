@@ -19,8 +19,11 @@ from typing import Self
 
 import duckdb
 import orjson
+import pyarrow as pa
 
-SCHEMA_VERSION = 2
+from curator.messages import rendered
+
+SCHEMA_VERSION = 3
 DEFAULT_DB = "curator.duckdb"
 TAXONOMY_FILE = Path(__file__).resolve().parent.parent / "assets" / "taxonomy.json"
 
@@ -74,7 +77,29 @@ SCHEMA = [
         reason VARCHAR, raw VARCHAR, created_at TIMESTAMP)""",
 ]
 
-# Statements that take a store from version N-1 to N, applied in order on open.
+MIGRATION_BATCH = 20_000
+
+
+def _render_revisions(con) -> None:
+    """Fill `messages` and `turn_keys` of the revisions an older store holds, a batch at a time
+    so memory stays flat on a large store."""
+    last = -1
+    while rows := con.execute("""SELECT rev_id, turns FROM revisions WHERE rev_id > ?
+                                 ORDER BY rev_id LIMIT ?""", [last, MIGRATION_BATCH]).fetchall():
+        columns = list(zip(*(rendered(orjson.loads(turns)) for _, turns in rows)))
+        con.register("rendered", pa.table({
+            "rev_id": [r for r, _ in rows], "turn_keys": columns[1],
+            "messages": pa.array(columns[0], pa.list_(pa.string()))}))
+        try:
+            con.execute("""UPDATE revisions SET messages = n.messages, turn_keys = n.turn_keys
+                           FROM rendered n WHERE revisions.rev_id = n.rev_id""")
+        finally:
+            con.unregister("rendered")
+        last = rows[-1][0]
+
+
+# Steps (SQL, or a function of the connection) that take a store from version N-1 to N,
+# applied in order on open, in one transaction.
 MIGRATIONS = {
     2: [
         "CREATE SEQUENCE run_ids START 1",
@@ -84,7 +109,15 @@ MIGRATIONS = {
             preset VARCHAR, stages VARCHAR, config JSON, folder VARCHAR, pid INTEGER,
             status VARCHAR, finished_at TIMESTAMP, result JSON, evaluation JSON, error VARCHAR)""",
     ],
+    # Each revision's exported messages and pairing keys, stored when it is written
+    # (curator.messages): an export joins them instead of rendering every turn.
+    3: [
+        "ALTER TABLE revisions ADD COLUMN messages VARCHAR[]",
+        "ALTER TABLE revisions ADD COLUMN turn_keys VARCHAR[]",
+        _render_revisions,
+    ],
 }
+
 
 # Documented views for users of plain DuckDB (see ARCHITECTURE.md).
 VIEWS = [
@@ -169,8 +202,11 @@ class Store:
                 self._create(con)
                 version = 1
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[target]:
-                    con.execute(statement)
+                for step in MIGRATIONS[target]:
+                    if callable(step):
+                        step(con)
+                    else:
+                        con.execute(step)
             con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                         [str(SCHEMA_VERSION)])
 

@@ -17,11 +17,11 @@ from curator.export import (
     ExportFilters,
     eval_tasks,
     export_store,
-    flat_message,
     list_exports,
     preview_counts,
     resolve_export_dir,
 )
+from curator.messages import flat_message
 from curator.store import Store
 
 DATA_FILES = ("sft/train.jsonl", "sft/eval.jsonl", "dpo/train.jsonl", "dpo/eval.jsonl",

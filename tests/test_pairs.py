@@ -10,11 +10,13 @@ from conftest import chat_record, write_jsonl
 
 from curator import review
 from curator.ingest import import_file
+from curator.messages import rendered
 from curator.model import ToolCall, Turn
 from curator.pairs import (
     Item,
     build_pairs,
     count_pairs,
+    cut_messages,
     divergence,
     edit_cuts,
     failure_cut,
@@ -85,40 +87,45 @@ def hand(tmp_path, db) -> dict[str, int]:
     return build_store(tmp_path, db)
 
 
-def _texts(turns) -> list[str]:
-    return [t.thought or t.content for t in turns]
+def _texts(messages) -> list[str]:
+    return [m["content"] for m in messages]
 
 
 def test_exact_pairs_of_the_hand_built_store(hand, db):
     with Store(db) as store:
         pairs = build_pairs(store.con)
+        # prompt turns, chosen turn, rejected turn: the message dicts a DPO row holds
+        read = {id(p): (orjson.loads(f"[{prompt}]"), orjson.loads(chosen), orjson.loads(rejected))
+                for p, (prompt, chosen, rejected) in zip(
+                    pairs, cut_messages(store.con, [p.cut for p in pairs]))}
     by_source = {}
     for p in pairs:
-        by_source.setdefault(p.source, []).append(p)
+        by_source.setdefault(p.source, []).append((read[id(p)], p))
     assert {k: len(v) for k, v in by_source.items()} == {"edit": 2, "same_task": 1, "compare": 1}
 
-    first, second = by_source["edit"]
-    assert (first.prompt, first.step) == ((), 0)
-    assert first.chosen.tool_calls[0].arguments == {"city": "Rome"}
-    assert first.rejected.tool_calls[0].arguments == {"city": "Rom"}
+    (first, first_pair), (second, second_pair) = by_source["edit"]
+    assert (first[0], first_pair.step) == ([], 0)
+    assert first[1]["tool_calls"][0]["function"]["arguments"] == '{"city": "Rome"}'
+    assert first[2]["tool_calls"][0]["function"]["arguments"] == '{"city": "Rom"}'
     # The later edited turn is prompted by the edited conversation, tool result included.
-    assert _texts(second.prompt) == ["Look up Rome.", "sunny"]
-    assert (second.chosen.content, second.rejected.thought, second.step) == (
+    assert _texts(second[0]) == ["Look up Rome.", "sunny"]
+    assert (second[1]["content"], second[2]["content"], second_pair.step) == (
         "It is sunny in Rome.", "Try Rome.", 1)
-    assert second.chosen_from[0] == second.rejected_from[0] == hand["edit"]
-    assert second.chosen_from[1] != second.rejected_from[1]
+    assert second_pair.chosen_from[0] == second_pair.rejected_from[0] == hand["edit"]
+    assert second_pair.chosen_from[1] != second_pair.rejected_from[1]
 
-    (same,) = by_source["same_task"]
-    assert _texts(same.prompt) == ["Check Oslo.", "rain"]  # shared prefix despite other call ids
-    assert (same.chosen.content, same.rejected.content) == ("Rain in Oslo.", "Sunny in Oslo.")
-    assert (same.chosen_from[0], same.rejected_from[0]) == (hand["shared_ok"], hand["shared_bad"])
-    assert same.reviewers == ["ann", "bob"]
+    ((same, same_pair),) = by_source["same_task"]
+    assert _texts(same[0]) == ["Check Oslo.", "rain"]  # shared prefix despite other call ids
+    assert _texts(same[1:]) == ["Rain in Oslo.", "Sunny in Oslo."]
+    assert (same_pair.chosen_from[0], same_pair.rejected_from[0]) == (hand["shared_ok"],
+                                                                      hand["shared_bad"])
+    assert same_pair.reviewers == ["ann", "bob"]
 
-    (ab,) = by_source["compare"]
-    assert ab.prompt == () and ab.chosen.thought == "Check Nice."
-    assert ab.rejected.content == "Probably warm in Nice."
-    for p in pairs:  # a completion is one assistant turn, never a tool result
-        assert p.chosen.role == p.rejected.role == "assistant"
+    ((ab, _),) = by_source["compare"]
+    assert ab[0] == [] and ab[1]["content"] == "Check Nice."
+    assert ab[2]["content"] == "Probably warm in Nice."
+    for _, chosen, rejected in read.values():  # a completion is one assistant turn, never a tool
+        assert chosen["role"] == rejected["role"] == "assistant"  # result
 
 
 def test_count_pairs_and_stats_agree_with_the_builders(hand, db):
@@ -150,8 +157,8 @@ def _t(role, text="", **kw) -> Turn:
     return Turn(role, content=text, **kw)
 
 
-def _k(turns) -> list[dict]:
-    return [t.to_dict() for t in turns]
+def _k(turns) -> list[str]:
+    return rendered([t.to_dict() for t in turns])[1]
 
 
 def test_divergence_needs_an_identical_prefix_up_to_an_assistant_turn():
@@ -174,14 +181,13 @@ def test_edit_cuts_skip_tool_edits_and_stop_where_the_structure_changes():
 
 @pytest.mark.parametrize("first_step,cut", [(0, 0), (1, 2), (None, 2), (2, None), (-1, None)])
 def test_failure_cut_is_the_first_faulty_step(first_step, cut):
-    turns = (_t("assistant", "a"), _t("tool", "r"), _t("assistant", "b"))
-    item = Item(1, "k", "h", 1, 0, tuple(t.to_dict() for t in turns), 1, "ann", ("loop",),
-                first_step)
+    keys = _k([_t("assistant", "a"), _t("tool", "r"), _t("assistant", "b")])
+    item = Item(1, "k", "h", 7, 0, keys, [1], ["ann"], ("loop",), first_step)
     failure = failure_cut(item)
     if cut is None:
         assert failure is None
     else:
-        assert failure.prompt == turns[:cut] and failure.completion == turns[cut]
+        assert failure.cut == (7, cut, None) and failure.step == (0 if cut == 0 else 1)
 
 
 def test_pairs_are_written_once_with_all_their_lineage(tmp_path, db):

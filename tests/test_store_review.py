@@ -7,7 +7,9 @@ import duckdb
 import pytest
 
 from curator import review
+from curator import store as store_module
 from curator.ingest import FileSummary, store_items
+from curator.messages import rendered
 from curator.model import Source, Task, ToolCall, Trajectory, Turn
 from curator.review import LeaseHeld, ReviewError, StaleWrite
 from curator.store import SCHEMA_VERSION, Store, StoreBusy, StoreError
@@ -198,17 +200,30 @@ def test_state_cache_equals_a_rebuild_from_events(store):
     assert before == after
 
 
-def test_a_version_1_store_is_migrated_on_open_keeping_its_data(db):
+def test_a_version_1_store_is_migrated_on_open_keeping_its_data(db, monkeypatch):
+    """Version 3 renders the stored revisions (in batches) exactly as import and edit do."""
     with Store(db) as s:
-        fill(s, [traj("t1", "Paris", "18 C")])
+        fill(s, [traj("t1", "Paris", "18 C"), traj("t2", "Oslo", "rain"),
+                 traj("t3", "Rome", "sun")])
+        turns = list(review.load(s, 1).turns)
+        review.edit(s, 1, "ann", [Turn("assistant", thought="Guess.", content="20 C")], seen=None)
+        written = s.con.execute(
+            "SELECT rev_id, turns, messages, turn_keys FROM revisions ORDER BY rev_id").fetchall()
         s.con.execute("DROP TABLE runs")
         s.con.execute("DROP SEQUENCE run_ids")
+        s.con.execute("ALTER TABLE revisions DROP COLUMN messages")
+        s.con.execute("ALTER TABLE revisions DROP COLUMN turn_keys")
         s.con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    monkeypatch.setattr(store_module, "MIGRATION_BATCH", 2)
     with Store(db) as s:
         assert s.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == \
             str(SCHEMA_VERSION)
         assert s.scalar("SELECT count(*) FROM runs") == 0
-        assert s.scalar("SELECT count(*) FROM trajectories") == 1
+        assert s.con.execute("SELECT rev_id, turns, messages, turn_keys FROM revisions "
+                             "ORDER BY rev_id").fetchall() == written
+    assert len(written) == 4 and written[0][2][0] != written[3][2][0]
+    messages, keys = rendered([t.to_dict() for t in turns])
+    assert written[0][2:] == ([m.decode() for m in messages], keys)
 
 
 def test_a_store_from_a_newer_curator_is_refused(db):

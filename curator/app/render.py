@@ -16,8 +16,8 @@ from html import escape
 from markdown_it import MarkdownIt
 
 from curator.app.steps import Block, blocks
+from curator.messages import rendered
 from curator.model import Task, Turn
-from curator.pairs import turn_key
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
 
@@ -170,6 +170,11 @@ def timeline_html(events: list[dict]) -> str:
 # -- compare ---------------------------------------------------------------------------------
 
 
+def _keys(turns) -> list[str]:
+    """The turns' pairing keys: steps whose keys differ are marked as differing."""
+    return rendered([t.to_dict() for t in turns])[1]
+
+
 def compare_html(task: Task, left: tuple[int, list[Turn]], right: tuple[int, list[Turn]],
                  markdown: bool = False) -> str:
     """Two trajectories of one task, step k beside step k; steps that differ are marked."""
@@ -182,7 +187,7 @@ def compare_html(task: Task, left: tuple[int, list[Turn]], right: tuple[int, lis
         for bs, last in ((lb, last_l), (rb, last_r)):
             cells.append(_step_card(bs[i], last, [], markdown) if i < len(bs) else "")
         same = (i < len(lb) and i < len(rb)
-                and [turn_key(t) for t in lb[i].turns] == [turn_key(t) for t in rb[i].turns])
+                and _keys(lb[i].turns) == _keys(rb[i].turns))
         rows.append(f'<div class="cmp-row{"" if same else " differs"}">'
                     f'<div class="cmp-cell">{cells[0]}</div>'
                     f'<div class="cmp-cell">{cells[1]}</div></div>')

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -91,10 +92,16 @@ def load_embedded(value: Any, field_name: str) -> Any:
 def normalize_tools(value: Any, field_name: str) -> tuple[dict, ...]:
     """Tool schemas as OpenAI function specs `{"type": "function", "function": {...}}`, from a
     list or a string holding one; bare `{"name", "parameters"}` specs (legacy `functions`,
-    glaive, ToolBench) are wrapped."""
+    glaive, ToolBench) are wrapped. Every record of a file usually offers the same tools: they
+    are checked once, and the records share the result (a fifth of an import's time before)."""
     if value is None or value == "":
         return ()
-    specs = load_embedded(value, field_name)
+    return _normalized_tools(value if isinstance(value, str) else orjson.dumps(value), field_name)
+
+
+@lru_cache(maxsize=256)
+def _normalized_tools(text: str | bytes, field_name: str) -> tuple[dict, ...]:
+    specs = load_embedded(text if isinstance(text, str) else orjson.loads(text), field_name)
     if isinstance(specs, dict):
         specs = [specs]
     expect(specs, list, field_name, "a list of function specs")
