@@ -4,11 +4,19 @@ A file's records commit together or not at all, so a killed import leaves the st
 before that file. Bad records go to the quarantine table with where, why and their raw text; a
 file that cannot be read at all is reported (and, where it exists, quarantined) without stopping
 the other files.
+
+A large JSON Lines file is read by two processes, each parsing, checking and rendering one half
+of its lines (the work is per record, and Python runs one core a process); the later half is
+merged after the first, so the store gets exactly what one process would write.
 """
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +55,19 @@ class _Batch:
     bad: list = field(default_factory=list)
     in_file_duplicates: int = 0
 
+    def merge(self, later: _Batch) -> None:
+        """Add the batch of the file's next part: its trajectories already in this one are
+        duplicates within the file, as they would have been in one pass."""
+        rows = later.columns.table()
+        new = [h not in self.seen for h in rows.column("traj_hash").to_pylist()]
+        self.columns.extend(rows if all(new) else rows.filter(pa.array(new, pa.bool_())))
+        self.flags.extend(f for f in later.flags if f[0] not in self.seen)
+        for task_hash, task in later.tasks.items():
+            self.tasks.setdefault(task_hash, task)
+        self.bad.extend(later.bad)
+        self.in_file_duplicates += later.in_file_duplicates + new.count(False)
+        self.seen |= later.seen
+
 
 TRAJ_SCHEMA = pa.schema([
     *((k, pa.string()) for k in ("traj_hash", "task_hash", "task_key", "source_format",
@@ -55,6 +76,7 @@ TRAJ_SCHEMA = pa.schema([
     ("tools_used", pa.list_(pa.string())), ("turns", pa.string()),
     ("messages", pa.list_(pa.string())), ("turn_keys", pa.list_(pa.string()))])
 CHUNK = 8192
+SPLIT_BYTES = 16 << 20  # below this a second process costs about what it saves
 
 
 class _Columns:
@@ -84,14 +106,31 @@ class _Columns:
             self._flush()
         return pa.Table.from_batches(self.batches)
 
+    def extend(self, rows: pa.Table) -> None:
+        """Rows after those added so far."""
+        self.table()
+        self.batches.extend(rows.to_batches())
+
 
 def import_file(store: Store, path: str, fmt: str = "auto",
                 teacher: str | None = None) -> FileSummary:
     summary = FileSummary(path=str(path))
     try:
-        parsed = parse_file(path, fmt, teacher)
+        parts = 2 if _can_split(path) else 1
+        parsed = parse_file(path, fmt, teacher, part=(0, parts))
         summary.format = parsed.format
-        store_items(store, summary, parsed.items, teacher)
+        if parts == 1:
+            batch = _batch(parsed.items)
+        else:
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+                gc.freeze()  # the child (forked in submit) collects and finalizes nothing of ours
+                try:
+                    later = pool.submit(_part_batch, path, parsed.format, teacher, (1, 2))
+                finally:
+                    gc.unfreeze()
+                batch = _batch(parsed.items)
+                batch.merge(later.result())
+        _write(store, summary, batch, teacher)
     except FileError as exc:
         summary.errors.append({"where": "file", "reason": str(exc)})
         if Path(path).is_file():
@@ -103,14 +142,37 @@ def store_items(store: Store, summary: FileSummary, items: Iterable[Trajectory |
                 teacher: str | None = None) -> FileSummary:
     """Check, deduplicate and write trajectories (and quarantine bad items) as one transaction.
     Items are consumed fully before anything is written, so a file commits whole or not at all."""
+    _write(store, summary, _batch(items), teacher)
+    return summary
+
+
+def _can_split(path: str) -> bool:
+    """Two processes for a file this large, forked from a process that runs no other Python
+    thread (a fork copies no thread, and a lock another one held would stay locked): the CLI,
+    not the app."""
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return False  # parse_file says why
+    return (size >= SPLIT_BYTES and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def _batch(items: Iterable[Trajectory | Bad]) -> _Batch:
     batch = _Batch()
     for item in items:
         if isinstance(item, Bad):
             batch.bad.append(item)
         else:
             _add(batch, item)
-    _write(store, summary, batch, teacher)
-    return summary
+    return batch
+
+
+def _part_batch(path: str, fmt: str, teacher: str | None, part: tuple[int, int]) -> _Batch:
+    """The batch of one part of a file (run in the second process)."""
+    batch = _batch(parse_file(path, fmt, teacher, part).items)
+    batch.columns.table()  # rows into Arrow: what crosses back is a few large buffers
+    return batch
 
 
 def _add(batch: _Batch, traj) -> None:

@@ -158,3 +158,50 @@ def test_jsonl_whose_lines_are_bare_message_lists(db, tmp_path):
     result = cli_json("import", str(write_jsonl(tmp_path / "bare.jsonl", lines)), db=db)
     assert imported(result) == (2, 0, 0)
     assert result["files"][0]["format"] == "openai"
+
+
+def _tables(path) -> dict[str, list]:
+    """Everything an import writes, without the times and ids that differ between two runs."""
+    with Store(path, read_only=True) as s:
+        return {table: s.con.execute(f"SELECT {cols} FROM {table} ORDER BY ALL").fetchall()
+                for table, cols in [
+                    ("trajectories", "* EXCLUDE (import_id)"), ("revisions", "* EXCLUDE (created_at)"),
+                    ("state", "*"), ("checks", "*"), ("tasks", "*"),
+                    ("quarantine", "* EXCLUDE (created_at)"),
+                    ("imports", "* EXCLUDE (imported_at, path)")]}
+
+
+SPLIT_IMPORT = """
+import sys, orjson
+from curator import ingest
+from curator.store import Store
+path, db, split_bytes = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ingest.SPLIT_BYTES = split_bytes
+assert ingest._can_split(path) == (split_bytes == 0), "two processes not possible here"
+with Store(db) as store:
+    print(orjson.dumps(ingest.import_file(store, path).to_dict()).decode())
+"""
+
+
+def test_a_file_read_by_two_processes_stores_what_one_process_stores(tmp_path):
+    """Bad and blank lines, CRLF endings, and duplicates of the first half in the second: the
+    split import (forced on a small file, in a fresh process as the CLI runs) writes the same
+    rows, ids, line numbers and counts as one process."""
+    lines = [orjson.dumps(r) for r in good(40)]
+    lines[5:5] = [b'{"messages": [oops', b"", b"not json"]
+    lines.insert(35, b"{bad")  # in the later half
+    lines += [orjson.dumps(r) for r in good(4)]  # the first four again, in the later half
+    path = tmp_path / "both.jsonl"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    results = {}
+    for name, split_bytes in (("one", 1 << 60), ("two", 0)):
+        db = tmp_path / f"{name}.duckdb"
+        proc = subprocess.run([sys.executable, "-c", SPLIT_IMPORT, str(path), str(db),
+                               str(split_bytes)], check=False, cwd=ROOT, capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stderr
+        results[name] = (orjson.loads(proc.stdout), _tables(db))
+    assert results["one"] == results["two"]
+    summary, tables = results["two"]
+    assert (summary["imported"], summary["duplicates"], summary["quarantined"]) == (40, 4, 3)
+    assert [q[3] for q in tables["quarantine"]] == ["line 6", "line 8", "line 36"]

@@ -26,6 +26,8 @@ def register(sub) -> str:
 def run(args) -> dict:
     files = []
     with Store(args.db) as store:
+        # No monitor thread: a large file is read by a forked second process (see ingest).
+        tqdm.monitor_interval = 0
         bar = tqdm(args.paths, unit="file", disable=args.json or not sys.stderr.isatty())
         for path in bar:
             bar.set_postfix_str(path[-40:])

@@ -24,6 +24,7 @@ from curator.model import Trajectory
 FAMILIES = (sweagent, toolbench, sharegpt, openai_chat, alpaca, react)
 FORMATS = {family.NAME: family for family in FAMILIES}
 SNIFF_SAMPLE = 20
+UNREADABLE = "unreadable"  # a file whose first records are all bad: each is reported as such
 
 __all__ = ["FORMATS", "Bad", "FileError", "ParsedFile", "RecordError", "parse_file"]
 
@@ -49,18 +50,22 @@ def detect(values: list) -> str | None:
     return best
 
 
-def parse_file(path: str | Path, fmt: str = "auto", teacher: str | None = None) -> ParsedFile:
-    """Open a file and say its format; iterate `.items` for trajectories and bad records."""
+def parse_file(path: str | Path, fmt: str = "auto", teacher: str | None = None,
+               part: tuple[int, int] = (0, 1)) -> ParsedFile:
+    """Open a file and say its format; iterate `.items` for trajectories and bad records.
+
+    `part`: read only that part of the file (see `read_records`); give the other parts the
+    format that part 0 found (`UNREADABLE` included), as their own first records may differ."""
     path = Path(path)
-    if fmt != "auto" and fmt not in FORMATS:
+    if fmt not in ("auto", UNREADABLE, *FORMATS):
         raise FileError(f"unknown format {fmt!r}; known: auto, {', '.join(FORMATS)}")
-    records = read_records(path, is_single_record)
+    records = read_records(path, is_single_record, part)
     head = list(itertools.islice(records, SNIFF_SAMPLE))
     if fmt == "auto":
         fmt = detect([r.value for r in head if isinstance(r, Record)])
         if fmt is None:
             if head and all(isinstance(r, Bad) for r in head):
-                fmt = "unreadable"
+                fmt = UNREADABLE
             else:
                 raise FileError(f"{path}: unknown format (none of {', '.join(FORMATS)} "
                                 f"recognises its records); try --format NAME")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,32 +61,59 @@ def check_path(path: Path) -> None:
         raise FileError(f"{path}: empty file")
 
 
-def read_records(path: Path, is_single_record) -> Iterator[Record | Bad]:
+def read_records(path: Path, is_single_record,
+                 part: tuple[int, int] = (0, 1)) -> Iterator[Record | Bad]:
     """Yield the records of a file. `is_single_record(obj)` tells whether a top-level JSON object
-    is itself one record (as opposed to a mapping of id -> record); the importers answer it."""
+    is itself one record (as opposed to a mapping of id -> record); the importers answer it.
+
+    `part` (k, n): the k-th of n contiguous stretches of a JSON Lines file's lines, so that n
+    processes can read one file (`ingest`); a file of any other shape is all in part 0."""
     check_path(path)
     data = path.read_bytes()
     stripped = data.lstrip()
     if not stripped:
         raise FileError(f"{path}: holds only whitespace")
     if stripped[:1] == b"[":
-        yield from _json_array(path, data)
+        yield from _json_array(path, data, part)
     elif stripped[:1] == b"{":
-        if len(data) > MAX_RECORD_BYTES and b"\n" not in data.strip():
-            yield from _jsonl(data)  # one oversized line: report it, do not parse 100 MB
+        if _looks_like_jsonl(data):
+            yield from _jsonl(data, part)
             return
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
-            yield from _jsonl(data)  # several objects, one a line (or a broken single object)
+            # several objects, one a line, the first broken (or a broken single object)
+            yield from _jsonl(data, part)
             return
-        yield from _json_object(path, obj, is_single_record)
-    else:
+        if part[0] == 0:
+            yield from _json_object(path, obj, is_single_record)
+    elif part[0] == 0:
         yield from _text(path, data)
 
 
-def _jsonl(data: bytes) -> Iterator[Record | Bad]:
-    for number, line in enumerate(data.splitlines(), start=1):
+def _looks_like_jsonl(data: bytes) -> bool:
+    """A first line that is a JSON value with more after it, or one line over the record limit
+    (reported, not parsed): JSON Lines, known without a pass over the whole file (parsing all of
+    it as one document fails only after reading all of it)."""
+    end = data.find(b"\n", 0, MAX_RECORD_BYTES)
+    if end == -1:
+        return len(data) > MAX_RECORD_BYTES
+    try:
+        orjson.loads(data[:end])
+    except orjson.JSONDecodeError:
+        return False
+    return _NON_SPACE.search(data, end) is not None
+
+
+_NON_SPACE = re.compile(rb"\S")
+
+
+def _jsonl(data: bytes, part: tuple[int, int]) -> Iterator[Record | Bad]:
+    k, n = part
+    start, end = _part_start(data, k, n), _part_start(data, k + 1, n)
+    lines_before = (data.count(b"\n", 0, start) + data.count(b"\r", 0, start)
+                    - data.count(b"\r\n", 0, start))  # as `splitlines` counts them
+    for number, line in enumerate(data[start:end].splitlines(), start=lines_before + 1):
         if not line.strip():
             continue
         where = f"line {number}"
@@ -101,6 +129,15 @@ def _jsonl(data: bytes) -> Iterator[Record | Bad]:
         yield Record(where, value, raw=line)
 
 
+def _part_start(data: bytes, k: int, n: int) -> int:
+    """Where part k of n of a JSON Lines file starts: after the first newline at or past k/n of
+    its bytes, so that each part holds whole lines."""
+    if k == 0:
+        return 0
+    cut = data.find(b"\n", len(data) * k // n) if k < n else -1
+    return len(data) if cut == -1 else cut + 1
+
+
 def _json_reason(data: bytes, exc: Exception) -> str:
     try:
         data.decode("utf-8")
@@ -109,18 +146,20 @@ def _json_reason(data: bytes, exc: Exception) -> str:
     return f"invalid JSON: {str(exc).splitlines()[0]}"
 
 
-def _json_array(path: Path, data: bytes) -> Iterator[Record | Bad]:
+def _json_array(path: Path, data: bytes, part: tuple[int, int]) -> Iterator[Record | Bad]:
     try:
         items = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         if _first_line_is_json(data):
-            yield from _jsonl(data)  # JSONL whose lines are lists (bare message lists)
-        else:
+            yield from _jsonl(data, part)  # JSONL whose lines are lists (bare message lists)
+        elif part[0] == 0:
             # Salvage the complete elements before the damage (a truncated download, say).
             yield from _salvage_array(path, data, exc)
         return
     if not isinstance(items, list):
         raise FileError(f"{path}: top-level JSON is not a list")
+    if part[0] != 0:
+        return
     for index, value in enumerate(items):
         yield Record(f"record {index}", value)
 
