@@ -12,11 +12,7 @@ merged after the first, so the store gets exactly what one process would write.
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
-import threading
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +20,7 @@ import orjson
 import pyarrow as pa
 
 from curator.checks import run_checks
+from curator.fork import beside, can_fork
 from curator.importers import Bad, FileError, parse_file
 from curator.importers.files import raw_excerpt
 from curator.messages import rendered
@@ -122,14 +119,9 @@ def import_file(store: Store, path: str, fmt: str = "auto",
         if parts == 1:
             batch = _batch(parsed.items)
         else:
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-                gc.freeze()  # the child (forked in submit) collects and finalizes nothing of ours
-                try:
-                    later = pool.submit(_part_batch, path, parsed.format, teacher, (1, 2))
-                finally:
-                    gc.unfreeze()
+            with beside(_part_batch, path, parsed.format, teacher, (1, 2)) as later:
                 batch = _batch(parsed.items)
-                batch.merge(later.result())
+                batch.merge(later())
         _write(store, summary, batch, teacher)
     except FileError as exc:
         summary.errors.append({"where": "file", "reason": str(exc)})
@@ -147,15 +139,12 @@ def store_items(store: Store, summary: FileSummary, items: Iterable[Trajectory |
 
 
 def _can_split(path: str) -> bool:
-    """Two processes for a file this large, forked from a process that runs no other Python
-    thread (a fork copies no thread, and a lock another one held would stay locked): the CLI,
-    not the app."""
+    """Two processes for a file this large, where forking is safe (`curator.fork`)."""
     try:
         size = Path(path).stat().st_size
     except OSError:
         return False  # parse_file says why
-    return (size >= SPLIT_BYTES and threading.active_count() == 1
-            and "fork" in multiprocessing.get_all_start_methods())
+    return size >= SPLIT_BYTES and can_fork()
 
 
 def _batch(items: Iterable[Trajectory | Bad]) -> _Batch:

@@ -3,6 +3,7 @@ quarantine without stopping the good ones, and a killed import leaves the store 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -205,3 +206,34 @@ def test_a_file_read_by_two_processes_stores_what_one_process_stores(tmp_path):
     summary, tables = results["two"]
     assert (summary["imported"], summary["duplicates"], summary["quarantined"]) == (40, 4, 3)
     assert [q[3] for q in tables["quarantine"]] == ["line 6", "line 8", "line 36"]
+
+
+BESIDE = """
+import os, pytest
+from curator import fork
+
+def fail():
+    raise ValueError("bad half")
+
+assert fork.can_fork()
+with fork.beside(fail) as result, pytest.raises(ValueError, match="bad half"):
+    result()
+with fork.beside(os._exit, 3) as result, pytest.raises(RuntimeError, match="exit code 3"):
+    result()
+with fork.beside(os.getpid) as result:
+    assert result() != os.getpid()
+print("ok")
+"""
+
+
+def test_what_the_second_process_returns_or_raises_reaches_the_caller(monkeypatch):
+    """In a fresh process (as the CLI runs) the half runs forked: its result, its exception, and
+    its death reach the caller. Where forking is not safe, the same call runs here."""
+    proc = subprocess.run([sys.executable, "-c", BESIDE], check=False, cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.stdout.strip() == "ok", proc.stderr
+    from curator import fork
+
+    monkeypatch.setattr(fork, "can_fork", lambda: False)
+    with fork.beside(os.getpid) as result:
+        assert result() == os.getpid()

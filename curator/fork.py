@@ -1,0 +1,68 @@
+"""Half of a job in a forked second process: Python runs one core a process, and a forked child
+starts with the parent's data without a copy (only its result comes back, pickled).
+
+Forking is safe only in a process that runs no other Python thread: a fork copies none of them,
+and a lock one of them held would stay locked in the child. So the CLI forks; the app (whose
+server runs many threads) does the same work in its one process, in the same order.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+def can_fork() -> bool:
+    return (threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+@contextmanager
+def beside(fn: Callable, *args) -> Iterator[Callable[[], object]]:
+    """Run `fn(*args)` beside the body of the `with`: in a forked process where `can_fork()`,
+    else in this one when its result is asked for. Yields `result()`, which returns what `fn`
+    returned or raises what it raised."""
+    if not can_fork():
+        yield lambda: fn(*args)
+        return
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=_run, args=(send, fn, args))
+    gc.freeze()  # the child collects (and finalizes) nothing the parent made
+    try:
+        child.start()
+    finally:
+        gc.unfreeze()
+    send.close()
+
+    def result():
+        try:
+            status, value = receive.recv()
+        except EOFError:
+            child.join()
+            raise RuntimeError(f"the second process died (exit code {child.exitcode})") from None
+        if status == "error":
+            raise value
+        return value
+
+    try:
+        yield result
+    finally:
+        receive.close()
+        child.join()
+
+
+def _run(send, fn: Callable, args: tuple) -> None:
+    try:
+        outcome = ("ok", fn(*args))
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+        outcome = ("error", exc)
+    with send:
+        try:
+            send.send(outcome)
+        except OSError:
+            pass  # the parent stopped listening: it failed first, and says why
+        except Exception as exc:  # noqa: BLE001 - a result or exception pickle cannot take
+            send.send(("error", RuntimeError(f"second process: {type(exc).__name__}: {exc}")))
