@@ -284,15 +284,14 @@ def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float,
 
 
 def _emit(files: _Files, lineage: list, plan: _Plan, kind: str, records) -> None:
-    """Write records (row ending in row_id and task_key, lineage entry) to their split's file,
+    """Write records (row, its lineage entry with the split left to fill) to their split's file,
     a chunk of BATCH lines at a time."""
     lines = {split: [] for split in SPLITS}
     for row, entry in records:
-        split = plan.split(row["task_key"])
+        entry["split"] = split = plan.split(row["task_key"])
         chunk = lines[split]
         chunk.append(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
-        lineage.append({"row_id": row["row_id"], "split": split, "task_key": row["task_key"],
-                        **entry})
+        lineage.append(entry)
         if len(chunk) == BATCH:
             files.write(kind, split, chunk)
             lines[split] = []
@@ -313,10 +312,12 @@ def _sft_records(con, plan: _Plan, pair_tasks: dict):
         for traj_id, rev_id, task_key, task_hash, turns, event_id, reviewer, edit_event, \
                 editor in rows:
             head, tools = tasks[task_hash]
-            row = {"messages": _json_list(head, turns), "tools": tools,
-                   "row_id": f"sft-{traj_id}.{rev_id}", "task_key": task_key}
+            row_id = f"sft-{traj_id}.{rev_id}"
+            row = {"messages": _json_list(head, turns), "tools": tools, "row_id": row_id,
+                   "task_key": task_key}
             batch.append((row, {
-                "traj_id": traj_id, "rev_id": rev_id,
+                "row_id": row_id, "split": None, "task_key": task_key, "traj_id": traj_id,
+                "rev_id": rev_id,
                 "events": lineage((edit_event, event_id)),
                 "reviewers": lineage((editor, reviewer))}))
         yield batch
@@ -326,12 +327,12 @@ def _pair_record(pair: Pair, messages: tuple[str, str, str], tasks: dict) -> tup
     head, tools = tasks[pair.task_hash]
     prompt, chosen, rejected = messages
     (ct, cr), (rt, rr), step = pair.chosen_from, pair.rejected_from, pair.step
+    row_id, task_key = f"dpo-{pair.source}-{ct}.{cr}-{rt}.{rr}-s{step}", pair.task_key
     row = {"prompt": _json_list(head, prompt), "chosen": _json_list(chosen),
-           "rejected": _json_list(rejected), "tools": tools,
-           "row_id": f"dpo-{pair.source}-{ct}.{cr}-{rt}.{rr}-s{step}",
-           "task_key": pair.task_key}
+           "rejected": _json_list(rejected), "tools": tools, "row_id": row_id,
+           "task_key": task_key}
     return (row, {
-        "source": pair.source, "step": step, "chosen": {"traj_id": ct, "rev_id": cr},
+        "row_id": row_id, "split": None, "task_key": task_key, "source": pair.source, "step": step, "chosen": {"traj_id": ct, "rev_id": cr},
         "rejected": {"traj_id": rt, "rev_id": rr}, "events": pair.events,
         "reviewers": pair.reviewers})
 
@@ -340,12 +341,12 @@ def _failure_record(failure: Failure, messages: tuple[str, str, None], tasks: di
     item = failure.item
     head, tools = tasks[item.task_hash]
     prompt, completion, _ = messages
+    row_id = f"kto-{item.traj_id}.{item.rev_id}"
     row = {"prompt": _json_list(head, prompt), "completion": _json_list(completion),
-           "label": False,
-           "tags": list(item.tags), "tools": tools, "row_id": f"kto-{item.traj_id}.{item.rev_id}",
+           "label": False, "tags": list(item.tags), "tools": tools, "row_id": row_id,
            "task_key": item.task_key}
     return (row, {
-        "traj_id": item.traj_id, "rev_id": item.rev_id, "step": failure.step,
+        "row_id": row_id, "split": None, "task_key": item.task_key, "traj_id": item.traj_id, "rev_id": item.rev_id, "step": failure.step,
         "tags": list(item.tags), "taxonomy_version": item.taxonomy_version,
         "events": lineage(item.events), "reviewers": lineage(item.reviewers)})
 
