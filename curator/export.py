@@ -332,7 +332,8 @@ def _pair_record(pair: Pair, messages: tuple[str, str, str], tasks: dict) -> tup
            "rejected": _json_list(rejected), "tools": tools, "row_id": row_id,
            "task_key": task_key}
     return (row, {
-        "row_id": row_id, "split": None, "task_key": task_key, "source": pair.source, "step": step, "chosen": {"traj_id": ct, "rev_id": cr},
+        "row_id": row_id, "split": None, "task_key": task_key, "source": pair.source,
+        "step": step, "chosen": {"traj_id": ct, "rev_id": cr},
         "rejected": {"traj_id": rt, "rev_id": rr}, "events": pair.events,
         "reviewers": pair.reviewers})
 
@@ -346,7 +347,8 @@ def _failure_record(failure: Failure, messages: tuple[str, str, None], tasks: di
            "label": False, "tags": list(item.tags), "tools": tools, "row_id": row_id,
            "task_key": item.task_key}
     return (row, {
-        "row_id": row_id, "split": None, "task_key": item.task_key, "traj_id": item.traj_id, "rev_id": item.rev_id, "step": failure.step,
+        "row_id": row_id, "split": None, "task_key": item.task_key, "traj_id": item.traj_id,
+        "rev_id": item.rev_id, "step": failure.step,
         "tags": list(item.tags), "taxonomy_version": item.taxonomy_version,
         "events": lineage(item.events), "reviewers": lineage(item.reviewers)})
 
