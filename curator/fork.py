@@ -12,7 +12,9 @@ import gc
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+
+from curator.cli import JobError
 
 
 def can_fork() -> bool:
@@ -20,11 +22,15 @@ def can_fork() -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
+class SecondProcessDied(JobError, RuntimeError):
+    """The forked process ended without a result (killed, say for memory); one line."""
+
+
 @contextmanager
-def beside(fn: Callable, *args) -> Iterator[Callable[[], object]]:
+def beside(fn: Callable, *args, what: str = "the second process") -> Iterator[Callable[[], object]]:
     """Run `fn(*args)` beside the body of the `with`: in a forked process where `can_fork()`,
     else in this one when its result is asked for. Yields `result()`, which returns what `fn`
-    returned or raises what it raised."""
+    returned or raises what it raised; `what` names the process if it dies."""
     if not can_fork():
         yield lambda: fn(*args)
         return
@@ -42,7 +48,7 @@ def beside(fn: Callable, *args) -> Iterator[Callable[[], object]]:
             status, value = receive.recv()
         except EOFError:
             child.join()
-            raise RuntimeError(f"the second process died (exit code {child.exitcode})") from None
+            raise SecondProcessDied(f"{what} died (exit code {child.exitcode})") from None
         if status == "error":
             raise value
         return value
@@ -59,10 +65,9 @@ def _run(send, fn: Callable, args: tuple) -> None:
         outcome = ("ok", fn(*args))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
         outcome = ("error", exc)
-    with send:
+    # A parent that stopped listening (a broken pipe) failed first, and says why itself.
+    with send, suppress(BrokenPipeError):
         try:
             send.send(outcome)
-        except OSError:
-            pass  # the parent stopped listening: it failed first, and says why
         except Exception as exc:  # noqa: BLE001 - a result or exception pickle cannot take
             send.send(("error", RuntimeError(f"second process: {type(exc).__name__}: {exc}")))

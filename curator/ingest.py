@@ -89,23 +89,24 @@ class _Columns:
     def append(self, row: tuple) -> None:
         self.rows.append(row)
         if len(self.rows) == CHUNK:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
-        columns = zip(*self.rows) if self.rows else [[]] * len(TRAJ_SCHEMA)
-        self.batches.append(pa.record_batch(
-            [pa.array(values, field.type) for values, field in zip(columns, TRAJ_SCHEMA)],
-            schema=TRAJ_SCHEMA))
-        self.rows = []
+    def flush(self) -> None:
+        """Move the rows still in Python into Arrow."""
+        if self.rows:
+            self.batches.append(pa.record_batch(
+                [pa.array(values, field.type) for values, field in zip(zip(*self.rows),
+                                                                        TRAJ_SCHEMA)],
+                schema=TRAJ_SCHEMA))
+            self.rows = []
 
     def table(self) -> pa.Table:
-        if self.rows or not self.batches:
-            self._flush()
-        return pa.Table.from_batches(self.batches)
+        self.flush()
+        return pa.Table.from_batches(self.batches, schema=TRAJ_SCHEMA)
 
     def extend(self, rows: pa.Table) -> None:
         """Rows after those added so far."""
-        self.table()
+        self.flush()
         self.batches.extend(rows.to_batches())
 
 
@@ -119,7 +120,8 @@ def import_file(store: Store, path: str, fmt: str = "auto",
         if parts == 1:
             batch = _batch(parsed.items)
         else:
-            with beside(_part_batch, path, parsed.format, teacher, (1, 2)) as later:
+            with beside(_part_batch, path, parsed.format, teacher, (1, 2),
+                        what=f"the second process reading {path}") as later:
                 batch = _batch(parsed.items)
                 batch.merge(later())
         _write(store, summary, batch, teacher)
@@ -160,7 +162,7 @@ def _batch(items: Iterable[Trajectory | Bad]) -> _Batch:
 def _part_batch(path: str, fmt: str, teacher: str | None, part: tuple[int, int]) -> _Batch:
     """The batch of one part of a file (run in the second process)."""
     batch = _batch(parse_file(path, fmt, teacher, part).items)
-    batch.columns.table()  # rows into Arrow: what crosses back is a few large buffers
+    batch.columns.flush()  # rows into Arrow: what crosses back is a few large buffers
     return batch
 
 
