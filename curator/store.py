@@ -19,7 +19,6 @@ from typing import Self
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 from curator.messages import rendered
 
@@ -82,7 +81,9 @@ MIGRATION_BATCH = 20_000
 
 def _render_revisions(con) -> None:
     """Fill `messages` and `turn_keys` of the revisions an older store holds, a batch at a time
-    so memory stays flat on a large store."""
+    so memory stays flat on a large store (pyarrow is loaded only then, not at every open)."""
+    import pyarrow as pa
+
     last = -1
     while rows := con.execute("""SELECT rev_id, turns FROM revisions WHERE rev_id > ?
                                  ORDER BY rev_id LIMIT ?""", [last, MIGRATION_BATCH]).fetchall():
