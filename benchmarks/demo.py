@@ -25,8 +25,15 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -38,9 +45,22 @@ def free_port() -> int:
 def serve(folder: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    proc = subprocess.Popen([sys.executable, "-m", "curator", "serve", "--demo", "--db",
-                             str(folder / "demo.duckdb"), "--port", str(port)], cwd=ROOT,
-                            stdout=(folder / "serve.log").open("w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "curator",
+            "serve",
+            "--demo",
+            "--db",
+            str(folder / "demo.duckdb"),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=(folder / "serve.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
     for _ in range(300):
         if proc.poll() is not None:
             sys.exit(f"curator serve exited {proc.returncode}: {(folder / 'serve.log').read_text()}")
@@ -57,7 +77,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--review", type=int, default=3, help="trajectories to accept by keyboard first")
     parser.add_argument("--limit-min", type=float, default=40, help="give up after this many minutes")
-    parser.add_argument("--out", type=Path, help="folder for the store, run and screenshots (default: temporary)")
+    parser.add_argument(
+        "--out", type=Path, help="folder for the store, run and screenshots (default: temporary)"
+    )
     args = parser.parse_args()
     folder = args.out or Path(tempfile.mkdtemp(prefix="curator-demo-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,25 +88,30 @@ def main() -> None:
     proc, url = serve(folder)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium"),
-                                        args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(
+                executable_path=os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             page.wait_for_selector("#cards .traj")
             for _ in range(args.review):
                 before = page.get_attribute("#cards .traj", "data-traj")
                 page.keyboard.press("a")
-                page.wait_for_function("b => document.querySelector('#cards .traj')?.dataset.traj !== b",
-                                       arg=before)
+                page.wait_for_function(
+                    "b => document.querySelector('#cards .traj')?.dataset.traj !== b", arg=before
+                )
             page.click("#train-pane-button")
             page.wait_for_selector("#tr-train")
             preset = page.input_value("#tr-preset input")
             tasks = page.input_value("#tr-eval-tasks input")
             clicked = time.monotonic()
             page.click("#tr-train")
-            page.wait_for_function("() => /succeeded|failed|cancelled/.test("
-                                   "document.getElementById('tr-phase')?.innerText || '')",
-                                   timeout=args.limit_min * 60_000, polling=2000)
+            page.wait_for_function(
+                "() => /succeeded|failed|cancelled/.test("
+                "document.getElementById('tr-phase')?.innerText || '')",
+                timeout=args.limit_min * 60_000,
+                polling=2000,
+            )
             phase = page.inner_text("#tr-phase")
             if "succeeded" in phase:
                 page.wait_for_selector("#tr-eval table", timeout=60_000)
@@ -104,9 +131,17 @@ def main() -> None:
     for stage, figures in result["stages"].items():
         print(f"{stage}: {figures}")
     evaluation = json.loads((run / "evaluation.json").read_text())
-    for metric in ("task_success", "valid_tool_call_rate", "unknown_tool_rate", "schema_valid_rate", "mean_steps",
-                   "wall_s"):
-        print(f"{metric:22} base {evaluation['base'][metric]!s:>8}   tuned {evaluation['tuned'][metric]!s:>8}")
+    for metric in (
+        "task_success",
+        "valid_tool_call_rate",
+        "unknown_tool_rate",
+        "schema_valid_rate",
+        "mean_steps",
+        "wall_s",
+    ):
+        print(
+            f"{metric:22} base {evaluation['base'][metric]!s:>8}   tuned {evaluation['tuned'][metric]!s:>8}"
+        )
     print(f"run folder {run}")
 
 

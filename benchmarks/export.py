@@ -64,17 +64,22 @@ def main() -> None:
                 result.update(export_store(store, tmp / "out", overwrite=True))
 
             t_ours = best_of(ours, args.repeat)
-            kinds = [(k, s) for k in ("sft", "dpo", "kto") for s in ("train", "eval")
-                     if (tmp / "out" / k / f"{s}.jsonl").exists()]
+            kinds = [
+                (k, s)
+                for k in ("sft", "dpo", "kto")
+                for s in ("train", "eval")
+                if (tmp / "out" / k / f"{s}.jsonl").exists()
+            ]
             rows = sum(result[k][s] for k, s in kinds)
             for k, s in kinds:
-                con.execute(f"CREATE TABLE bench_{k}_{s} AS SELECT * FROM read_json("
-                            f"'{tmp / 'out' / k / f'{s}.jsonl'}', format='newline_delimited')")
+                con.execute(
+                    f"CREATE TABLE bench_{k}_{s} AS SELECT * FROM read_json("
+                    f"'{tmp / 'out' / k / f'{s}.jsonl'}', format='newline_delimited')"
+                )
 
             def duck_same_rows():
                 for k, s in kinds:
-                    con.execute(f"COPY bench_{k}_{s} TO '{tmp / f'copy_{k}_{s}.jsonl'}' "
-                                f"(FORMAT json)")
+                    con.execute(f"COPY bench_{k}_{s} TO '{tmp / f'copy_{k}_{s}.jsonl'}' (FORMAT json)")
 
             t_copy = best_of(duck_same_rows, args.repeat)
             stored = con.execute("""
@@ -87,17 +92,21 @@ def main() -> None:
                           FROM trajectories t JOIN state s USING (traj_id)
                           JOIN revisions r ON r.rev_id = s.rev_id JOIN tasks k USING (task_hash)
                           WHERE s.status IN ('accepted', 'edited', 'failed'))
-                    TO '{tmp / 'stored.jsonl'}' (FORMAT json)""")
+                    TO '{tmp / "stored.jsonl"}' (FORMAT json)""")
 
             t_stored = best_of(duck_stored, args.repeat)
     ours_rate, copy_rate, stored_rate = rows / t_ours, rows / t_copy, stored / t_stored
-    print(f"store: {args.n} trajectories; export wrote {rows} rows "
-          f"(sft {sum(result['sft'].values())}, dpo {sum(result['dpo'].values())}, "
-          f"kto {sum(result['kto'].values())})")
+    print(
+        f"store: {args.n} trajectories; export wrote {rows} rows "
+        f"(sft {sum(result['sft'].values())}, dpo {sum(result['dpo'].values())}, "
+        f"kto {sum(result['kto'].values())})"
+    )
     print(f"curator export:              {t_ours:7.3f} s  {ours_rate:10.0f} rows/s")
     print(f"duckdb COPY of the same rows: {t_copy:7.3f} s  {copy_rate:10.0f} rows/s")
-    print(f"duckdb COPY of stored rows:  {t_stored:7.3f} s  {stored_rate:10.0f} rows/s "
-          f"({stored} trajectories, unrendered)")
+    print(
+        f"duckdb COPY of stored rows:  {t_stored:7.3f} s  {stored_rate:10.0f} rows/s "
+        f"({stored} trajectories, unrendered)"
+    )
     print(f"ratio export / COPY same rows: {ours_rate / copy_rate:.2f} (target >= 0.50)")
     print(f"ratio export / COPY stored:    {ours_rate / stored_rate:.2f}")
 

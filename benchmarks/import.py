@@ -52,14 +52,25 @@ def main() -> None:
         size_mb = data.stat().st_size / 1e6
 
         def ours():
-            subprocess.run([sys.executable, "-m", "curator", "import", str(data), "--db",
-                            str(tmp / "curator.duckdb"), "--json"], check=True, cwd=ROOT,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "curator",
+                    "import",
+                    str(data),
+                    "--db",
+                    str(tmp / "curator.duckdb"),
+                    "--json",
+                ],
+                check=True,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+            )
 
         def duck():
             con = duckdb.connect(str(tmp / "duck.duckdb"))
-            con.execute(f"CREATE TABLE t AS SELECT * FROM read_json('{data}', "
-                        f"format='newline_delimited')")
+            con.execute(f"CREATE TABLE t AS SELECT * FROM read_json('{data}', format='newline_delimited')")
             con.close()
 
         t_duck = timed(duck)

@@ -33,38 +33,68 @@ from curator.app.workbench import Workbench
 from curator.messages import rendered
 from curator.store import Store
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 
 
 def turns(i: int) -> list[dict]:
     city = ("Paris", "Rome", "Oslo", "Lima", "Kyiv")[i % 5]
     return [
-        {"role": "assistant", "thought": f"Look up the weather in {city}.",
-         "tool_calls": [{"id": "c0", "name": "get_weather", "arguments": {"city": city}}]},
+        {
+            "role": "assistant",
+            "thought": f"Look up the weather in {city}.",
+            "tool_calls": [{"id": "c0", "name": "get_weather", "arguments": {"city": city}}],
+        },
         {"role": "tool", "tool_call_id": "c0", "name": "get_weather", "content": "sunny, 21C"},
-        {"role": "assistant", "content": f"It is sunny in {city}."}]
+        {"role": "assistant", "content": f"It is sunny in {city}."},
+    ]
 
 
 def fill(path: Path, n: int) -> None:
     with Store(path) as store, store.transaction() as con:
-        con.execute("""INSERT INTO tasks SELECT 'task' || i, 'task' || i, 'What is the weather '
+        con.execute(
+            """INSERT INTO tasks SELECT 'task' || i, 'task' || i, 'What is the weather '
                        || i || '?', NULL, NULL, ? FROM range(1000) t(i)""",
-                    [orjson.dumps(TOOLS).decode()])
+            [orjson.dumps(TOOLS).decode()],
+        )
         con.execute(f"""INSERT INTO trajectories SELECT nextval('traj_ids'), 'h' || i,
                             'task' || (i % 1000), 'task' || (i % 1000), 'openai_chat',
                             'bench.jsonl', 'line ' || i, 'teacher', 'success', NULL, NULL, NULL,
                             2, ['get_weather'] FROM range({n}) t(i) ORDER BY i""")
         variants = [turns(i) for i in range(5)]
         messages, keys = zip(*map(rendered, variants))
-        columns = ([orjson.dumps(v).decode() for v in variants],
-                   [[m.decode() for m in ms] for ms in messages], keys)
-        con.execute("""INSERT INTO revisions SELECT nextval('rev_ids'), traj_id, 0, NULL,
+        columns = (
+            [orjson.dumps(v).decode() for v in variants],
+            [[m.decode() for m in ms] for ms in messages],
+            keys,
+        )
+        con.execute(
+            """INSERT INTO revisions SELECT nextval('rev_ids'), traj_id, 0, NULL,
                             (?::VARCHAR[])[1 + traj_id % 5], 'import', now(),
                             (?::VARCHAR[][])[1 + traj_id % 5], (?::VARCHAR[][])[1 + traj_id % 5]
-                       FROM trajectories ORDER BY traj_id""", [list(c) for c in columns])
+                       FROM trajectories ORDER BY traj_id""",
+            [list(c) for c in columns],
+        )
         con.execute("""INSERT INTO state SELECT traj_id, 'pending', rev_id, NULL, NULL, NULL
                        FROM revisions ORDER BY traj_id""")
         con.execute("""INSERT INTO checks SELECT traj_id, rev_id, 'repeated_action', 0, 'same call'
@@ -88,9 +118,12 @@ def baseline(path: Path, rounds: int) -> float:
             (traj_id,) = con.execute(
                 """SELECT traj_id FROM state WHERE status = 'pending' AND traj_id NOT IN
                    (SELECT traj_id FROM leases WHERE expires_at > now())
-                   ORDER BY traj_id LIMIT 1""").fetchone()
-            con.execute("INSERT OR REPLACE INTO leases VALUES (?, 'bench', now()::TIMESTAMP + "
-                        "INTERVAL 300 SECOND)", [traj_id])
+                   ORDER BY traj_id LIMIT 1"""
+            ).fetchone()
+            con.execute(
+                "INSERT OR REPLACE INTO leases VALUES (?, 'bench', now()::TIMESTAMP + INTERVAL 300 SECOND)",
+                [traj_id],
+            )
             con.execute("COMMIT")
             if i >= 20:
                 samples.append(time.perf_counter() - t0)
@@ -124,9 +157,12 @@ def browser_latency(path: Path, presses: int) -> float:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "curator", "serve", "--db", str(path),
-                             "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curator", "serve", "--db", str(path), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(300):
@@ -136,8 +172,9 @@ def browser_latency(path: Path, presses: int) -> float:
             except OSError:
                 time.sleep(0.2)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=os.environ.get(
-                "CURATOR_CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(
+                executable_path=os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
+            )
             page = browser.new_page()
             page.goto(url)
             page.wait_for_selector("#cards .traj[data-traj]")
@@ -179,18 +216,25 @@ def main() -> None:
             print(f"{n:>9} trajectories: filled in {time.perf_counter() - t:.1f} s", flush=True)
             base = baseline(path, args.rounds)
             results[n] = server_times(path, args.rounds)
-            print(f"{n:>9} trajectories: next item p95 {results[n][0]:.2f} ms, "
-                  f"decision p95 {results[n][1]:.2f} ms; plain DuckDB pick-and-lease p95 "
-                  f"{base:.2f} ms (next item = {results[n][0] / base:.2f}x that)", flush=True)
+            print(
+                f"{n:>9} trajectories: next item p95 {results[n][0]:.2f} ms, "
+                f"decision p95 {results[n][1]:.2f} ms; plain DuckDB pick-and-lease p95 "
+                f"{base:.2f} ms (next item = {results[n][0] / base:.2f}x that)",
+                flush=True,
+            )
         small, large = min(results), max(results)
         for label, k in (("next item", 0), ("decision", 1)):
             ratio = results[large][k] / results[small][k]
-            print(f"{label}: {results[large][k]:.2f} ms at {large} "
-                  f"({results[large][k] / 15:.2f}x the 15 ms target), "
-                  f"{ratio:.2f}x the {small} figure (target <= 2x)")
+            print(
+                f"{label}: {results[large][k]:.2f} ms at {large} "
+                f"({results[large][k] / 15:.2f}x the 15 ms target), "
+                f"{ratio:.2f}x the {small} figure (target <= 2x)"
+            )
         latency = browser_latency(Path(tmp) / f"review-{large}.duckdb", args.presses)
-        print(f"key press to next trajectory rendered (headless Chromium, {large}): p95 "
-              f"{latency:.0f} ms ({latency / 200:.2f}x the 200 ms target)")
+        print(
+            f"key press to next trajectory rendered (headless Chromium, {large}): p95 "
+            f"{latency:.0f} ms ({latency / 200:.2f}x the 200 ms target)"
+        )
 
 
 if __name__ == "__main__":

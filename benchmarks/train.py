@@ -20,34 +20,97 @@ import time
 from pathlib import Path
 
 # max_length is above every row, so no row is dropped (ours) or cut (TRL): both train the same tokens.
-HPARAMS = {"lr": 2e-4, "batch_size": 8, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "max_length": 2048,
-           "seed": 0}
+HPARAMS = {
+    "lr": 2e-4,
+    "batch_size": 8,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.05,
+    "max_length": 2048,
+    "seed": 0,
+}
 
 
 def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
     """Agent rows of varied length (1-4 tool rounds), in the export's JSONL row form."""
     rng = random.Random(seed)
-    tools = [{"type": "function", "function": {"name": name, "description": f"{name} tool",
-                                               "parameters": {"type": "object",
-                                                              "properties": {"q": {"type": "string"}}}}}
-             for name in ("search", "get_weather", "book_table", "convert_currency")]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": name,
+                "description": f"{name} tool",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            },
+        }
+        for name in ("search", "get_weather", "book_table", "convert_currency")
+    ]
     rows = []
     for i in range(n):
-        messages = [{"role": "system", "content": "You are an agent. Use the tools."},
-                    {"role": "user", "content": f"Task {i}: " + " ".join(rng.choices(WORDS, k=rng.randint(8, 60)))}]
+        messages = [
+            {"role": "system", "content": "You are an agent. Use the tools."},
+            {"role": "user", "content": f"Task {i}: " + " ".join(rng.choices(WORDS, k=rng.randint(8, 60)))},
+        ]
         for turn in range(rng.randint(1, 4)):
             name = rng.choice(tools)["function"]["name"]
-            messages.append({"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(5, 30))),
-                             "tool_calls": [{"id": f"call_{turn}", "type": "function", "function": {
-                                 "name": name, "arguments": json.dumps({"q": rng.choice(WORDS)})}}]})
-            messages.append({"role": "tool", "tool_call_id": f"call_{turn}", "name": name,
-                             "content": json.dumps({"result": " ".join(rng.choices(WORDS, k=rng.randint(5, 80)))})})
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": " ".join(rng.choices(WORDS, k=rng.randint(5, 30))),
+                    "tool_calls": [
+                        {
+                            "id": f"call_{turn}",
+                            "type": "function",
+                            "function": {"name": name, "arguments": json.dumps({"q": rng.choice(WORDS)})},
+                        }
+                    ],
+                }
+            )
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": f"call_{turn}",
+                    "name": name,
+                    "content": json.dumps({"result": " ".join(rng.choices(WORDS, k=rng.randint(5, 80)))}),
+                }
+            )
         messages.append({"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(5, 40)))})
         rows.append({"messages": messages, "tools": json.dumps(tools)})
     return rows
 
 
-WORDS = ["the", "weather", "city", "price", "table", "search", "result", "answer", "found", "check", "error", "retry", "value", "currency", "euro", "dollar", "tomorrow", "today", "booking", "confirmed", "flight", "hotel", "paris", "rome", "berlin", "step", "plan", "first", "then", "finally"]
+WORDS = [
+    "the",
+    "weather",
+    "city",
+    "price",
+    "table",
+    "search",
+    "result",
+    "answer",
+    "found",
+    "check",
+    "error",
+    "retry",
+    "value",
+    "currency",
+    "euro",
+    "dollar",
+    "tomorrow",
+    "today",
+    "booking",
+    "confirmed",
+    "flight",
+    "hotel",
+    "paris",
+    "rome",
+    "berlin",
+    "step",
+    "plan",
+    "first",
+    "then",
+    "finally",
+]
 
 
 def matmul_peak(dtype_name: str) -> float:
@@ -79,50 +142,95 @@ def run_one(kind: str, bf16: bool, rows: list[dict], evaluation: list[dict], que
     base = resolve_base(None)
     tokenizer = load_tokenizer(base)
     use_template(tokenizer, compact_tools=True)  # as the CPU presets train
-    ours_train = prepare(tokenizer, "sft", [Row(f"r{i}", r) for i, r in enumerate(rows)], HPARAMS["max_length"],
-                         show=0)
-    ours_eval = prepare(tokenizer, "sft", [Row(f"e{i}", r) for i, r in enumerate(evaluation)],
-                        HPARAMS["max_length"], show=0)
+    ours_train = prepare(
+        tokenizer, "sft", [Row(f"r{i}", r) for i, r in enumerate(rows)], HPARAMS["max_length"], show=0
+    )
+    ours_eval = prepare(
+        tokenizer, "sft", [Row(f"e{i}", r) for i, r in enumerate(evaluation)], HPARAMS["max_length"], show=0
+    )
     tokens = sum(len(e["input_ids"]) for e in ours_train)
     out = Path(f"/tmp/bench-train-{kind}-{int(bf16)}")
     if kind == "ours":
         # here only: building our trainer makes TRL score only trained positions on CPU (in this process)
         from trainer.stages import sft_trainer
 
-        config = TrainConfig(stages=("sft",), epochs=1, batch_size=HPARAMS["batch_size"], sft_lr=HPARAMS["lr"],
-                             lora_r=HPARAMS["lora_r"], lora_alpha=HPARAMS["lora_alpha"],
-                             lora_dropout=HPARAMS["lora_dropout"], max_length=HPARAMS["max_length"], qlora=False,
-                             bf16=bf16, seed=HPARAMS["seed"], save_steps=10_000, logging_steps=1)
+        config = TrainConfig(
+            stages=("sft",),
+            epochs=1,
+            batch_size=HPARAMS["batch_size"],
+            sft_lr=HPARAMS["lr"],
+            lora_r=HPARAMS["lora_r"],
+            lora_alpha=HPARAMS["lora_alpha"],
+            lora_dropout=HPARAMS["lora_dropout"],
+            max_length=HPARAMS["max_length"],
+            qlora=False,
+            bf16=bf16,
+            seed=HPARAMS["seed"],
+            save_steps=10_000,
+            logging_steps=1,
+        )
         trainer = sft_trainer(base, tokenizer, ours_train, ours_eval, config, out)
     else:  # plain TRL: its defaults, conversational rows, assistant-only loss from the same template; "trl-no-gc"
         # turns off TRL's default gradient checkpointing, as ours trains: no activations recomputed in the backward
-        args = SFTConfig(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=HPARAMS["batch_size"],
-                         gradient_checkpointing=kind != "trl-no-gc",
-                         per_device_eval_batch_size=HPARAMS["batch_size"], learning_rate=HPARAMS["lr"],
-                         max_length=HPARAMS["max_length"], assistant_only_loss=True, bf16=bf16,
-                         seed=HPARAMS["seed"], save_strategy="no", report_to="none", logging_steps=1,
-                         use_cpu=True)
-        lora = LoraConfig(r=HPARAMS["lora_r"], lora_alpha=HPARAMS["lora_alpha"], lora_dropout=HPARAMS["lora_dropout"],
-                          target_modules="all-linear", task_type="CAUSAL_LM")
+        args = SFTConfig(
+            output_dir=str(out),
+            num_train_epochs=1,
+            per_device_train_batch_size=HPARAMS["batch_size"],
+            gradient_checkpointing=kind != "trl-no-gc",
+            per_device_eval_batch_size=HPARAMS["batch_size"],
+            learning_rate=HPARAMS["lr"],
+            max_length=HPARAMS["max_length"],
+            assistant_only_loss=True,
+            bf16=bf16,
+            seed=HPARAMS["seed"],
+            save_strategy="no",
+            report_to="none",
+            logging_steps=1,
+            use_cpu=True,
+        )
+        lora = LoraConfig(
+            r=HPARAMS["lora_r"],
+            lora_alpha=HPARAMS["lora_alpha"],
+            lora_dropout=HPARAMS["lora_dropout"],
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        )
         # the export rows as they are: TRL parses the `tools` JSON string itself, and the template renders
         # argument strings verbatim
-        trainer = SFTTrainer(model=load_model(base), args=args, train_dataset=Dataset.from_list(rows),
-                             eval_dataset=Dataset.from_list(evaluation), processing_class=tokenizer,
-                             peft_config=lora)
+        trainer = SFTTrainer(
+            model=load_model(base),
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            eval_dataset=Dataset.from_list(evaluation),
+            processing_class=tokenizer,
+            peft_config=lora,
+        )
     result = trainer.train()
     eval_loss = trainer.evaluate()["eval_loss"]
-    n_base = sum(p.numel() for n, p in trainer.model.named_parameters() if not p.requires_grad
-                 and "embed_tokens" not in n)
+    n_base = sum(
+        p.numel()
+        for n, p in trainer.model.named_parameters()
+        if not p.requires_grad and "embed_tokens" not in n
+    )
     n_base += trainer.model.get_input_embeddings().weight.numel()  # tied LM head: a matmul per token
     n_lora = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     flops = (4 * n_base + 6 * n_lora) * tokens  # frozen weights: forward + input gradient; LoRA: all three
     seconds = result.metrics["train_runtime"]
-    queue.put({"run": kind, "precision": "bf16" if bf16 else "fp32", "tokens": tokens, "steps": result.global_step,
-               "seconds": round(seconds, 1), "tokens_per_s": round(tokens / seconds, 1),
-               "train_loss": round(result.training_loss, 4), "eval_loss": round(eval_loss, 4),
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-               "achieved_gflops": round(flops / seconds / 1e9, 1),
-               "matmul_peak_gflops": round(matmul_peak("bfloat16" if bf16 else "float32") / 1e9, 1)})
+    queue.put(
+        {
+            "run": kind,
+            "precision": "bf16" if bf16 else "fp32",
+            "tokens": tokens,
+            "steps": result.global_step,
+            "seconds": round(seconds, 1),
+            "tokens_per_s": round(tokens / seconds, 1),
+            "train_loss": round(result.training_loss, 4),
+            "eval_loss": round(eval_loss, 4),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+            "achieved_gflops": round(flops / seconds / 1e9, 1),
+            "matmul_peak_gflops": round(matmul_peak("bfloat16" if bf16 else "float32") / 1e9, 1),
+        }
+    )
 
 
 def main() -> None:
@@ -151,11 +259,14 @@ def main() -> None:
         ours = figures["ours"]
         for kind, label in (("trl", "TRL defaults"), ("trl-no-gc", "TRL without gradient checkpointing")):
             trl = figures[kind]
-            print(f"{precision}: ours {ours['tokens_per_s']} tokens/s vs {label} {trl['tokens_per_s']} tokens/s = "
-                  f"{ours['tokens_per_s'] / trl['tokens_per_s']:.2f}x (target >= 1.3x); eval loss "
-                  f"{ours['eval_loss']} vs {trl['eval_loss']}; peak RSS {ours['peak_rss_mb']} vs "
-                  f"{trl['peak_rss_mb']} MB; MFU {ours['achieved_gflops'] / ours['matmul_peak_gflops']:.1%} vs "
-                  f"{trl['achieved_gflops'] / trl['matmul_peak_gflops']:.1%}", flush=True)
+            print(
+                f"{precision}: ours {ours['tokens_per_s']} tokens/s vs {label} {trl['tokens_per_s']} tokens/s = "
+                f"{ours['tokens_per_s'] / trl['tokens_per_s']:.2f}x (target >= 1.3x); eval loss "
+                f"{ours['eval_loss']} vs {trl['eval_loss']}; peak RSS {ours['peak_rss_mb']} vs "
+                f"{trl['peak_rss_mb']} MB; MFU {ours['achieved_gflops'] / ours['matmul_peak_gflops']:.1%} vs "
+                f"{trl['achieved_gflops'] / trl['matmul_peak_gflops']:.1%}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

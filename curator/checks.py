@@ -17,10 +17,17 @@ CHARS_PER_TOKEN = 4
 ERROR_RESULT = re.compile(r'^\s*(\{\s*"error"\s*:\s*"[^"]|error\b|traceback|exception\b)', re.IGNORECASE)
 ACKNOWLEDGES = re.compile(
     r"error|fail|unable|cannot|can't|couldn't|not (found|available|exist)|invalid|retry|"
-    r"instead|sorry|unfortunately|again|wrong|problem|issue", re.IGNORECASE)
+    r"instead|sorry|unfortunately|again|wrong|problem|issue",
+    re.IGNORECASE,
+)
 JSON_TYPES = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
-    "array": (list,), "object": (dict,), "null": (type(None),),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
 }
 
 
@@ -68,8 +75,9 @@ def _is_type(value, kind: str) -> bool:
     return isinstance(value, JSON_TYPES.get(kind, (object,)))
 
 
-def run_checks(task: Task, turns: tuple[Turn, ...] | list[Turn],
-               token_budget: int = TOKEN_BUDGET) -> list[Flag]:
+def run_checks(
+    task: Task, turns: tuple[Turn, ...] | list[Turn], token_budget: int = TOKEN_BUDGET
+) -> list[Flag]:
     specs = {t.get("function", t).get("name"): t.get("function", t) for t in task.tools}
     flags: list[Flag] = []
     step = -1
@@ -85,9 +93,14 @@ def run_checks(task: Task, turns: tuple[Turn, ...] | list[Turn],
         step += 1
         if error_pending is not None:
             if not ACKNOWLEDGES.search(f"{turn.thought}\n{turn.content}"):
-                flags.append(Flag("ignored_error", step,
-                                  f"the result before this step was an error "
-                                  f"({error_pending[1]!r}) and this step does not mention it"))
+                flags.append(
+                    Flag(
+                        "ignored_error",
+                        step,
+                        f"the result before this step was an error "
+                        f"({error_pending[1]!r}) and this step does not mention it",
+                    )
+                )
             error_pending = None
         for call in turn.tool_calls:
             if specs and call.name not in specs:
@@ -97,16 +110,14 @@ def run_checks(task: Task, turns: tuple[Turn, ...] | list[Turn],
                     flags.append(Flag("bad_arguments", step, f"{call.name}: {problem}"))
             signature = (call.name, repr(call.arguments))
             if signature == previous_call:
-                flags.append(Flag("repeated_action", step,
-                                  f"same call as the step before: {call.name}"))
+                flags.append(Flag("repeated_action", step, f"same call as the step before: {call.name}"))
             previous_call = signature
     last = next((t for t in reversed(turns) if t.role != "user"), None)
     if last is None or last.role != "assistant" or last.tool_calls or not last.content.strip():
         flags.append(Flag("no_final", None, "the trajectory ends without a final answer"))
     tokens = _rough_tokens(task, turns)
     if tokens > token_budget:
-        flags.append(Flag("over_budget", None,
-                          f"about {tokens} tokens, over the budget of {token_budget}"))
+        flags.append(Flag("over_budget", None, f"about {tokens} tokens, over the budget of {token_budget}"))
     return flags
 
 

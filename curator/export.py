@@ -48,8 +48,14 @@ from curator.pairs import (
 from curator.selection import ExportFilters, selected_sql
 from curator.store import Store
 
-__all__ = ["ExportError", "ExportFilters", "export_store", "list_exports", "preview_counts",
-           "resolve_export_dir"]
+__all__ = [
+    "ExportError",
+    "ExportFilters",
+    "export_store",
+    "list_exports",
+    "preview_counts",
+    "resolve_export_dir",
+]
 
 KINDS = ("sft", "dpo", "kto")
 SPLITS = ("train", "eval")
@@ -82,9 +88,13 @@ def _load_tasks(con, task_hashes) -> dict[str, tuple[str, orjson.Fragment]]:
     """task_hash -> (its `task_messages` as JSON texts joined with commas, its `tools` value: the
     stored JSON as a JSON string), rendered once per task and shared by all its rows (escaping
     the tools of every row again took a third of the rows' serialising)."""
-    return {h: (",".join(orjson.dumps(m).decode() for m in task_messages(task)),
-                orjson.Fragment(orjson.dumps(tools)))
-            for h, (task, tools) in load_tasks(con, task_hashes).items()}
+    return {
+        h: (
+            ",".join(orjson.dumps(m).decode() for m in task_messages(task)),
+            orjson.Fragment(orjson.dumps(tools)),
+        )
+        for h, (task, tools) in load_tasks(con, task_hashes).items()
+    }
 
 
 # -- splits ------------------------------------------------------------------------------------
@@ -96,8 +106,7 @@ def eval_tasks(task_keys, eval_fraction: float, seed: int) -> set[str]:
     A task's place in the ranking depends only on the seed and its key, so the same seed and
     store give the same split. With any fraction above 0 and two or more tasks, each split gets
     at least one task."""
-    keys = sorted(set(task_keys),
-                  key=lambda k: hashlib.sha256(f"{seed}\0{k}".encode()).digest())
+    keys = sorted(set(task_keys), key=lambda k: hashlib.sha256(f"{seed}\0{k}".encode()).digest())
     n = round(eval_fraction * len(keys))
     if eval_fraction > 0 and len(keys) > 1:
         n = min(max(n, 1), len(keys) - 1)
@@ -119,21 +128,26 @@ class _Plan:
         for item in failed:
             cut = failure_cut(item)
             if cut is None:
-                self.skipped.append({"traj_id": item.traj_id, "reason": (
-                    f"first faulty step {item.first_step} is not one of its "
-                    f"{len(assistant_positions(item.keys))} steps")})
+                self.skipped.append(
+                    {
+                        "traj_id": item.traj_id,
+                        "reason": (
+                            f"first faulty step {item.first_step} is not one of its "
+                            f"{len(assistant_positions(item.keys))} steps"
+                        ),
+                    }
+                )
             else:
                 self.failures.append(cut)
         self.pairs = build_pairs(con, filters, failed)
         self.sft_tasks: dict[str, int] = defaultdict(int)  # task_key -> SFT rows
         self.sft_hashes = set()
         for key, task_hash, n in con.execute(
-                f"SELECT task_key, task_hash, count(*) FROM ({self.sft_sql}) GROUP BY ALL",
-                self.sft_params).fetchall():
+            f"SELECT task_key, task_hash, count(*) FROM ({self.sft_sql}) GROUP BY ALL", self.sft_params
+        ).fetchall():
             self.sft_tasks[key] += n
             self.sft_hashes.add(task_hash)
-        keys = {*self.sft_tasks, *(p.task_key for p in self.pairs),
-                *(f.item.task_key for f in self.failures)}
+        keys = {*self.sft_tasks, *(p.task_key for p in self.pairs), *(f.item.task_key for f in self.failures)}
         self.eval = eval_tasks(keys, eval_fraction, seed)
         self.n_tasks = len(keys)
 
@@ -147,23 +161,29 @@ class _Plan:
                 out[self.split(key)] += n
             return out
 
-        return {"sft": by_split(self.sft_tasks.items()),
-                "dpo": by_split((p.task_key, 1) for p in self.pairs),
-                "kto": by_split((f.item.task_key, 1) for f in self.failures)}
+        return {
+            "sft": by_split(self.sft_tasks.items()),
+            "dpo": by_split((p.task_key, 1) for p in self.pairs),
+            "kto": by_split((f.item.task_key, 1) for f in self.failures),
+        }
 
     def empty(self) -> bool:
         return not (self.sft_tasks or self.pairs or self.failures)
 
 
-def preview_counts(store: Store, filters: ExportFilters | None = None, *,
-                   eval_fraction: float = 0.1, seed: int = 0) -> dict:
+def preview_counts(
+    store: Store, filters: ExportFilters | None = None, *, eval_fraction: float = 0.1, seed: int = 0
+) -> dict:
     """What `export_store` with these settings would write, without writing: rows per file
     (`{"sft": {"train", "eval"}, "dpo": ..., "kto": ...}`), pairs by source, tasks, skipped."""
     with snapshot(store) as con:
         plan = _Plan(con, filters or ExportFilters(), eval_fraction, seed)
-        return {**plan.counts(), "pairs": count_by_source(plan.pairs),
-                "tasks": {"train": plan.n_tasks - len(plan.eval), "eval": len(plan.eval)},
-                "skipped": len(plan.skipped)}
+        return {
+            **plan.counts(),
+            "pairs": count_by_source(plan.pairs),
+            "tasks": {"train": plan.n_tasks - len(plan.eval), "eval": len(plan.eval)},
+            "skipped": len(plan.skipped),
+        }
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -193,15 +213,25 @@ class _Files(ExitStack):
 
     def hashes(self) -> dict:
         """`_file_hashes` of the files written, without reading them back."""
-        return {name: {"bytes": self.handles[name].tell(), "sha256": self.digests[name].hexdigest()}
-                for name in sorted(self.handles)}
+        return {
+            name: {"bytes": self.handles[name].tell(), "sha256": self.digests[name].hexdigest()}
+            for name in sorted(self.handles)
+        }
 
 
-def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: float = 0.1,
-                 seed: int = 0, filters: ExportFilters | None = None,
-                 rehearsal: str | os.PathLike | None = None,
-                 rehearsal_ratio: float = DEFAULT_REHEARSAL_RATIO, overwrite: bool = False,
-                 progress: Progress | None = None) -> dict:
+def export_store(
+    store: Store,
+    out_dir,
+    *,
+    fmt: str = "jsonl",
+    eval_fraction: float = 0.1,
+    seed: int = 0,
+    filters: ExportFilters | None = None,
+    rehearsal: str | os.PathLike | None = None,
+    rehearsal_ratio: float = DEFAULT_REHEARSAL_RATIO,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> dict:
     """Write an export folder; returns the `curator export --json` object (SPEC 8).
 
     `rehearsal`: a JSON Lines file of general chat rows (`messages`, optional `tools`) mixed into
@@ -215,48 +245,68 @@ def export_store(store: Store, out_dir, *, fmt: str = "jsonl", eval_fraction: fl
     out = Path(out_dir)
     _check_out(out, overwrite)
     with snapshot(store) as con:
-        summary = _export(con, store, out, filters, fmt, eval_fraction, seed, rehearsal,
-                          rehearsal_ratio, progress)
+        summary = _export(
+            con, store, out, filters, fmt, eval_fraction, seed, rehearsal, rehearsal_ratio, progress
+        )
     progress(1.0, f"wrote {out}")
     return summary
 
 
-def _export(con, store: Store, out: Path, filters: ExportFilters, fmt: str, eval_fraction: float,
-            seed: int, rehearsal, rehearsal_ratio: float, progress: Progress) -> dict:
+def _export(
+    con,
+    store: Store,
+    out: Path,
+    filters: ExportFilters,
+    fmt: str,
+    eval_fraction: float,
+    seed: int,
+    rehearsal,
+    rehearsal_ratio: float,
+    progress: Progress,
+) -> dict:
     """The export inside its snapshot. Its millions of small objects live in this frame only, so
     they are freed before `snapshot` turns the cyclic collector back on (which would otherwise
     scan them all once more: a tenth of the export's time)."""
     progress(0.0, "selecting rows")
     plan = _Plan(con, filters, eval_fraction, seed)
     if plan.empty():
-        raise ExportError(f"nothing to export: no accepted, edited or failed trajectory "
-                          f"matches{_describe(filters)}")
+        raise ExportError(
+            f"nothing to export: no accepted, edited or failed trajectory matches{_describe(filters)}"
+        )
     mix = _read_rehearsal(Path(rehearsal)) if rehearsal else None
     tmp = _make_tmp(out)
     try:
         manifest = _write(con, plan, tmp, fmt, seed, mix, rehearsal_ratio, progress)
         manifest.update(
-            curator_export=1, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            store=str(store.path), format=fmt, seed=seed, eval_fraction=eval_fraction,
-            filters=filters.to_dict(), taxonomy_version=store.taxonomy_version(),
-            skipped=plan.skipped)
+            curator_export=1,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            store=str(store.path),
+            format=fmt,
+            seed=seed,
+            eval_fraction=eval_fraction,
+            filters=filters.to_dict(),
+            taxonomy_version=store.taxonomy_version(),
+            skipped=plan.skipped,
+        )
         (tmp / "README.md").write_text(dataset_card(out.name, manifest), encoding="utf-8")
-        (tmp / "manifest.json").write_bytes(
-            orjson.dumps(_ordered(manifest), option=orjson.OPT_INDENT_2))
+        (tmp / "manifest.json").write_bytes(orjson.dumps(_ordered(manifest), option=orjson.OPT_INDENT_2))
         _move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"out": str(out), **manifest["counts"], "pairs": manifest["pairs"],
-            "tasks": manifest["tasks"], "rehearsal": manifest["rehearsal"],
-            "skipped": len(plan.skipped)}
+    return {
+        "out": str(out),
+        **manifest["counts"],
+        "pairs": manifest["pairs"],
+        "tasks": manifest["tasks"],
+        "rehearsal": manifest["rehearsal"],
+        "skipped": len(plan.skipped),
+    }
 
 
-def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float,
-           progress: Progress) -> dict:
+def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float, progress: Progress) -> dict:
     lineage = {kind: [] for kind in KINDS}
-    tasks = _load_tasks(con, [p.task_hash for p in plan.pairs] +
-                        [f.item.task_hash for f in plan.failures])
+    tasks = _load_tasks(con, [p.task_hash for p in plan.pairs] + [f.item.task_hash for f in plan.failures])
     with _Files(tmp) as files:
         total, done = max(1, sum(plan.sft_tasks.values())), 0
         for batch in _sft_records(con, plan, tasks):
@@ -264,23 +314,40 @@ def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float,
             done += len(batch)
             progress(0.8 * done / total, f"sft: {done} of {total} rows")
         rehearsal = _mix_rehearsal(files, lineage["sft"], mix, ratio, seed)
-        _emit(files, lineage["dpo"], plan, "dpo",
-              map(_pair_record, plan.pairs, cut_messages(con, [p.cut for p in plan.pairs]),
-                  repeat(tasks)))
-        _emit(files, lineage["kto"], plan, "kto",
-              map(_failure_record, plan.failures,
-                  cut_messages(con, [f.cut for f in plan.failures]), repeat(tasks)))
+        _emit(
+            files,
+            lineage["dpo"],
+            plan,
+            "dpo",
+            map(_pair_record, plan.pairs, cut_messages(con, [p.cut for p in plan.pairs]), repeat(tasks)),
+        )
+        _emit(
+            files,
+            lineage["kto"],
+            plan,
+            "kto",
+            map(
+                _failure_record,
+                plan.failures,
+                cut_messages(con, [f.cut for f in plan.failures]),
+                repeat(tasks),
+            ),
+        )
         hashes = files.hashes()
-    counts = {kind: {split: files.rows.get(f"{kind}/{split}.jsonl", 0) for split in SPLITS}
-              for kind in KINDS}
+    counts = {kind: {split: files.rows.get(f"{kind}/{split}.jsonl", 0) for split in SPLITS} for kind in KINDS}
     if fmt != "jsonl":
         progress(0.85, f"writing {fmt} files")
         _convert(tmp, fmt, files.rows)
         progress(0.95, "hashing files")
         hashes = _file_hashes(tmp)
-    return {"counts": counts, "pairs": count_by_source(plan.pairs),
-            "tasks": {"train": plan.n_tasks - len(plan.eval), "eval": len(plan.eval)},
-            "rehearsal": rehearsal, "files": hashes, "rows": lineage}
+    return {
+        "counts": counts,
+        "pairs": count_by_source(plan.pairs),
+        "tasks": {"train": plan.n_tasks - len(plan.eval), "eval": len(plan.eval)},
+        "rehearsal": rehearsal,
+        "files": hashes,
+        "rows": lineage,
+    }
 
 
 def _emit(files: _Files, lineage: list, plan: _Plan, kind: str, records) -> None:
@@ -301,25 +368,39 @@ def _emit(files: _Files, lineage: list, plan: _Plan, kind: str, records) -> None
 
 def _sft_records(con, plan: _Plan, pair_tasks: dict):
     """SFT records in traj_id order, a batch at a time, so memory stays flat."""
-    tasks = {**_load_tasks(con, [h for h in plan.sft_hashes if h not in pair_tasks]),
-             **pair_tasks}
-    cursor = con.execute(f"""
+    tasks = {**_load_tasks(con, [h for h in plan.sft_hashes if h not in pair_tasks]), **pair_tasks}
+    cursor = con.execute(
+        f"""
         SELECT traj_id, rev_id, task_key, task_hash, array_to_string(messages, ','), event_id,
                reviewer, edit_event, editor
-        FROM ({plan.sft_sql}) ORDER BY traj_id""", plan.sft_params)
+        FROM ({plan.sft_sql}) ORDER BY traj_id""",
+        plan.sft_params,
+    )
     while rows := cursor.fetchmany(BATCH):
         batch = []
-        for traj_id, rev_id, task_key, task_hash, turns, event_id, reviewer, edit_event, \
-                editor in rows:
+        for traj_id, rev_id, task_key, task_hash, turns, event_id, reviewer, edit_event, editor in rows:
             head, tools = tasks[task_hash]
             row_id = f"sft-{traj_id}.{rev_id}"
-            row = {"messages": _json_list(head, turns), "tools": tools, "row_id": row_id,
-                   "task_key": task_key}
-            batch.append((row, {
-                "row_id": row_id, "split": None, "task_key": task_key, "traj_id": traj_id,
-                "rev_id": rev_id,
-                "events": lineage((edit_event, event_id)),
-                "reviewers": lineage((editor, reviewer))}))
+            row = {
+                "messages": _json_list(head, turns),
+                "tools": tools,
+                "row_id": row_id,
+                "task_key": task_key,
+            }
+            batch.append(
+                (
+                    row,
+                    {
+                        "row_id": row_id,
+                        "split": None,
+                        "task_key": task_key,
+                        "traj_id": traj_id,
+                        "rev_id": rev_id,
+                        "events": lineage((edit_event, event_id)),
+                        "reviewers": lineage((editor, reviewer)),
+                    },
+                )
+            )
         yield batch
 
 
@@ -328,14 +409,28 @@ def _pair_record(pair: Pair, messages: tuple[str, str, str], tasks: dict) -> tup
     prompt, chosen, rejected = messages
     (ct, cr), (rt, rr), step = pair.chosen_from, pair.rejected_from, pair.step
     row_id, task_key = f"dpo-{pair.source}-{ct}.{cr}-{rt}.{rr}-s{step}", pair.task_key
-    row = {"prompt": _json_list(head, prompt), "chosen": _json_list(chosen),
-           "rejected": _json_list(rejected), "tools": tools, "row_id": row_id,
-           "task_key": task_key}
-    return (row, {
-        "row_id": row_id, "split": None, "task_key": task_key, "source": pair.source,
-        "step": step, "chosen": {"traj_id": ct, "rev_id": cr},
-        "rejected": {"traj_id": rt, "rev_id": rr}, "events": pair.events,
-        "reviewers": pair.reviewers})
+    row = {
+        "prompt": _json_list(head, prompt),
+        "chosen": _json_list(chosen),
+        "rejected": _json_list(rejected),
+        "tools": tools,
+        "row_id": row_id,
+        "task_key": task_key,
+    }
+    return (
+        row,
+        {
+            "row_id": row_id,
+            "split": None,
+            "task_key": task_key,
+            "source": pair.source,
+            "step": step,
+            "chosen": {"traj_id": ct, "rev_id": cr},
+            "rejected": {"traj_id": rt, "rev_id": rr},
+            "events": pair.events,
+            "reviewers": pair.reviewers,
+        },
+    )
 
 
 def _failure_record(failure: Failure, messages: tuple[str, str, None], tasks: dict) -> tuple:
@@ -343,14 +438,30 @@ def _failure_record(failure: Failure, messages: tuple[str, str, None], tasks: di
     head, tools = tasks[item.task_hash]
     prompt, completion, _ = messages
     row_id = f"kto-{item.traj_id}.{item.rev_id}"
-    row = {"prompt": _json_list(head, prompt), "completion": _json_list(completion),
-           "label": False, "tags": list(item.tags), "tools": tools, "row_id": row_id,
-           "task_key": item.task_key}
-    return (row, {
-        "row_id": row_id, "split": None, "task_key": item.task_key, "traj_id": item.traj_id,
-        "rev_id": item.rev_id, "step": failure.step,
-        "tags": list(item.tags), "taxonomy_version": item.taxonomy_version,
-        "events": lineage(item.events), "reviewers": lineage(item.reviewers)})
+    row = {
+        "prompt": _json_list(head, prompt),
+        "completion": _json_list(completion),
+        "label": False,
+        "tags": list(item.tags),
+        "tools": tools,
+        "row_id": row_id,
+        "task_key": item.task_key,
+    }
+    return (
+        row,
+        {
+            "row_id": row_id,
+            "split": None,
+            "task_key": item.task_key,
+            "traj_id": item.traj_id,
+            "rev_id": item.rev_id,
+            "step": failure.step,
+            "tags": list(item.tags),
+            "taxonomy_version": item.taxonomy_version,
+            "events": lineage(item.events),
+            "reviewers": lineage(item.reviewers),
+        },
+    )
 
 
 # -- rehearsal ---------------------------------------------------------------------------------
@@ -373,8 +484,7 @@ def _read_rehearsal(path: Path) -> dict:
     if not rows:
         first = f" ({bad[0]['where']}: {bad[0]['reason']})" if bad else ""
         raise ExportError(f"rehearsal file {path}: no chat rows with 'messages'{first}")
-    return {"file": str(path), "sha256": hashlib.sha256(data).hexdigest(), "rows": rows,
-            "bad": bad}
+    return {"file": str(path), "sha256": hashlib.sha256(data).hexdigest(), "rows": rows, "bad": bad}
 
 
 def _rehearsal_row(line: bytes) -> dict:
@@ -396,26 +506,37 @@ def _rehearsal_row(line: bytes) -> dict:
     return {"messages": [flat_message(m) for m in messages], "tools": json_string(tools)}
 
 
-def _mix_rehearsal(files: _Files, lineage: list, mix: dict | None, ratio: float,
-                   seed: int) -> dict | None:
+def _mix_rehearsal(files: _Files, lineage: list, mix: dict | None, ratio: float, seed: int) -> dict | None:
     """Add rehearsal rows to sft/train so that they make up `ratio` of it."""
     if mix is None:
         return None
     curated = files.rows.get("sft/train.jsonl", 0)
     wanted = round(ratio / (1 - ratio) * curated)
-    chosen = sorted(random.Random(seed).sample(range(len(mix["rows"])),
-                                               min(wanted, len(mix["rows"]))))
+    chosen = sorted(random.Random(seed).sample(range(len(mix["rows"])), min(wanted, len(mix["rows"]))))
     lines = []
     for index in chosen:
         number, row = mix["rows"][index]
-        lines.append(orjson.dumps({**row, "row_id": f"rehearsal-{number}",
-                                   "task_key": "rehearsal"}) + b"\n")
-        lineage.append({"row_id": f"rehearsal-{number}", "split": "train",
-                        "task_key": "rehearsal", "file": mix["file"], "line": number})
+        lines.append(orjson.dumps({**row, "row_id": f"rehearsal-{number}", "task_key": "rehearsal"}) + b"\n")
+        lineage.append(
+            {
+                "row_id": f"rehearsal-{number}",
+                "split": "train",
+                "task_key": "rehearsal",
+                "file": mix["file"],
+                "line": number,
+            }
+        )
     files.write("sft", "train", lines)
-    return {"file": mix["file"], "sha256": mix["sha256"], "ratio": ratio, "wanted": wanted,
-            "used": len(chosen), "available": len(mix["rows"]), "bad": mix["bad"][:20],
-            "bad_count": len(mix["bad"])}
+    return {
+        "file": mix["file"],
+        "sha256": mix["sha256"],
+        "ratio": ratio,
+        "wanted": wanted,
+        "used": len(chosen),
+        "available": len(mix["rows"]),
+        "bad": mix["bad"][:20],
+        "bad_count": len(mix["bad"]),
+    }
 
 
 # -- formats -----------------------------------------------------------------------------------
@@ -426,16 +547,26 @@ def arrow_schemas() -> dict:
     import pyarrow as pa
 
     s = pa.string()
-    call = pa.struct([("id", s), ("type", s),
-                      ("function", pa.struct([("name", s), ("arguments", s)]))])
-    messages = pa.list_(pa.struct([("role", s), ("content", s), ("tool_calls", pa.list_(call)),
-                                   ("tool_call_id", s), ("name", s)]))
+    call = pa.struct([("id", s), ("type", s), ("function", pa.struct([("name", s), ("arguments", s)]))])
+    messages = pa.list_(
+        pa.struct(
+            [("role", s), ("content", s), ("tool_calls", pa.list_(call)), ("tool_call_id", s), ("name", s)]
+        )
+    )
     tail = [("tools", s), ("row_id", s), ("task_key", s)]
-    return {"sft": pa.schema([("messages", messages), *tail]),
-            "dpo": pa.schema([("prompt", messages), ("chosen", messages),
-                              ("rejected", messages), *tail]),
-            "kto": pa.schema([("prompt", messages), ("completion", messages),
-                              ("label", pa.bool_()), ("tags", pa.list_(s)), *tail])}
+    return {
+        "sft": pa.schema([("messages", messages), *tail]),
+        "dpo": pa.schema([("prompt", messages), ("chosen", messages), ("rejected", messages), *tail]),
+        "kto": pa.schema(
+            [
+                ("prompt", messages),
+                ("completion", messages),
+                ("label", pa.bool_()),
+                ("tags", pa.list_(s)),
+                *tail,
+            ]
+        ),
+    }
 
 
 def _convert(tmp: Path, fmt: str, written: dict) -> None:
@@ -451,8 +582,10 @@ def _convert(tmp: Path, fmt: str, written: dict) -> None:
             if f"{kind}/{split}.jsonl" not in written:
                 continue
             tables[split] = paj.read_json(
-                path, read_options=paj.ReadOptions(block_size=16 << 20),
-                parse_options=paj.ParseOptions(explicit_schema=schemas[kind]))
+                path,
+                read_options=paj.ReadOptions(block_size=16 << 20),
+                parse_options=paj.ParseOptions(explicit_schema=schemas[kind]),
+            )
             if fmt == "parquet":
                 pq.write_table(tables[split], tmp / kind / f"{split}.parquet")
             path.unlink()
@@ -469,8 +602,9 @@ def _save_to_disk(folder: Path, tables: dict) -> None:
     splits = {}
     for split, table in tables.items():
         fingerprint.update(str(table.num_rows).encode())
-        splits[split] = datasets.Dataset(InMemoryTable(table), split=split,
-                                         fingerprint=fingerprint.hexdigest()[:16])
+        splits[split] = datasets.Dataset(
+            InMemoryTable(table), split=split, fingerprint=fingerprint.hexdigest()[:16]
+        )
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
@@ -487,8 +621,7 @@ def _file_hashes(root: Path) -> dict:
         with open(path, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
-        out[path.relative_to(root).as_posix()] = {"bytes": path.stat().st_size,
-                                                  "sha256": digest.hexdigest()}
+        out[path.relative_to(root).as_posix()] = {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
     return out
 
 
@@ -515,9 +648,15 @@ def list_exports(root) -> list[dict]:
             m = orjson.loads(manifest.read_bytes())
         except (OSError, orjson.JSONDecodeError):
             continue
-        found.append({"name": manifest.parent.name, "path": str(manifest.parent),
-                      "created_at": m.get("created_at"), "format": m.get("format"),
-                      "counts": m.get("counts")})
+        found.append(
+            {
+                "name": manifest.parent.name,
+                "path": str(manifest.parent),
+                "created_at": m.get("created_at"),
+                "format": m.get("format"),
+                "counts": m.get("counts"),
+            }
+        )
     return sorted(found, key=lambda e: e["created_at"] or "", reverse=True)
 
 
@@ -528,8 +667,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
         if not overwrite:
             raise ExportError(f"{out}: already exists; pass --overwrite to replace it")
         if any(out.iterdir()) and not (out / "manifest.json").is_file():
-            raise ExportError(f"{out}: is not an earlier export (no manifest.json); "
-                              f"refusing to replace it")
+            raise ExportError(f"{out}: is not an earlier export (no manifest.json); refusing to replace it")
     existing = out.absolute().parent
     while not existing.exists():
         existing = existing.parent
@@ -573,14 +711,18 @@ def _check_options(store: Store, fmt, eval_fraction, rehearsal_ratio, filters) -
         known = {t for (t,) in store.con.execute("SELECT DISTINCT tag FROM taxonomy").fetchall()}
         unknown = [t for t in filters.tags if t not in known]
         if unknown:
-            raise ExportError(f"unknown failure tag(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(sorted(known))}")
+            raise ExportError(
+                f"unknown failure tag(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
 
 
 def _describe(filters: ExportFilters) -> str:
     given = filters.to_dict()
-    return (" the filters (" + ", ".join(f"{k}={v}" for k, v in given.items()) + ")"
-            if given else "; review some first (the app, or `curator bulk`)")
+    return (
+        " the filters (" + ", ".join(f"{k}={v}" for k, v in given.items()) + ")"
+        if given
+        else "; review some first (the app, or `curator bulk`)"
+    )
 
 
 def _ordered(manifest: dict) -> dict:
@@ -603,23 +745,29 @@ def dataset_card(name: str, manifest: dict) -> str:
                 header += [f"- config_name: {kind}", "  data_files:"]
                 header += [f"  - split: {s}\n    path: {kind}/{s}.{ext}" for s in present]
     header.append("---")
-    where = {"jsonl": "`{kind}/train.jsonl`, `{kind}/eval.jsonl`",
-             "parquet": "`{kind}/train.parquet`, `{kind}/eval.parquet`",
-             "hf": "`{kind}/` (a `datasets.DatasetDict` saved with `save_to_disk`)"}[fmt]
+    where = {
+        "jsonl": "`{kind}/train.jsonl`, `{kind}/eval.jsonl`",
+        "parquet": "`{kind}/train.parquet`, `{kind}/eval.parquet`",
+        "hf": "`{kind}/` (a `datasets.DatasetDict` saved with `save_to_disk`)",
+    }[fmt]
 
     def n(kind):
         return f"{counts[kind]['train']} train / {counts[kind]['eval']} eval rows"
 
     rehearsal = manifest.get("rehearsal")
-    mix = (f" It includes {rehearsal['used']} rehearsal rows of general chat from "
-           f"`{rehearsal['file']}` ({rehearsal['ratio']:.0%} of the training split), the guard "
-           f"against forgetting general skills." if rehearsal else "")
+    mix = (
+        f" It includes {rehearsal['used']} rehearsal rows of general chat from "
+        f"`{rehearsal['file']}` ({rehearsal['ratio']:.0%} of the training split), the guard "
+        f"against forgetting general skills."
+        if rehearsal
+        else ""
+    )
     filters = manifest["filters"]
     body = f"""
 # {name}: reviewed agent trajectories
 
 Training data for a tool-calling agent, exported by Trajectory Curator from human-reviewed
-teacher trajectories (store `{manifest['store']}`, taxonomy v{manifest['taxonomy_version']}).
+teacher trajectories (store `{manifest["store"]}`, taxonomy v{manifest["taxonomy_version"]}).
 Rows are TRL conversational rows: OpenAI chat messages (`role`, `content`, `tool_calls`,
 `tool_call_id`, `name`; keys a message does not use are null), with tool-call `arguments` and the
 row's `tools` (OpenAI function specs) as JSON strings. Assistant `content` holds the thought
@@ -627,9 +775,9 @@ before any tool calls, or the final answer.
 
 | kind | files | rows | what a row is |
 |---|---|---|---|
-| sft | {where.format(kind='sft')} | {n('sft')} | an accepted (or edited, then accepted) trajectory: `messages`, `tools` |
-| dpo | {where.format(kind='dpo')} | {n('dpo')} | a preference pair: `prompt` (messages up to one assistant turn), `chosen` and `rejected` (that one assistant turn each), `tools` |
-| kto | {where.format(kind='kto')} | {n('kto')} | a failure: `prompt`, `completion` (the first faulty assistant turn), `label` (false), `tags` (failure tags), `tools` |
+| sft | {where.format(kind="sft")} | {n("sft")} | an accepted (or edited, then accepted) trajectory: `messages`, `tools` |
+| dpo | {where.format(kind="dpo")} | {n("dpo")} | a preference pair: `prompt` (messages up to one assistant turn), `chosen` and `rejected` (that one assistant turn each), `tools` |
+| kto | {where.format(kind="kto")} | {n("kto")} | a failure: `prompt`, `completion` (the first faulty assistant turn), `label` (false), `tags` (failure tags), `tools` |
 
 Every row also has `row_id` (its lineage in `manifest.json`) and `task_key` (its task). A split
 with no rows has no file.
@@ -638,7 +786,7 @@ with no rows has no file.
 
 - **SFT**: every trajectory whose standing review decision is accept or edit, at its current
   revision, thoughts included.{mix}
-- **DPO** ({pairs['edit']} edit, {pairs['same_task']} same-task, {pairs['compare']} compare pairs):
+- **DPO** ({pairs["edit"]} edit, {pairs["same_task"]} same-task, {pairs["compare"]} compare pairs):
   edit pairs prefer a reviewer's rewrite of an assistant turn over the original (prompt: the edited
   conversation before it); same-task pairs prefer an accepted trajectory over a failed one of the
   same task, cut at the first assistant turn where they differ after an identical prefix; compare
@@ -646,10 +794,10 @@ with no rows has no file.
   assistant turn and never holds a tool result.
 - **KTO**: every failed trajectory, cut before the first faulty step the reviewer marked; that
   step is the undesirable completion.
-- **Splits** by task (no task in both): {manifest['tasks']['eval']} of
-  {manifest['tasks']['train'] + manifest['tasks']['eval']} tasks in `eval` (fraction
-  {manifest['eval_fraction']}, seed {manifest['seed']}); the same seed and store give the same files.
-- **Filters**: {', '.join(f'{k} = {v}' for k, v in filters.items()) or 'none'}.
+- **Splits** by task (no task in both): {manifest["tasks"]["eval"]} of
+  {manifest["tasks"]["train"] + manifest["tasks"]["eval"]} tasks in `eval` (fraction
+  {manifest["eval_fraction"]}, seed {manifest["seed"]}); the same seed and store give the same files.
+- **Filters**: {", ".join(f"{k} = {v}" for k, v in filters.items()) or "none"}.
 - `manifest.json` lists, per row, the trajectory, revision, decision events and reviewers it
   comes from, and the SHA-256 of every file.
 """

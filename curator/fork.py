@@ -18,8 +18,7 @@ from curator.cli import JobError
 
 
 def can_fork() -> bool:
-    return (threading.active_count() == 1
-            and "fork" in multiprocessing.get_all_start_methods())
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 class SecondProcessDied(JobError, RuntimeError):

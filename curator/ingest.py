@@ -66,12 +66,30 @@ class _Batch:
         self.seen |= later.seen
 
 
-TRAJ_SCHEMA = pa.schema([
-    *((k, pa.string()) for k in ("traj_hash", "task_hash", "task_key", "source_format",
-                                 "source_file", "source_record", "teacher", "source_label")),
-    ("source_reward", pa.float64()), ("meta", pa.string()), ("n_steps", pa.int32()),
-    ("tools_used", pa.list_(pa.string())), ("turns", pa.string()),
-    ("messages", pa.list_(pa.string())), ("turn_keys", pa.list_(pa.string()))])
+TRAJ_SCHEMA = pa.schema(
+    [
+        *(
+            (k, pa.string())
+            for k in (
+                "traj_hash",
+                "task_hash",
+                "task_key",
+                "source_format",
+                "source_file",
+                "source_record",
+                "teacher",
+                "source_label",
+            )
+        ),
+        ("source_reward", pa.float64()),
+        ("meta", pa.string()),
+        ("n_steps", pa.int32()),
+        ("tools_used", pa.list_(pa.string())),
+        ("turns", pa.string()),
+        ("messages", pa.list_(pa.string())),
+        ("turn_keys", pa.list_(pa.string())),
+    ]
+)
 CHUNK = 8192
 SPLIT_BYTES = 16 << 20  # below this a second process costs about what it saves
 
@@ -94,10 +112,12 @@ class _Columns:
     def flush(self) -> None:
         """Move the rows still in Python into Arrow."""
         if self.rows:
-            self.batches.append(pa.record_batch(
-                [pa.array(values, field.type) for values, field in zip(zip(*self.rows),
-                                                                        TRAJ_SCHEMA)],
-                schema=TRAJ_SCHEMA))
+            self.batches.append(
+                pa.record_batch(
+                    [pa.array(values, field.type) for values, field in zip(zip(*self.rows), TRAJ_SCHEMA)],
+                    schema=TRAJ_SCHEMA,
+                )
+            )
             self.rows = []
 
     def table(self) -> pa.Table:
@@ -110,8 +130,7 @@ class _Columns:
         self.batches.extend(rows.to_batches())
 
 
-def import_file(store: Store, path: str, fmt: str = "auto",
-                teacher: str | None = None) -> FileSummary:
+def import_file(store: Store, path: str, fmt: str = "auto", teacher: str | None = None) -> FileSummary:
     summary = FileSummary(path=str(path))
     try:
         parts = 2 if _can_split(path) else 1
@@ -120,8 +139,9 @@ def import_file(store: Store, path: str, fmt: str = "auto",
         if parts == 1:
             batch = _batch(parsed.items)
         else:
-            with beside(_part_batch, path, parsed.format, teacher, (1, 2),
-                        what=f"the second process reading {path}") as later:
+            with beside(
+                _part_batch, path, parsed.format, teacher, (1, 2), what=f"the second process reading {path}"
+            ) as later:
                 batch = _batch(parsed.items)
                 batch.merge(later())
         _write(store, summary, batch, teacher)
@@ -132,8 +152,9 @@ def import_file(store: Store, path: str, fmt: str = "auto",
     return summary
 
 
-def store_items(store: Store, summary: FileSummary, items: Iterable[Trajectory | Bad],
-                teacher: str | None = None) -> FileSummary:
+def store_items(
+    store: Store, summary: FileSummary, items: Iterable[Trajectory | Bad], teacher: str | None = None
+) -> FileSummary:
     """Check, deduplicate and write trajectories (and quarantine bad items) as one transaction.
     Items are consumed fully before anything is written, so a file commits whole or not at all."""
     _write(store, summary, _batch(items), teacher)
@@ -175,16 +196,34 @@ def _add(batch: _Batch, traj) -> None:
     task = traj.task
     th = task.task_hash
     if th not in batch.tasks:
-        batch.tasks[th] = (th, task.source_task_id, task.instruction, task.system, task.context,
-                           task.tools_json.decode())
+        batch.tasks[th] = (
+            th,
+            task.source_task_id,
+            task.instruction,
+            task.system,
+            task.context,
+            task.tools_json.decode(),
+        )
     turns = traj.turn_dicts
     source = traj.source
-    batch.columns.append((
-        h, th, task.task_key, source.format, source.file, source.record, traj.teacher,
-        traj.source_label, traj.source_reward, orjson.dumps(traj.meta) if traj.meta else None,
-        sum(1 for t in traj.turns if t.role == "assistant"),
-        sorted({call.name for t in traj.turns for call in t.tool_calls}), canonical_json(turns),
-        *rendered(turns)))
+    batch.columns.append(
+        (
+            h,
+            th,
+            task.task_key,
+            source.format,
+            source.file,
+            source.record,
+            traj.teacher,
+            traj.source_label,
+            traj.source_reward,
+            orjson.dumps(traj.meta) if traj.meta else None,
+            sum(1 for t in traj.turns if t.role == "assistant"),
+            sorted({call.name for t in traj.turns for call in t.tool_calls}),
+            canonical_json(turns),
+            *rendered(turns),
+        )
+    )
     for flag in run_checks(task, traj.turns):
         batch.flags.append((h, flag.check, flag.step, flag.message))
 
@@ -192,12 +231,21 @@ def _add(batch: _Batch, traj) -> None:
 def _write(store: Store, summary: FileSummary, batch: _Batch, teacher: str | None) -> None:
     con = store.con
     incoming = batch.columns.table()
-    tasks = pa.table(list(zip(*batch.tasks.values())) or [[]] * 6,
-                     names=["task_hash", "source_task_id", "instruction", "system", "context",
-                            "tools"])
-    flags = pa.table(list(zip(*batch.flags)) or [[], [], [], []],
-                     schema=pa.schema([("traj_hash", pa.string()), ("check", pa.string()),
-                                       ("step", pa.int32()), ("message", pa.string())]))
+    tasks = pa.table(
+        list(zip(*batch.tasks.values())) or [[]] * 6,
+        names=["task_hash", "source_task_id", "instruction", "system", "context", "tools"],
+    )
+    flags = pa.table(
+        list(zip(*batch.flags)) or [[], [], [], []],
+        schema=pa.schema(
+            [
+                ("traj_hash", pa.string()),
+                ("check", pa.string()),
+                ("step", pa.int32()),
+                ("message", pa.string()),
+            ]
+        ),
+    )
     with store.transaction():
         import_id = store.scalar("SELECT nextval('import_ids')")
         con.register("incoming", incoming)
@@ -206,38 +254,60 @@ def _write(store: Store, summary: FileSummary, batch: _Batch, teacher: str | Non
         try:
             con.execute("""INSERT INTO tasks SELECT i.* FROM incoming_tasks i
                            ANTI JOIN tasks t USING (task_hash)""")
-            con.execute("""
+            con.execute(
+                """
                 INSERT INTO trajectories
                 SELECT nextval('traj_ids'), i.traj_hash, i.task_hash, i.task_key, i.source_format,
                        i.source_file, i.source_record, i.teacher, i.source_label,
                        i.source_reward, i.meta, ?, i.n_steps, i.tools_used
-                FROM incoming i ANTI JOIN trajectories t USING (traj_hash)""", [import_id])
-            con.execute("""
+                FROM incoming i ANTI JOIN trajectories t USING (traj_hash)""",
+                [import_id],
+            )
+            con.execute(
+                """
                 INSERT INTO revisions
                 SELECT nextval('rev_ids'), t.traj_id, 0, NULL, i.turns, 'import', now(),
                        i.messages, i.turn_keys
                 FROM incoming i JOIN trajectories t USING (traj_hash)
-                WHERE t.import_id = ?""", [import_id])
-            con.execute("""
+                WHERE t.import_id = ?""",
+                [import_id],
+            )
+            con.execute(
+                """
                 INSERT INTO state
                 SELECT r.traj_id, 'pending', r.rev_id, NULL, NULL, NULL
                 FROM revisions r JOIN trajectories t USING (traj_id)
-                WHERE t.import_id = ? AND r.number = 0""", [import_id])
-            con.execute("""
+                WHERE t.import_id = ? AND r.number = 0""",
+                [import_id],
+            )
+            con.execute(
+                """
                 INSERT INTO checks
                 SELECT t.traj_id, s.rev_id, f."check", f.step, f.message
                 FROM incoming_flags f JOIN trajectories t USING (traj_hash)
-                JOIN state s USING (traj_id) WHERE t.import_id = ?""", [import_id])
+                JOIN state s USING (traj_id) WHERE t.import_id = ?""",
+                [import_id],
+            )
             summary.imported = store.scalar(
-                "SELECT count(*) FROM trajectories WHERE import_id = ?", [import_id])
+                "SELECT count(*) FROM trajectories WHERE import_id = ?", [import_id]
+            )
             summary.duplicates = batch.in_file_duplicates + incoming.num_rows - summary.imported
             for bad in batch.bad:
                 _insert_quarantine(store, import_id, summary.path, bad.where, bad.reason, bad.raw)
             summary.quarantined = len(batch.bad)
             summary.errors.extend({"where": b.where, "reason": b.reason} for b in batch.bad)
-            con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, now(), ?, ?, ?)",
-                        [import_id, summary.path, summary.format, teacher, summary.imported,
-                         summary.duplicates, summary.quarantined])
+            con.execute(
+                "INSERT INTO imports VALUES (?, ?, ?, ?, now(), ?, ?, ?)",
+                [
+                    import_id,
+                    summary.path,
+                    summary.format,
+                    teacher,
+                    summary.imported,
+                    summary.duplicates,
+                    summary.quarantined,
+                ],
+            )
         finally:
             for name in ("incoming", "incoming_tasks", "incoming_flags"):
                 con.unregister(name)
@@ -249,7 +319,8 @@ def _insert_quarantine(store: Store, import_id, path: str, where: str, reason: s
         """INSERT INTO quarantine SELECT nextval('quarantine_ids'), ?, ?, ?, ?, ?, now()
            WHERE NOT EXISTS (SELECT 1 FROM quarantine
                              WHERE source_file = ? AND location = ? AND reason = ?)""",
-        [import_id, path, where, reason, raw, path, where, reason])
+        [import_id, path, where, reason, raw, path, where, reason],
+    )
 
 
 def _quarantine_file(store: Store, summary: FileSummary, reason: str) -> None:

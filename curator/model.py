@@ -110,8 +110,12 @@ class Task:
     @cached_property
     def task_hash(self) -> str:
         return short_hash(
-            {"instruction": self.instruction, "system": self.system, "context": self.context,
-             "tools": orjson.Fragment(self.tools_json)}
+            {
+                "instruction": self.instruction,
+                "system": self.system,
+                "context": self.context,
+                "tools": orjson.Fragment(self.tools_json),
+            }
         )
 
     @cached_property
@@ -124,8 +128,7 @@ class Task:
         """
         if self.source_task_id is not None:
             return "id:" + short_hash(
-                {"id": self.source_task_id, "system": self.system,
-                 "tools": orjson.Fragment(self.tools_json)}
+                {"id": self.source_task_id, "system": self.system, "tools": orjson.Fragment(self.tools_json)}
             )
         return "h:" + self.task_hash
 
@@ -155,9 +158,12 @@ class Trajectory:
     @property
     def traj_hash(self) -> str:
         """Over the task and the turns without their display-only raw text."""
-        return short_hash({"task": self.task.task_hash,
-                           "turns": [{k: v for k, v in d.items() if k != "raw"}
-                                     for d in self.turn_dicts]})
+        return short_hash(
+            {
+                "task": self.task.task_hash,
+                "turns": [{k: v for k, v in d.items() if k != "raw"} for d in self.turn_dicts],
+            }
+        )
 
 
 def label_from_reward(reward: float | None) -> str | None:

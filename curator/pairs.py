@@ -80,7 +80,7 @@ class Pair:
         """Equal for pairs of the same content: task, prompt turns and chosen turn, rejected
         turn (by their keys)."""
         chosen, i = self.chosen_item, self.at
-        return chosen.task_hash, tuple(chosen.keys[:i + 1]), self.rejected_item.keys[i]
+        return chosen.task_hash, tuple(chosen.keys[: i + 1]), self.rejected_item.keys[i]
 
     @property
     def task_key(self) -> str:
@@ -99,7 +99,7 @@ class Pair:
     @property
     def step(self) -> int:
         """The cut's assistant-step index (0-based) in the chosen trajectory."""
-        return len(assistant_positions(self.chosen_item.keys[:self.at]))
+        return len(assistant_positions(self.chosen_item.keys[: self.at]))
 
     @property
     def chosen_from(self) -> tuple[int, int]:
@@ -184,36 +184,71 @@ def lineage(values) -> list:
 # -- reading the store ---------------------------------------------------------------------------
 
 
-def load_items(con, filters: ExportFilters, statuses: tuple[str, ...], extra: str = "",
-               params: tuple = ()) -> list[Item]:
+def load_items(
+    con, filters: ExportFilters, statuses: tuple[str, ...], extra: str = "", params: tuple = ()
+) -> list[Item]:
     """Selected trajectories in `statuses` (and the extra SQL condition), in traj_id order."""
     sql, base = selected_sql(con, filters, statuses)
-    rows = con.execute(f"SELECT * EXCLUDE (messages) FROM ({sql} {extra}) ORDER BY traj_id",
-                       [*base, *params]).fetchall()
+    rows = con.execute(
+        f"SELECT * EXCLUDE (messages) FROM ({sql} {extra}) ORDER BY traj_id", [*base, *params]
+    ).fetchall()
     return [_item(*r) for r in rows]
 
 
-def _item(traj_id, task_key, task_hash, rev_id, rev_number, keys, event_id, reviewer, tags,
-          first_step, taxonomy_version, edit_event, editor) -> Item:
-    return Item(traj_id, task_key, task_hash, rev_id, rev_number, keys, (edit_event, event_id),
-                (editor, reviewer), tuple(tags or ()), first_step, taxonomy_version)
+def _item(
+    traj_id,
+    task_key,
+    task_hash,
+    rev_id,
+    rev_number,
+    keys,
+    event_id,
+    reviewer,
+    tags,
+    first_step,
+    taxonomy_version,
+    edit_event,
+    editor,
+) -> Item:
+    return Item(
+        traj_id,
+        task_key,
+        task_hash,
+        rev_id,
+        rev_number,
+        keys,
+        (edit_event, event_id),
+        (editor, reviewer),
+        tuple(tags or ()),
+        first_step,
+        taxonomy_version,
+    )
 
 
 def load_tasks(con, task_hashes) -> dict[str, tuple[Task, str]]:
     """task_hash -> (Task, its tools as the stored canonical JSON string)."""
     rows = con.execute(
         """SELECT task_hash, instruction, system, context, tools, source_task_id FROM tasks
-           WHERE list_contains(?, task_hash)""", [sorted(set(task_hashes))]).fetchall()
-    return {h: (Task(i, s, c, tuple(orjson.loads(tools)), tid), tools)
-            for h, i, s, c, tools, tid in rows}
+           WHERE list_contains(?, task_hash)""",
+        [sorted(set(task_hashes))],
+    ).fetchall()
+    return {h: (Task(i, s, c, tuple(orjson.loads(tools)), tid), tools) for h, i, s, c, tools, tid in rows}
 
 
 def edit_pairs(con, items: list[Item]) -> list[Pair]:
     edited = [i for i in items if i.rev_number > 0]
-    originals = {t: (r, keys) for t, r, keys in con.execute(
-        """SELECT traj_id, rev_id, turn_keys FROM revisions
+    originals = (
+        {
+            t: (r, keys)
+            for t, r, keys in con.execute(
+                """SELECT traj_id, rev_id, turn_keys FROM revisions
            WHERE number = 0 AND traj_id IN (SELECT unnest(?))""",
-        [[i.traj_id for i in edited]]).fetchall()} if edited else {}
+                [[i.traj_id for i in edited]],
+            ).fetchall()
+        }
+        if edited
+        else {}
+    )
     pairs = []
     for item in edited:
         rev0, keys = originals[item.traj_id]
@@ -240,13 +275,16 @@ def compare_pairs(con, filters: ExportFilters) -> list[Pair]:
     t1, p1 = trajectory_where(con, filters, "a")
     t2, p2 = trajectory_where(con, filters, "b")
     d, pd = decision_where(filters, "c.reviewer", "c.created_at")
-    rows = con.execute(f"""
+    rows = con.execute(
+        f"""
         SELECT c.event_id, c.reviewer, c.verdict, c.traj_id, c.rev_id, c.other_traj_id,
                c.other_rev_id
         FROM decisions c JOIN trajectories a ON a.traj_id = c.traj_id
         JOIN trajectories b ON b.traj_id = c.other_traj_id
         WHERE c.kind = 'compare' AND {t1} AND {t2} AND {d}
-        ORDER BY c.event_id""", [*p1, *p2, *pd]).fetchall()
+        ORDER BY c.event_id""",
+        [*p1, *p2, *pd],
+    ).fetchall()
     latest: dict[frozenset, dict[str, tuple]] = defaultdict(dict)
     for event_id, reviewer, verdict, lt, lr, rt, rr in rows:
         left, right = (lt, lr), (rt, rr)
@@ -256,8 +294,7 @@ def compare_pairs(con, filters: ExportFilters) -> list[Pair]:
     for votes in latest.values():
         winners = {w for _, w in votes.values()}
         if len(winners) == 1 and None not in winners:
-            wanted.append((next(iter(winners)), sorted(e for e, _ in votes.values()),
-                           sorted(votes)))
+            wanted.append((next(iter(winners)), sorted(e for e, _ in votes.values()), sorted(votes)))
     revs = {r for (chosen, rejected), _, _ in wanted for r in (chosen, rejected)}
     loaded = _load_revisions(con, revs)
     pairs = []
@@ -275,7 +312,9 @@ def _load_revisions(con, revs) -> dict[tuple[int, int], Item]:
     rows = con.execute(
         """SELECT t.traj_id, t.task_key, t.task_hash, r.rev_id, r.number, r.turn_keys
            FROM revisions r JOIN trajectories t USING (traj_id)
-           WHERE r.rev_id IN (SELECT unnest(?))""", [[r for _, r in revs]]).fetchall()
+           WHERE r.rev_id IN (SELECT unnest(?))""",
+        [[r for _, r in revs]],
+    ).fetchall()
     return {(t, r): Item(t, k, h, r, n, keys) for t, k, h, r, n, keys in rows}
 
 
@@ -287,17 +326,19 @@ def cut_messages(con, cuts: list[tuple[int, int, int | None]]) -> list[tuple[str
     if not cuts:
         return []
     rev, at, other = (list(column) for column in zip(*cuts))
-    return con.execute("""
+    return con.execute(
+        """
         SELECT array_to_string(r.messages[1:c.at], ','), r.messages[c.at + 1],
                o.messages[c.at + 1]
         FROM (SELECT unnest(?::BIGINT[]) AS rev, unnest(?::BIGINT[]) AS at,
                      unnest(?::BIGINT[]) AS other, unnest(range(?)) AS i) c
         JOIN revisions r ON r.rev_id = c.rev LEFT JOIN revisions o ON o.rev_id = c.other
-        ORDER BY c.i""", [rev, at, other, len(cuts)]).fetchall()
+        ORDER BY c.i""",
+        [rev, at, other, len(cuts)],
+    ).fetchall()
 
 
-def build_pairs(con, filters: ExportFilters | None = None,
-                failed: list[Item] | None = None) -> list[Pair]:
+def build_pairs(con, filters: ExportFilters | None = None, failed: list[Item] | None = None) -> list[Pair]:
     """Every pair of the selection, deduplicated, in a stable order (edit, compare, same_task;
     then by trajectory), with the lineage of all its duplicates. `failed`: the selected failed
     items, when the caller has them."""
@@ -305,11 +346,15 @@ def build_pairs(con, filters: ExportFilters | None = None,
     if failed is None:
         failed = load_items(con, filters, ("failed",))
     keys = sorted({f.task_key for f in failed})
-    accepted = load_items(con, filters, ACCEPTED,
-                          "AND (r.number > 0 OR t.task_key IN (SELECT unnest(?)))", (keys,))
+    accepted = load_items(
+        con, filters, ACCEPTED, "AND (r.number > 0 OR t.task_key IN (SELECT unnest(?)))", (keys,)
+    )
     pairs, first = [], {}
-    for pair in [*edit_pairs(con, accepted), *compare_pairs(con, filters),
-                 *same_task_pairs(accepted, failed)]:
+    for pair in [
+        *edit_pairs(con, accepted),
+        *compare_pairs(con, filters),
+        *same_task_pairs(accepted, failed),
+    ]:
         kept = first.setdefault(pair.identity, pair)
         if kept is pair:
             pairs.append(pair)
@@ -322,8 +367,9 @@ def build_pairs(con, filters: ExportFilters | None = None,
 
 
 def count_by_source(pairs: list[Pair]) -> dict[str, int]:
-    return {source: sum(1 for p in pairs if p.source == source)
-            for source in ("edit", "same_task", "compare")}
+    return {
+        source: sum(1 for p in pairs if p.source == source) for source in ("edit", "same_task", "compare")
+    }
 
 
 def count_pairs(store: Store) -> dict[str, int]:

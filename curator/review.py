@@ -64,7 +64,9 @@ def load(store: Store, traj_id: int, rev_id: int | None = None) -> Loaded:
                   s.status, s.event_id, s.rev_id, t.source_format, t.source_file,
                   t.source_record, t.teacher, t.source_label
            FROM trajectories t JOIN tasks k USING (task_hash) JOIN state s USING (traj_id)
-           WHERE t.traj_id = ?""", [traj_id])
+           WHERE t.traj_id = ?""",
+        [traj_id],
+    )
     if row is None:
         raise ReviewError(f"trajectory {traj_id}: no such trajectory")
     instruction, system, context, tools, task_id, meta, status, seen, current = row[:9]
@@ -75,16 +77,30 @@ def load(store: Store, traj_id: int, rev_id: int | None = None) -> Loaded:
                                ORDER BY c.step NULLS FIRST, c."check")
                    FROM checks c WHERE c.traj_id = ? AND c.rev_id = ?)
            FROM revisions r WHERE r.rev_id = ? AND r.traj_id = ?""",
-        [traj_id, rev_id, rev_id, traj_id])
+        [traj_id, rev_id, rev_id, traj_id],
+    )
     if revision is None:
         raise ReviewError(f"trajectory {traj_id}: no revision {rev_id}")
     turns, number, flags = revision
-    task = Task(instruction=instruction, system=system, context=context,
-                tools=tuple(orjson.loads(tools)), source_task_id=task_id)
-    info = dict(zip(("format", "file", "record", "teacher", "label"), row[9:14]),
-                revision=number)
-    return Loaded(traj_id, task, tuple(Turn.from_dict(t) for t in orjson.loads(turns)), rev_id,
-                  status, seen, orjson.loads(meta) if meta else {}, info, flags or [])
+    task = Task(
+        instruction=instruction,
+        system=system,
+        context=context,
+        tools=tuple(orjson.loads(tools)),
+        source_task_id=task_id,
+    )
+    info = dict(zip(("format", "file", "record", "teacher", "label"), row[9:14]), revision=number)
+    return Loaded(
+        traj_id,
+        task,
+        tuple(Turn.from_dict(t) for t in orjson.loads(turns)),
+        rev_id,
+        status,
+        seen,
+        orjson.loads(meta) if meta else {},
+        info,
+        flags or [],
+    )
 
 
 def derive_state(events: list[dict], original_rev: int) -> tuple[str, int, int | None]:
@@ -103,9 +119,19 @@ def derive_state(events: list[dict], original_rev: int) -> tuple[str, int, int |
 # -- writing -------------------------------------------------------------------------------
 
 
-def decide(store: Store, traj_id: int, kind: str, reviewer: str, *, seen: int | None = None,
-           check_seen: bool = True, tags: list[str] | tuple = (), first_step: int | None = None,
-           note: str | None = None, seconds: float | None = None) -> int:
+def decide(
+    store: Store,
+    traj_id: int,
+    kind: str,
+    reviewer: str,
+    *,
+    seen: int | None = None,
+    check_seen: bool = True,
+    tags: list[str] | tuple = (),
+    first_step: int | None = None,
+    note: str | None = None,
+    seconds: float | None = None,
+) -> int:
     """Record accept / fail / skip on the current revision; returns the event id."""
     if kind not in ("accept", "fail", "skip"):
         raise ReviewError(f"unknown decision {kind!r}; use accept, fail, skip (or edit, undo)")
@@ -114,36 +140,70 @@ def decide(store: Store, traj_id: int, kind: str, reviewer: str, *, seen: int | 
         version = current["taxonomy_version"]
         if kind == "fail":
             _check_failure(store, traj_id, current["rev_id"], tags, first_step, version)
-        event_id = _append(store, traj_id, current["rev_id"], reviewer, kind, tags=list(tags),
-                           first_step=first_step, note=note, seconds=seconds,
-                           taxonomy_version=version)
+        event_id = _append(
+            store,
+            traj_id,
+            current["rev_id"],
+            reviewer,
+            kind,
+            tags=list(tags),
+            first_step=first_step,
+            note=note,
+            seconds=seconds,
+            taxonomy_version=version,
+        )
         _set_state(store, traj_id, DECISION_STATUS[kind], current["rev_id"], event_id, reviewer)
         release_lease(store, traj_id, reviewer)  # the decision ends this reviewer's hold
     return event_id
 
 
-def edit(store: Store, traj_id: int, reviewer: str, turns: list[Turn], *, seen: int | None,
-         check_seen: bool = True, note: str | None = None,
-         seconds: float | None = None) -> tuple[int, int]:
+def edit(
+    store: Store,
+    traj_id: int,
+    reviewer: str,
+    turns: list[Turn],
+    *,
+    seen: int | None,
+    check_seen: bool = True,
+    note: str | None = None,
+    seconds: float | None = None,
+) -> tuple[int, int]:
     """Save edited turns as a new revision (the original stays) and accept it."""
     if not any(t.role == "assistant" for t in turns):
         raise ReviewError(f"trajectory {traj_id}: an edit must keep at least one assistant turn")
     with store.transaction():
         current = _guard(store, traj_id, reviewer, seen, check_seen)
-        number = store.scalar("SELECT max(number) + 1 FROM revisions WHERE traj_id = ?",
-                              [traj_id])
+        number = store.scalar("SELECT max(number) + 1 FROM revisions WHERE traj_id = ?", [traj_id])
         rev_id = store.scalar("SELECT nextval('rev_ids')")
         dicts = [t.to_dict() for t in turns]
         messages, keys = rendered(dicts)
-        store.con.execute("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?)",
-                          [rev_id, traj_id, number, current["rev_id"], orjson.dumps(dicts).decode(),
-                           reviewer, [m.decode() for m in messages], keys])
+        store.con.execute(
+            "INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?)",
+            [
+                rev_id,
+                traj_id,
+                number,
+                current["rev_id"],
+                orjson.dumps(dicts).decode(),
+                reviewer,
+                [m.decode() for m in messages],
+                keys,
+            ],
+        )
         task = load_task(store, traj_id)
         flags = [(traj_id, rev_id, f.check, f.step, f.message) for f in run_checks(task, turns)]
         if flags:  # checks run after every edit, like at import
             store.con.executemany("INSERT INTO checks VALUES (?, ?, ?, ?, ?)", flags)
-        event_id = _append(store, traj_id, rev_id, reviewer, "edit", note=note, seconds=seconds,
-                           taxonomy_version=current["taxonomy_version"])
+        event_id = _append(
+            store,
+            traj_id,
+            rev_id,
+            reviewer,
+            "edit",
+            note=note,
+            seconds=seconds,
+            taxonomy_version=current["taxonomy_version"],
+        )
         _set_state(store, traj_id, "edited", rev_id, event_id, reviewer)
         release_lease(store, traj_id, reviewer)
     return rev_id, event_id
@@ -154,7 +214,9 @@ def undo(store: Store, reviewer: str) -> int:
     with store.transaction():
         row = store.one(
             """SELECT event_id, traj_id FROM decisions WHERE reviewer = ?
-               ORDER BY event_id DESC LIMIT 1""", [reviewer])
+               ORDER BY event_id DESC LIMIT 1""",
+            [reviewer],
+        )
         if row is None:
             raise ReviewError(f"reviewer {reviewer!r} has no decision to undo")
         target, traj_id = row
@@ -163,31 +225,62 @@ def undo(store: Store, reviewer: str) -> int:
     return event_id
 
 
-def compare(store: Store, left: int, right: int, verdict: str, reviewer: str, *,
-            seconds: float | None = None, note: str | None = None) -> int:
+def compare(
+    store: Store,
+    left: int,
+    right: int,
+    verdict: str,
+    reviewer: str,
+    *,
+    seconds: float | None = None,
+    note: str | None = None,
+) -> int:
     """An A/B judgement of two trajectories of the same task, on their current revisions."""
     if verdict not in VERDICTS:
         raise ReviewError(f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}")
     if left == right:
         raise ReviewError("compare needs two different trajectories")
     with store.transaction():
-        rows = dict(store.con.execute(
-            """SELECT t.traj_id, t.task_key FROM trajectories t WHERE traj_id IN (?, ?)""",
-            [left, right]).fetchall())
+        rows = dict(
+            store.con.execute(
+                """SELECT t.traj_id, t.task_key FROM trajectories t WHERE traj_id IN (?, ?)""", [left, right]
+            ).fetchall()
+        )
         for t in (left, right):
             if t not in rows:
                 raise ReviewError(f"trajectory {t}: no such trajectory")
         if rows[left] != rows[right]:
             raise ReviewError(f"trajectories {left} and {right} are of different tasks")
-        revs = dict(store.con.execute("SELECT traj_id, rev_id FROM state WHERE traj_id IN (?, ?)",
-                                      [left, right]).fetchall())
-        return _append(store, left, revs[left], reviewer, "compare", other_traj_id=right,
-                       other_rev_id=revs[right], verdict=verdict, note=note, seconds=seconds)
+        revs = dict(
+            store.con.execute(
+                "SELECT traj_id, rev_id FROM state WHERE traj_id IN (?, ?)", [left, right]
+            ).fetchall()
+        )
+        return _append(
+            store,
+            left,
+            revs[left],
+            reviewer,
+            "compare",
+            other_traj_id=right,
+            other_rev_id=revs[right],
+            verdict=verdict,
+            note=note,
+            seconds=seconds,
+        )
 
 
-def bulk(store: Store, kind: str, reviewer: str, *, source_label: str | None = None,
-         fmt: str | None = None, file_pattern: str | None = None,
-         tags: list[str] | tuple = (), task_keys: list[str] | None = None) -> int:
+def bulk(
+    store: Store,
+    kind: str,
+    reviewer: str,
+    *,
+    source_label: str | None = None,
+    fmt: str | None = None,
+    file_pattern: str | None = None,
+    tags: list[str] | tuple = (),
+    task_keys: list[str] | None = None,
+) -> int:
     """Decide every pending trajectory that matches, in one transaction (e.g. trust a source's
     own success labels). `fail` takes the source's own first faulty step and tags where the
     record carries them, else the last assistant turn and `tags` (default `other`)."""
@@ -197,8 +290,10 @@ def bulk(store: Store, kind: str, reviewer: str, *, source_label: str | None = N
     known = {t["tag"] for t in store.taxonomy(version)}
     unknown = [t for t in tags if t not in known]
     if unknown:
-        raise ReviewError(f"unknown failure tag(s) {', '.join(unknown)}; taxonomy v{version} "
-                          f"has: {', '.join(sorted(known))}")
+        raise ReviewError(
+            f"unknown failure tag(s) {', '.join(unknown)}; taxonomy v{version} "
+            f"has: {', '.join(sorted(known))}"
+        )
     where, params = ["s.status = 'pending'"], []
     if source_label:
         where.append("t.source_label = ?")
@@ -215,7 +310,8 @@ def bulk(store: Store, kind: str, reviewer: str, *, source_label: str | None = N
     given = list(tags) or None
     with store.transaction() as con:
         start = store.scalar("SELECT coalesce(max(event_id), 0) FROM events")
-        con.execute(f"""
+        con.execute(
+            f"""
             INSERT INTO events (event_id, traj_id, rev_id, reviewer, created_at, kind, tags, first_step,
                                 note, taxonomy_version)
             SELECT nextval('event_ids'), t.traj_id, s.rev_id, ?, now(), ?,
@@ -226,13 +322,16 @@ def bulk(store: Store, kind: str, reviewer: str, *, source_label: str | None = N
                         t.n_steps - 1) END,
                    'bulk', ?
             FROM trajectories t JOIN state s USING (traj_id)
-            WHERE {' AND '.join(where)} ORDER BY t.traj_id""",
-                    [reviewer, kind, kind, given, kind, version, *params])
-        con.execute("""
+            WHERE {" AND ".join(where)} ORDER BY t.traj_id""",
+            [reviewer, kind, kind, given, kind, version, *params],
+        )
+        con.execute(
+            """
             UPDATE state SET status = ?, event_id = e.event_id, reviewer = e.reviewer,
                              decided_at = e.created_at
             FROM events e WHERE e.traj_id = state.traj_id AND e.event_id > ?""",
-                    [DECISION_STATUS[kind], start])
+            [DECISION_STATUS[kind], start],
+        )
         return store.scalar("SELECT count(*) FROM events WHERE event_id > ?", [start])
 
 
@@ -248,8 +347,7 @@ def rebuild_state(store: Store) -> int:
 # -- leases --------------------------------------------------------------------------------
 
 
-def acquire_lease(store: Store, traj_id: int, reviewer: str,
-                  seconds: int = DEFAULT_LEASE_SECONDS) -> bool:
+def acquire_lease(store: Store, traj_id: int, reviewer: str, seconds: int = DEFAULT_LEASE_SECONDS) -> bool:
     """Hold an item for `seconds`; False if another reviewer holds a live lease on it.
     One statement, so it is atomic without a transaction of its own (it is on the hot path)."""
     taken = store.one(
@@ -257,7 +355,9 @@ def acquire_lease(store: Store, traj_id: int, reviewer: str,
            SELECT ?, ?, now()::TIMESTAMP + to_seconds(?::DOUBLE)
            WHERE NOT EXISTS (SELECT 1 FROM leases WHERE traj_id = ? AND reviewer <> ?
                              AND expires_at > now())
-           RETURNING traj_id""", [traj_id, reviewer, seconds, traj_id, reviewer])
+           RETURNING traj_id""",
+        [traj_id, reviewer, seconds, traj_id, reviewer],
+    )
     return taken is not None
 
 
@@ -272,7 +372,8 @@ def load_task(store: Store, traj_id: int) -> Task:
     instruction, system, context, tools, task_id = store.one(
         """SELECT instruction, system, context, tools, source_task_id
            FROM trajectories JOIN tasks USING (task_hash) WHERE traj_id = ?""",
-        [traj_id])
+        [traj_id],
+    )
     return Task(instruction, system, context, tuple(orjson.loads(tools)), task_id)
 
 
@@ -283,16 +384,19 @@ def _guard(store: Store, traj_id: int, reviewer: str, seen: int | None, check_se
         """SELECT s.status, s.rev_id, s.event_id,
                   (SELECT reviewer FROM leases l WHERE l.traj_id = ? AND l.expires_at > now()),
                   (SELECT max(version) FROM taxonomy)
-           FROM state s WHERE s.traj_id = ?""", [traj_id, traj_id])
+           FROM state s WHERE s.traj_id = ?""",
+        [traj_id, traj_id],
+    )
     if row is None:
         raise ReviewError(f"trajectory {traj_id}: no such trajectory")
     status, rev_id, event_id, holder, version = row
     if holder not in (None, reviewer):
-        raise LeaseHeld(f"trajectory {traj_id} is being reviewed by {holder}; "
-                        f"your decision was not saved")
+        raise LeaseHeld(f"trajectory {traj_id} is being reviewed by {holder}; your decision was not saved")
     if check_seen and event_id != seen:
-        raise StaleWrite(f"trajectory {traj_id} changed since you opened it (now {status}); "
-                         f"reload it: your decision was not saved")
+        raise StaleWrite(
+            f"trajectory {traj_id} changed since you opened it (now {status}); "
+            f"reload it: your decision was not saved"
+        )
     return {"status": status, "rev_id": rev_id, "event_id": event_id, "taxonomy_version": version}
 
 
@@ -302,40 +406,72 @@ def _check_failure(store: Store, traj_id: int, rev_id: int, tags, first_step, ve
         raise ReviewError(f"trajectory {traj_id}: a failure needs at least one tag")
     unknown = [t for t in tags if t not in known]
     if unknown:
-        raise ReviewError(f"trajectory {traj_id}: unknown failure tag(s) {', '.join(unknown)} "
-                          f"(taxonomy v{version})")
+        raise ReviewError(
+            f"trajectory {traj_id}: unknown failure tag(s) {', '.join(unknown)} (taxonomy v{version})"
+        )
     steps = store.scalar(
         """SELECT count(*) FROM (SELECT unnest(turns::JSON[]) AS t FROM revisions
-           WHERE rev_id = ?) WHERE t->>'role' = 'assistant'""", [rev_id])
+           WHERE rev_id = ?) WHERE t->>'role' = 'assistant'""",
+        [rev_id],
+    )
     if first_step is None or not 0 <= first_step < steps:
-        raise ReviewError(f"trajectory {traj_id}: first faulty step must be 0..{steps - 1}, "
-                          f"got {first_step}")
+        raise ReviewError(f"trajectory {traj_id}: first faulty step must be 0..{steps - 1}, got {first_step}")
 
 
-def _append(store: Store, traj_id, rev_id, reviewer, kind, *, tags=None, first_step=None,
-            note=None, seconds=None, taxonomy_version=None, undoes=None, other_traj_id=None,
-            other_rev_id=None, verdict=None) -> int:
+def _append(
+    store: Store,
+    traj_id,
+    rev_id,
+    reviewer,
+    kind,
+    *,
+    tags=None,
+    first_step=None,
+    note=None,
+    seconds=None,
+    taxonomy_version=None,
+    undoes=None,
+    other_traj_id=None,
+    other_rev_id=None,
+    verdict=None,
+) -> int:
     return store.one(
         """INSERT INTO events VALUES (nextval('event_ids'), ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?,
                                       ?, ?, ?) RETURNING event_id""",
-        [traj_id, rev_id, reviewer, kind, tags, first_step, note, seconds, taxonomy_version,
-         undoes, other_traj_id, other_rev_id, verdict])[0]
+        [
+            traj_id,
+            rev_id,
+            reviewer,
+            kind,
+            tags,
+            first_step,
+            note,
+            seconds,
+            taxonomy_version,
+            undoes,
+            other_traj_id,
+            other_rev_id,
+            verdict,
+        ],
+    )[0]
 
 
 def _set_state(store: Store, traj_id, status, rev_id, event_id, reviewer) -> None:
     store.con.execute(
         """UPDATE state SET status = ?, rev_id = ?, event_id = ?, reviewer = ?,
                             decided_at = CASE WHEN ? IS NULL THEN NULL ELSE now() END
-           WHERE traj_id = ?""", [status, rev_id, event_id, reviewer, event_id, traj_id])
+           WHERE traj_id = ?""",
+        [status, rev_id, event_id, reviewer, event_id, traj_id],
+    )
 
 
 def _rederive(store: Store, traj_id: int) -> None:
     rows = store.con.execute(
-        "SELECT event_id, kind, rev_id, undoes, reviewer FROM events WHERE traj_id = ? "
-        "ORDER BY event_id", [traj_id]).fetchall()
+        "SELECT event_id, kind, rev_id, undoes, reviewer FROM events WHERE traj_id = ? ORDER BY event_id",
+        [traj_id],
+    ).fetchall()
     events = [dict(zip(("event_id", "kind", "rev_id", "undoes", "reviewer"), r)) for r in rows]
-    original = store.scalar("SELECT rev_id FROM revisions WHERE traj_id = ? AND number = 0",
-                            [traj_id])
+    original = store.scalar("SELECT rev_id FROM revisions WHERE traj_id = ? AND number = 0", [traj_id])
     status, rev, deciding = derive_state(events, original)
     who = next((e["reviewer"] for e in events if e["event_id"] == deciding), None)
     _set_state(store, traj_id, status, rev, deciding, who)

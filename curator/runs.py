@@ -45,8 +45,7 @@ class RunConfig:
     eval_each_epoch: int | None = None  # run the benchmark on this many tasks after every epoch
 
 
-def start_run(store: Store, config: RunConfig, *, user: str, root: str | os.PathLike,
-              progress=None) -> int:
+def start_run(store: Store, config: RunConfig, *, user: str, root: str | os.PathLike, progress=None) -> int:
     """Export, then start the job process; returns the run id. One run at a time per store."""
     from curator.export import export_store
 
@@ -62,22 +61,37 @@ def start_run(store: Store, config: RunConfig, *, user: str, root: str | os.Path
     export_store(store, folder / "export", progress=progress)
     (folder / "job.json").write_text(json.dumps(asdict(config), indent=2))
     with open(folder / LOG, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "trainer.job", str(folder)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trainer.job", str(folder)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     _started[run_id] = proc
     store.con.execute(
         """INSERT INTO runs VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, 'running', NULL, NULL, NULL,
                                     NULL)""",
-        [run_id, user, config.base or "default", config.preset, ",".join(config.stages),
-         json.dumps(asdict(config)), str(folder), proc.pid])
+        [
+            run_id,
+            user,
+            config.base or "default",
+            config.preset,
+            ",".join(config.stages),
+            json.dumps(asdict(config)),
+            str(folder),
+            proc.pid,
+        ],
+    )
     return run_id
 
 
 def refresh(store: Store) -> None:
     """Record the outcome of every run whose process has ended."""
     for run_id, folder, pid in store.con.execute(
-            "SELECT run_id, folder, pid FROM runs WHERE status = 'running'").fetchall():
+        "SELECT run_id, folder, pid FROM runs WHERE status = 'running'"
+    ).fetchall():
         if _alive(run_id, pid, folder):
             continue
         folder = Path(folder)
@@ -86,8 +100,14 @@ def refresh(store: Store) -> None:
         store.con.execute(
             """UPDATE runs SET status = ?, finished_at = now(), result = ?, evaluation = ?,
                                error = ? WHERE run_id = ? AND status = 'running'""",
-            [status, json.dumps(result) if result else None,
-             json.dumps(_metrics_only(evaluation)) if evaluation else None, error, run_id])
+            [
+                status,
+                json.dumps(result) if result else None,
+                json.dumps(_metrics_only(evaluation)) if evaluation else None,
+                error,
+                run_id,
+            ],
+        )
 
 
 def cancel_run(store: Store, run_id: int, grace_s: float = 5.0) -> None:
@@ -107,9 +127,11 @@ def cancel_run(store: Store, run_id: int, grace_s: float = 5.0) -> None:
             _signal_group(pid, signal.SIGKILL)
             while _alive(run_id, pid, folder):
                 time.sleep(0.05)
-    store.con.execute("""UPDATE runs SET status = 'cancelled', finished_at = now(), error = ?
-                         WHERE run_id = ?""", [f"cancelled; last log lines:\n{log_tail(folder, 5)}",
-                                               run_id])
+    store.con.execute(
+        """UPDATE runs SET status = 'cancelled', finished_at = now(), error = ?
+                         WHERE run_id = ?""",
+        [f"cancelled; last log lines:\n{log_tail(folder, 5)}", run_id],
+    )
 
 
 def list_runs(store: Store) -> list[dict]:
@@ -177,5 +199,7 @@ def _read_json(path: Path) -> dict | None:
 
 def _metrics_only(evaluation: dict) -> dict:
     """What the store keeps of an evaluation: each side's metrics, not its transcripts."""
-    return {key: ({k: v for k, v in value.items() if k != "transcripts"}
-                  if isinstance(value, dict) else value) for key, value in evaluation.items()}
+    return {
+        key: ({k: v for k, v in value.items() if k != "transcripts"} if isinstance(value, dict) else value)
+        for key, value in evaluation.items()
+    }

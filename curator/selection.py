@@ -39,16 +39,22 @@ class ExportFilters:
         for key, value in self.__dict__.items():
             if value in (None, (), []):
                 continue
-            out[key] = value.isoformat() if isinstance(value, datetime) else (
-                list(value) if key == "tags" else value)
+            out[key] = (
+                value.isoformat()
+                if isinstance(value, datetime)
+                else (list(value) if key == "tags" else value)
+            )
         return out
 
 
 def matching_files(con, pattern: str) -> list[str]:
     """Imported files whose path matches a glob (a plain path matches itself): the one rule for
     `--file` in `curator bulk`, `curator export` and the app."""
-    return [f for (f,) in con.execute("SELECT DISTINCT source_file FROM trajectories").fetchall()
-            if f == pattern or fnmatch.fnmatch(f, pattern)]
+    return [
+        f
+        for (f,) in con.execute("SELECT DISTINCT source_file FROM trajectories").fetchall()
+        if f == pattern or fnmatch.fnmatch(f, pattern)
+    ]
 
 
 def trajectory_where(con, filters: ExportFilters, alias: str = "t") -> tuple[str, list]:

@@ -9,8 +9,7 @@ STATUSES = ("pending", "accepted", "edited", "failed", "skipped")
 
 
 def store_stats(store: Store) -> dict:
-    by_status = dict(store.con.execute("SELECT status, count(*) FROM state GROUP BY status")
-                     .fetchall())
+    by_status = dict(store.con.execute("SELECT status, count(*) FROM state GROUP BY status").fetchall())
     return {
         "trajectories": store.scalar("SELECT count(*) FROM trajectories"),
         "tasks": store.scalar("SELECT count(DISTINCT task_key) FROM trajectories"),

@@ -85,12 +85,22 @@ def _render_revisions(con) -> None:
     import pyarrow as pa
 
     last = -1
-    while rows := con.execute("""SELECT rev_id, turns FROM revisions WHERE rev_id > ?
-                                 ORDER BY rev_id LIMIT ?""", [last, MIGRATION_BATCH]).fetchall():
+    while rows := con.execute(
+        """SELECT rev_id, turns FROM revisions WHERE rev_id > ?
+                                 ORDER BY rev_id LIMIT ?""",
+        [last, MIGRATION_BATCH],
+    ).fetchall():
         columns = list(zip(*(rendered(orjson.loads(turns)) for _, turns in rows)))
-        con.register("rendered", pa.table({
-            "rev_id": [r for r, _ in rows], "turn_keys": columns[1],
-            "messages": pa.array(columns[0], pa.list_(pa.string()))}))
+        con.register(
+            "rendered",
+            pa.table(
+                {
+                    "rev_id": [r for r, _ in rows],
+                    "turn_keys": columns[1],
+                    "messages": pa.array(columns[0], pa.list_(pa.string())),
+                }
+            ),
+        )
         try:
             con.execute("""UPDATE revisions SET messages = n.messages, turn_keys = n.turn_keys
                            FROM rendered n WHERE revisions.rev_id = n.rev_id""")
@@ -159,8 +169,9 @@ class Store:
         except duckdb.IOException as exc:
             raise _busy_or_error(self.path, exc) from None
         except duckdb.Error as exc:
-            raise StoreError(f"{self.path}: cannot open as a DuckDB store: "
-                             f"{str(exc).splitlines()[0]}") from None
+            raise StoreError(
+                f"{self.path}: cannot open as a DuckDB store: {str(exc).splitlines()[0]}"
+            ) from None
         if not read_only:
             self._migrate()
 
@@ -184,16 +195,21 @@ class Store:
         self.con.execute("COMMIT")
 
     def _migrate(self) -> None:
-        tables = set(self.column(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"))
+        tables = set(
+            self.column("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")
+        )
         if "meta" in tables:
             version = int(self.scalar("SELECT value FROM meta WHERE key = 'schema_version'"))
             if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: schema version {version} is newer than this "
-                                 f"curator ({SCHEMA_VERSION}); upgrade curator")
+                raise StoreError(
+                    f"{self.path}: schema version {version} is newer than this "
+                    f"curator ({SCHEMA_VERSION}); upgrade curator"
+                )
         elif tables:
-            raise StoreError(f"{self.path}: a DuckDB file that is not a curator store "
-                             f"(tables: {', '.join(sorted(tables))})")
+            raise StoreError(
+                f"{self.path}: a DuckDB file that is not a curator store "
+                f"(tables: {', '.join(sorted(tables))})"
+            )
         else:
             version = 0
         if version == SCHEMA_VERSION:
@@ -208,8 +224,7 @@ class Store:
                         step(con)
                     else:
                         con.execute(step)
-            con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                        [str(SCHEMA_VERSION)])
+            con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
 
     def _create(self, con) -> None:
         """The version-1 schema; later versions come from MIGRATIONS like any old store."""
@@ -219,8 +234,9 @@ class Store:
             con.execute(statement)
         con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         tags = orjson.loads(TAXONOMY_FILE.read_bytes())
-        con.executemany("INSERT INTO taxonomy VALUES (1, ?, ?, now())",
-                        [(t["tag"], t["description"]) for t in tags])
+        con.executemany(
+            "INSERT INTO taxonomy VALUES (1, ?, ?, now())", [(t["tag"], t["description"]) for t in tags]
+        )
 
     # -- small shared queries ---------------------------------------------------------------
 
@@ -244,8 +260,8 @@ class Store:
     def taxonomy(self, version: int | None = None) -> list[dict]:
         version = version or self.taxonomy_version()
         rows = self.con.execute(
-            "SELECT tag, description FROM taxonomy WHERE version = ? ORDER BY rowid",
-            [version]).fetchall()
+            "SELECT tag, description FROM taxonomy WHERE version = ? ORDER BY rowid", [version]
+        ).fetchall()
         return [{"tag": t, "description": d} for t, d in rows]
 
 
@@ -256,5 +272,6 @@ def _busy_or_error(path: Path, exc: Exception) -> StoreError:
         who = f" (PID {holder.group(1)})" if holder else ""
         return StoreBusy(
             f"{path}: the store is open in another process{who}, probably `curator serve`; "
-            f"DuckDB allows one writer per file: use the app (its Import tab) or stop it first")
+            f"DuckDB allows one writer per file: use the app (its Import tab) or stop it first"
+        )
     return StoreError(f"{path}: {message.splitlines()[0]}")

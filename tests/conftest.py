@@ -37,8 +37,18 @@ def held_store(db):
 
     Store(db).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", ("import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
-         "print('ready', flush=True); time.sleep(60)"), str(db)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            (
+                "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
+                "print('ready', flush=True); time.sleep(60)"
+            ),
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ready"
         yield holder
@@ -47,14 +57,23 @@ def held_store(db):
         holder.wait()
 
 
-def run_cli(*args: str, db: Path | None = None, check: bool = False, input: str | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, db: Path | None = None, check: bool = False, input: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run `curator ARGS` as a user would, in a subprocess."""
     cmd = [sys.executable, "-m", "curator", *args]
     if db is not None:
         cmd += ["--db", str(db)]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, input=input,
-                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.run(
+        cmd,
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        input=input,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"curator {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
     return proc
@@ -65,22 +84,49 @@ def cli_json(*args: str, db: Path | None = None) -> dict:
     return orjson.loads(proc.stdout)
 
 
-def chat_record(task_id: str, steps: list[tuple[str, str, dict, str]], final: str | None,
-                label: str | None = None, **extra) -> dict:
+def chat_record(
+    task_id: str,
+    steps: list[tuple[str, str, dict, str]],
+    final: str | None,
+    label: str | None = None,
+    **extra,
+) -> dict:
     """One OpenAI-chat record: steps of (thought, tool, arguments, result), then a final answer."""
-    messages = [{"role": "system", "content": "You help with travel."},
-                {"role": "user", "content": f"Task {task_id}"}]
+    messages = [
+        {"role": "system", "content": "You help with travel."},
+        {"role": "user", "content": f"Task {task_id}"},
+    ]
     for i, (thought, tool, args, result) in enumerate(steps):
-        messages.append({"role": "assistant", "content": thought, "tool_calls": [
-            {"id": f"c{i}", "type": "function",
-             "function": {"name": tool, "arguments": orjson.dumps(args).decode()}}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": thought,
+                "tool_calls": [
+                    {
+                        "id": f"c{i}",
+                        "type": "function",
+                        "function": {"name": tool, "arguments": orjson.dumps(args).decode()},
+                    }
+                ],
+            }
+        )
         messages.append({"role": "tool", "tool_call_id": f"c{i}", "name": tool, "content": result})
     if final is not None:
         messages.append({"role": "assistant", "content": final})
-    tools = [{"type": "function", "function": {
-        "name": "get_weather", "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                       "required": ["city"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+        }
+    ]
     record = {"task_id": task_id, "messages": messages, "tools": tools, **extra}
     if label:
         record["label"] = label

@@ -8,21 +8,54 @@ from pathlib import Path
 
 import pytest
 
-CITIES = ["Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Lisbon", "Prague", "Dublin", "Athens", "Warsaw",
-          "Zurich"]
+CITIES = [
+    "Paris",
+    "Berlin",
+    "Madrid",
+    "Rome",
+    "Oslo",
+    "Vienna",
+    "Lisbon",
+    "Prague",
+    "Dublin",
+    "Athens",
+    "Warsaw",
+    "Zurich",
+]
 TOOLS = [
-    {"type": "function", "function": {"name": "get_weather", "description": "Current weather of a city.",
-                                      "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                                                     "required": ["city"]}}},
-    {"type": "function", "function": {"name": "search_web", "description": "Search the web.",
-                                      "parameters": {"type": "object", "properties": {"query": {"type": "string"},
-                                                                                      "limit": {"type": "integer"}}}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather of a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "search_web",
+            "description": "Search the web.",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string"}, "limit": {"type": "integer"}},
+            },
+        },
+    },
 ]
 SYSTEM = "You are an agent. Use the tools to answer."
 
 
 def call(name: str, **arguments) -> dict:
-    return {"id": "call_0", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+    return {
+        "id": "call_0",
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments)},
+    }
 
 
 def prompt_of(city: str) -> list[dict]:
@@ -31,27 +64,58 @@ def prompt_of(city: str) -> list[dict]:
 
 def sft_row(i: int, city: str) -> dict:
     temp = 10 + i
-    return {"row_id": f"r{i}", "task_key": f"t{i}", "tools": json.dumps(TOOLS), "messages": prompt_of(city) + [
-        {"role": "assistant", "content": f"I will look up the weather in {city}.",
-         "tool_calls": [call("get_weather", city=city)]},
-        {"role": "tool", "tool_call_id": "call_0", "name": "get_weather",
-         "content": json.dumps({"city": city, "temp_c": temp})},
-        {"role": "assistant", "content": f"It is {temp} degrees Celsius in {city}."},
-    ]}
+    return {
+        "row_id": f"r{i}",
+        "task_key": f"t{i}",
+        "tools": json.dumps(TOOLS),
+        "messages": prompt_of(city)
+        + [
+            {
+                "role": "assistant",
+                "content": f"I will look up the weather in {city}.",
+                "tool_calls": [call("get_weather", city=city)],
+            },
+            {
+                "role": "tool",
+                "tool_call_id": "call_0",
+                "name": "get_weather",
+                "content": json.dumps({"city": city, "temp_c": temp}),
+            },
+            {"role": "assistant", "content": f"It is {temp} degrees Celsius in {city}."},
+        ],
+    }
 
 
 def dpo_row(city: str) -> dict:
-    return {"tools": json.dumps(TOOLS), "prompt": prompt_of(city),
-            "chosen": [{"role": "assistant", "content": f"I will look up the weather in {city}.",
-                        "tool_calls": [call("get_weather", city=city)]}],
-            "rejected": [{"role": "assistant", "content": "I will search.",
-                          "tool_calls": [call("search_web", query=f"weather {city}", limit=3)]}]}
+    return {
+        "tools": json.dumps(TOOLS),
+        "prompt": prompt_of(city),
+        "chosen": [
+            {
+                "role": "assistant",
+                "content": f"I will look up the weather in {city}.",
+                "tool_calls": [call("get_weather", city=city)],
+            }
+        ],
+        "rejected": [
+            {
+                "role": "assistant",
+                "content": "I will search.",
+                "tool_calls": [call("search_web", query=f"weather {city}", limit=3)],
+            }
+        ],
+    }
 
 
 def kto_row(city: str, good: bool) -> dict:
     row = dpo_row(city)
-    return {"tools": row["tools"], "prompt": row["prompt"], "completion": row["chosen" if good else "rejected"],
-            "label": good, "tags": [] if good else ["wrong_tool"]}
+    return {
+        "tools": row["tools"],
+        "prompt": row["prompt"],
+        "completion": row["chosen" if good else "rejected"],
+        "label": good,
+        "tags": [] if good else ["wrong_tool"],
+    }
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -62,9 +126,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def write_export(root: Path, n_train: int = 8, kinds=("sft", "dpo", "kto")) -> Path:
     """An export folder in the JSONL layout: DIR/{sft,dpo,kto}/{train,eval}.jsonl and DIR/manifest.json."""
     train, evaluation = CITIES[:n_train], CITIES[-2:]
-    makers = {"sft": lambda cities: [sft_row(i, c) for i, c in enumerate(cities)],
-              "dpo": lambda cities: [dpo_row(c) for c in cities],
-              "kto": lambda cities: [kto_row(c, i % 2 == 0) for i, c in enumerate(cities)]}
+    makers = {
+        "sft": lambda cities: [sft_row(i, c) for i, c in enumerate(cities)],
+        "dpo": lambda cities: [dpo_row(c) for c in cities],
+        "kto": lambda cities: [kto_row(c, i % 2 == 0) for i, c in enumerate(cities)],
+    }
     for kind in kinds:
         write_jsonl(root / kind / "train.jsonl", makers[kind](train))
         write_jsonl(root / kind / "eval.jsonl", makers[kind](evaluation))
@@ -97,9 +163,19 @@ def tiny_base(tmp_path_factory, smol_path) -> Path:
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(smol_path)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+    )
     path = tmp_path_factory.mktemp("tiny-base")
     LlamaForCausalLM(config).save_pretrained(path)
     tok.save_pretrained(path)

@@ -15,9 +15,15 @@ def bench(tmp_path, db):
     from curator.ingest import import_file
     from curator.store import Store
 
-    records = [chat_record(f"t{i % 3}", [("Look.", "get_weather", {"city": c}, "sun")],
-                           f"Sunny in {c}.", "success" if i % 2 else "failure")
-               for i, c in enumerate(["Paris", "Rome", "Oslo", "Lima", "Kyiv", "Bonn"])]
+    records = [
+        chat_record(
+            f"t{i % 3}",
+            [("Look.", "get_weather", {"city": c}, "sun")],
+            f"Sunny in {c}.",
+            "success" if i % 2 else "failure",
+        )
+        for i, c in enumerate(["Paris", "Rome", "Oslo", "Lima", "Kyiv", "Bonn"])
+    ]
     store = Store(db)
     import_file(store, str(write_jsonl(tmp_path / "six.jsonl", records)))
     yield Workbench(store, lease_seconds=300)
@@ -72,8 +78,16 @@ def test_second_review_is_blind_and_feeds_kappa(bench):
         set_second_review_share(store, 1.0)
     first = bench.next_item("alice", QueueFilters())
     task = first.loaded.task
-    turns = apply_step(task, first.loaded.turns, 0, 0, thought="Better.", tool_name="get_weather",
-                       arguments='{"city": "Nice"}', reply="")
+    turns = apply_step(
+        task,
+        first.loaded.turns,
+        0,
+        0,
+        thought="Better.",
+        tool_name="get_weather",
+        arguments='{"city": "Nice"}',
+        reply="",
+    )
     bench.save_edit(first.shown, "alice", turns)
     second = bench.next_item("bob", QueueFilters())
     assert second.shown.second_review and second.shown.traj_id == first.shown.traj_id
@@ -82,8 +96,7 @@ def test_second_review_is_blind_and_feeds_kappa(bench):
     assert bench.next_item("bob", QueueFilters()).shown.second_review is False
     with bench.db() as store:
         assert dashboard.double_decisions(store) == [("edit", "fail")]
-    assert dashboard.cohen_kappa([("a", "a"), ("f", "f"), ("a", "f"), ("a", "a")]) == \
-        pytest.approx(0.5)
+    assert dashboard.cohen_kappa([("a", "a"), ("f", "f"), ("a", "f"), ("a", "a")]) == pytest.approx(0.5)
     assert dashboard.cohen_kappa([]) is None
 
 
@@ -91,17 +104,33 @@ def test_edit_rules():
     from curator.app.editing import EditError, apply_step, check_complete, delete_step, insert_step
     from curator.model import Task, ToolCall, Turn
 
-    task = Task("q", tools=({"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},))
-    turns = [Turn("assistant", thought="t", tool_calls=(ToolCall("get_weather", {"city": "A"}, "c"),)),
-             Turn("tool", content="sun", tool_call_id="c"), Turn("assistant", content="Sunny.")]
+    task = Task(
+        "q",
+        tools=(
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"city": {"type": "string"}},
+                        "required": ["city"],
+                    },
+                },
+            },
+        ),
+    )
+    turns = [
+        Turn("assistant", thought="t", tool_calls=(ToolCall("get_weather", {"city": "A"}, "c"),)),
+        Turn("tool", content="sun", tool_call_id="c"),
+        Turn("assistant", content="Sunny."),
+    ]
     with pytest.raises(EditError, match="not valid JSON"):
         apply_step(task, turns, 0, 0, thought="", tool_name="get_weather", arguments="{", reply="")
     with pytest.raises(EditError, match="not offered"):
         apply_step(task, turns, 0, 0, thought="", tool_name="nope", arguments="{}", reply="")
     with pytest.raises(EditError, match="expected string"):
-        apply_step(task, turns, 0, 0, thought="", tool_name="get_weather",
-                   arguments='{"city": 3}', reply="")
+        apply_step(task, turns, 0, 0, thought="", tool_name="get_weather", arguments='{"city": 3}', reply="")
     new, step = insert_step(turns, 0)
     assert [t.role for t in new] == ["assistant", "tool", "assistant", "assistant"] and step == 1
     with pytest.raises(EditError, match="step 2 is empty"):
@@ -117,18 +146,24 @@ def test_render_escapes_everything():
 
     evil = '<script>x()</script><img src=x onerror=y()><a href="javascript:z()">l</a>'
     task = Task(evil, system=evil, tools=({"function": {"name": evil}},))
-    turns = [Turn("assistant", thought=evil, content=evil,
-                  tool_calls=(ToolCall(evil, {"k": evil}),), raw=evil), Turn("tool", content=evil)]
-    html = task_html(task) + trajectory_html(1, 1, turns, [{"check": evil, "step": 0,
-                                                           "message": evil}])
-    md = text(f"{evil} [m](javascript:alert(1)) [ok](https://x.org) ![i](http://x/i.png)",
-              markdown=True)
-    for html_, allowed in ((html, {"div", "span", "details", "summary", "pre", "code", "b"}),
-                           (md, {"div", "p", "a"})):
+    turns = [
+        Turn("assistant", thought=evil, content=evil, tool_calls=(ToolCall(evil, {"k": evil}),), raw=evil),
+        Turn("tool", content=evil),
+    ]
+    html = task_html(task) + trajectory_html(1, 1, turns, [{"check": evil, "step": 0, "message": evil}])
+    md = text(f"{evil} [m](javascript:alert(1)) [ok](https://x.org) ![i](http://x/i.png)", markdown=True)
+    for html_, allowed in (
+        (html, {"div", "span", "details", "summary", "pre", "code", "b"}),
+        (md, {"div", "p", "a"}),
+    ):
         tags = TagLog.of(html_)
         assert {tag for tag, _ in tags} <= allowed
-        assert not [a for _, attrs in tags for a, v in attrs
-                    if a.startswith("on") or (a in ("href", "src") and "javascript" in v)]
+        assert not [
+            a
+            for _, attrs in tags
+            for a, v in attrs
+            if a.startswith("on") or (a in ("href", "src") and "javascript" in v)
+        ]
     assert 'href="https://x.org"' in md
 
 
@@ -166,8 +201,9 @@ def test_users_file_holds_salted_hashes_only(tmp_path):
 @pytest.mark.slow
 def test_users_and_serve_commands(tmp_path, db):
     users = tmp_path / "u.txt"
-    added = run_cli("users", "add", "alice", "--users", str(users), "--password-stdin", "--json",
-                    input="pw\n", check=True)
+    added = run_cli(
+        "users", "add", "alice", "--users", str(users), "--password-stdin", "--json", input="pw\n", check=True
+    )
     assert '"added":true' in added.stdout
     refused = run_cli("serve", "--host", "0.0.0.0", db=db)
     assert refused.returncode == 1 and "without --users" in refused.stderr

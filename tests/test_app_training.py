@@ -11,40 +11,82 @@ from curator.store import StoreError
 
 def test_the_form_becomes_a_run_config():
     config = config_of(" ", "cpu-demo", ["dpo", "sft"], 0, 10, False)
-    assert (config.base, config.stages, config.max_steps, config.eval_tasks,
-            config.eval_each_epoch) == (None, ("sft", "dpo"), None, 10, None)
+    assert (config.base, config.stages, config.max_steps, config.eval_tasks, config.eval_each_epoch) == (
+        None,
+        ("sft", "dpo"),
+        None,
+        10,
+        None,
+    )
     config = config_of("/models/x", "cpu-smoke", ["sft"], 2, 3, True)
     assert (config.base, config.max_steps, config.eval_each_epoch) == ("/models/x", 2, 3)
-    for args, reason in ((([], 0, 1, False), "stage"), ((["sft"], -1, 1, False), "max steps"),
-                         ((["sft"], 0, 99, False), "eval tasks"),
-                         ((["sft"], 0, 0, True), "every epoch")):
+    for args, reason in (
+        (([], 0, 1, False), "stage"),
+        ((["sft"], -1, 1, False), "max steps"),
+        ((["sft"], 0, 99, False), "eval tasks"),
+        ((["sft"], 0, 0, True), "every epoch"),
+    ):
         with pytest.raises(StoreError, match=reason):
             config_of("", "cpu-demo", *args)
 
 
 def test_curves_split_losses_margins_and_epoch_benchmarks():
-    loss, margins, epochs = curves([
-        {"stage": "sft", "step": 1, "loss": 2.0},
-        {"stage": "sft", "step": 2, "epoch": 1.0, "task_success": 0.5},
-        {"stage": "dpo", "step": 1, "loss": 0.69, "rewards/margins": 0.1},
-    ])
+    loss, margins, epochs = curves(
+        [
+            {"stage": "sft", "step": 1, "loss": 2.0},
+            {"stage": "sft", "step": 2, "epoch": 1.0, "task_success": 0.5},
+            {"stage": "dpo", "step": 1, "loss": 0.69, "rewards/margins": 0.1},
+        ]
+    )
     assert loss.values.tolist() == [[1, 2.0, "sft"], [1, 0.69, "dpo"]]
     assert margins.values.tolist() == [[1, 0.1, "dpo"]]
     assert epochs.values.tolist() == [["sft epoch 1", 0.5, "sft"]]
 
 
 EPISODE = {
-    "task_id": "eval-1", "instruction": "Weather <b>now</b>?", "success": False,
-    "stopped": "final", "steps_taken": 2, "steps": [
-        {"step": 0, "raw": "<tool_call>{bad</tool_call><tool_call>{\"name\": \"nope\"}",
-         "thought": "", "final": None, "error": "call 1: not JSON", "calls": [
-             {"name": None, "arguments": None, "valid": False, "error": "not JSON",
-              "known": None, "schema_problems": None, "result": {"error": "invalid tool call"}},
-             {"name": "nope", "arguments": {}, "valid": True, "error": None, "known": False,
-              "schema_problems": None, "result": {"error": "unknown tool nope"}}]},
-        {"step": 1, "raw": "<script>alert(1)</script>", "thought": "<script>alert(1)</script>",
-         "final": "<script>alert(1)</script>", "error": None, "calls": []},
-    ]}
+    "task_id": "eval-1",
+    "instruction": "Weather <b>now</b>?",
+    "success": False,
+    "stopped": "final",
+    "steps_taken": 2,
+    "steps": [
+        {
+            "step": 0,
+            "raw": '<tool_call>{bad</tool_call><tool_call>{"name": "nope"}',
+            "thought": "",
+            "final": None,
+            "error": "call 1: not JSON",
+            "calls": [
+                {
+                    "name": None,
+                    "arguments": None,
+                    "valid": False,
+                    "error": "not JSON",
+                    "known": None,
+                    "schema_problems": None,
+                    "result": {"error": "invalid tool call"},
+                },
+                {
+                    "name": "nope",
+                    "arguments": {},
+                    "valid": True,
+                    "error": None,
+                    "known": False,
+                    "schema_problems": None,
+                    "result": {"error": "unknown tool nope"},
+                },
+            ],
+        },
+        {
+            "step": 1,
+            "raw": "<script>alert(1)</script>",
+            "thought": "<script>alert(1)</script>",
+            "final": "<script>alert(1)</script>",
+            "error": None,
+            "calls": [],
+        },
+    ],
+}
 
 
 def test_a_transcript_becomes_step_cards_with_flags():
@@ -56,8 +98,12 @@ def test_a_transcript_becomes_step_cards_with_flags():
 
 
 def test_transcripts_side_by_side_are_escaped():
-    evaluation = {"tasks": 1, "task_ids": ["eval-1"], "base": {"transcripts": [EPISODE]},
-                  "tuned": {"transcripts": [{**EPISODE, "success": True}]}}
+    evaluation = {
+        "tasks": 1,
+        "task_ids": ["eval-1"],
+        "base": {"transcripts": [EPISODE]},
+        "tuned": {"transcripts": [{**EPISODE, "success": True}]},
+    }
     html = transcripts_html(evaluation, "eval-1")
     assert "<script>" not in html and "<b>now" not in html
     assert "&lt;script&gt;" in html
@@ -65,11 +111,20 @@ def test_transcripts_side_by_side_are_escaped():
 
 
 def test_metrics_table_shows_missing_rates_as_na():
-    side = {"task_success": 0.5, "valid_tool_call_rate": None, "unknown_tool_rate": 0.0,
-            "schema_valid_rate": 1.0, "mean_steps": 2.5,
-            "counts": {"tasks": 4, "solved": 2, "attempted": 0, "valid": 0}}
-    tuned = {**side, "task_success": 0.75, "valid_tool_call_rate": 0.75,
-             "counts": {"tasks": 4, "solved": 3, "attempted": 8, "valid": 6}}
+    side = {
+        "task_success": 0.5,
+        "valid_tool_call_rate": None,
+        "unknown_tool_rate": 0.0,
+        "schema_valid_rate": 1.0,
+        "mean_steps": 2.5,
+        "counts": {"tasks": 4, "solved": 2, "attempted": 0, "valid": 0},
+    }
+    tuned = {
+        **side,
+        "task_success": 0.75,
+        "valid_tool_call_rate": 0.75,
+        "counts": {"tasks": 4, "solved": 3, "attempted": 8, "valid": 6},
+    }
     table = metrics_table({"base": side, "tuned": tuned}).values.tolist()
     assert table[0] == ["task success", "50%", "75%"]
     assert table[1] == ["valid tool call rate", "n/a", "75%"] and table[4][1] == "2.50"

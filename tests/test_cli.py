@@ -36,13 +36,14 @@ def test_import_all_real_files_then_again_imports_nothing_new(db, realdata):
 
 
 def test_bulk_then_stats_agree(db, tmp_path):
-    records = [chat_record("a", [("t", "get_weather", {"city": "X"}, "1")], "ok", "success"),
-               chat_record("a", [("t", "get_weather", {"city": "Y"}, "1")], "bad", "failure"),
-               chat_record("b", [("t", "get_weather", {"city": "Z"}, "1")], "ok", "success")]
+    records = [
+        chat_record("a", [("t", "get_weather", {"city": "X"}, "1")], "ok", "success"),
+        chat_record("a", [("t", "get_weather", {"city": "Y"}, "1")], "bad", "failure"),
+        chat_record("b", [("t", "get_weather", {"city": "Z"}, "1")], "ok", "success"),
+    ]
     cli_json("import", str(write_jsonl(tmp_path / "s.jsonl", records)), db=db)
     assert cli_json("bulk", "accept", "--source-label", "success", db=db) == {"decided": 2}
-    assert cli_json("bulk", "fail", "--source-label", "failure", "--tag", "other",
-                    db=db) == {"decided": 1}
+    assert cli_json("bulk", "fail", "--source-label", "failure", "--tag", "other", db=db) == {"decided": 1}
     stats = cli_json("stats", db=db)
     assert (stats["accepted"], stats["failed"], stats["pending"], stats["tasks"]) == (2, 1, 0, 2)
     assert stats["pairs"]["same_task"] == 1

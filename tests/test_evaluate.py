@@ -35,8 +35,10 @@ class Scripted:
 
 
 def perfect(task) -> Scripted:
-    return Scripted([f"I will call {name}.\n{call_text(name, args)}" for name, args in task.expected_calls]
-                    + [task.answers[0]])
+    return Scripted(
+        [f"I will call {name}.\n{call_text(name, args)}" for name, args in task.expected_calls]
+        + [task.answers[0]]
+    )
 
 
 def by_task(policy_of):
@@ -51,8 +53,9 @@ def by_task(policy_of):
 
 def test_perfect_policy_solves_every_eval_task():
     progress = []
-    result = evaluate(by_task(perfect), max_steps=6, progress=lambda d, n: progress.append((d, n)),
-                      show_progress=False)
+    result = evaluate(
+        by_task(perfect), max_steps=6, progress=lambda d, n: progress.append((d, n)), show_progress=False
+    )
     assert len(EVAL_TASKS) == 41 and result["counts"]["tasks"] == 41
     assert result["task_success"] == 1.0
     assert result["valid_tool_call_rate"] == 1.0
@@ -71,8 +74,9 @@ def test_all_calls_in_one_turn_and_bare_json_calls_also_work():
         return Scripted([f"Doing it all at once.\n{calls}", task.answers[0]])
 
     def bare(task):  # no tags at all: the bare JSON form some models emit
-        return Scripted([json.dumps({"name": n, "arguments": a}) for n, a in task.expected_calls]
-                        + [task.answers[0]])
+        return Scripted(
+            [json.dumps({"name": n, "arguments": a}) for n, a in task.expected_calls] + [task.answers[0]]
+        )
 
     tasks = [t for t in EVAL_TASKS if len(t.expected_calls) < 3]  # a dependent 3-call chain needs its results
     for make in (one_turn, bare):
@@ -116,8 +120,12 @@ def test_unknown_tool_is_counted_and_fails_the_task():
 def test_mixed_known_and_unknown_tools_pool_the_rates():
     task = get_task("eval-weather-01")
     name, args = task.expected_calls[0]
-    replies = [call_text("weather_lookup", args), call_text(name, {"city": 3}), call_text(name, args),
-               task.answers[0]]
+    replies = [
+        call_text("weather_lookup", args),
+        call_text(name, {"city": 3}),
+        call_text(name, args),
+        task.answers[0],
+    ]
     result = evaluate(Scripted(replies), [task], show_progress=False)
     assert result["counts"]["attempted"] == 3 and result["counts"]["valid"] == 3
     assert result["unknown_tool_rate"] == pytest.approx(1 / 3, abs=1e-4)
@@ -127,18 +135,21 @@ def test_mixed_known_and_unknown_tools_pool_the_rates():
     assert any("city" in p for p in problems)
 
 
-@pytest.mark.parametrize("bad", [
-    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Berlin"\n</tool_call>',  # broken JSON
-    '<tool_call>\n{"arguments": {"city": "Berlin", "date": "2025-07-10"}}\n</tool_call>',  # no name
-    '<tool_call>\n{"name": "get_weather", "arguments": "Berlin"}\n</tool_call>',  # arguments not an object
-    '<tool_call>\n{"name": "get_weather", "arguments": [1, 2]}\n</tool_call>',
-    '<tool_call>\n{"name": "get_weather"}\n</tool_call>',  # arguments missing
-    '<tool_call>\n["get_weather", {"city": "Berlin"}]\n</tool_call>',  # not an object
-    '<tool_call>{"name": "get_weather", "arguments": {"city": "Ber',  # cut off by the token limit
-    '{"name": "get_weather", "arguments": {"city": "Berlin", }}',  # bare, broken
-    "<tool_call></tool_call>",
-    "<tool_call>",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Berlin"\n</tool_call>',  # broken JSON
+        '<tool_call>\n{"arguments": {"city": "Berlin", "date": "2025-07-10"}}\n</tool_call>',  # no name
+        '<tool_call>\n{"name": "get_weather", "arguments": "Berlin"}\n</tool_call>',  # arguments not an object
+        '<tool_call>\n{"name": "get_weather", "arguments": [1, 2]}\n</tool_call>',
+        '<tool_call>\n{"name": "get_weather"}\n</tool_call>',  # arguments missing
+        '<tool_call>\n["get_weather", {"city": "Berlin"}]\n</tool_call>',  # not an object
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Ber',  # cut off by the token limit
+        '{"name": "get_weather", "arguments": {"city": "Berlin", }}',  # bare, broken
+        "<tool_call></tool_call>",
+        "<tool_call>",
+    ],
+)
 def test_malformed_calls_are_invalid_and_the_loop_goes_on(bad):
     task = get_task("eval-weather-01")
     policy = Scripted([bad, call_text(*task.expected_calls[0]), task.answers[0]])
@@ -156,8 +167,18 @@ def test_malformed_calls_are_invalid_and_the_loop_goes_on(bad):
 
 
 def test_garbage_and_odd_replies_never_crash():
-    garbage = ["", "   ", "}{", "<tool_call>\n</tool_call>\n</tool_call>", "\x00\ufffd" * 50, "<tool_call>" * 5,
-               '{"name": {"name": {"name": ', "</tool_call>", '{"name": null, "arguments": {}}', "[" * 5000]
+    garbage = [
+        "",
+        "   ",
+        "}{",
+        "<tool_call>\n</tool_call>\n</tool_call>",
+        "\x00\ufffd" * 50,
+        "<tool_call>" * 5,
+        '{"name": {"name": {"name": ',
+        "</tool_call>",
+        '{"name": null, "arguments": {}}',
+        "[" * 5000,
+    ]
     for text in garbage:
         episode = run_episode(Scripted([text]), get_task("eval-refund-01"), max_steps=2)
         assert not episode["success"]
@@ -189,19 +210,27 @@ def test_parse_reply_final_answer():
 
 
 def test_parse_reply_hermes_blocks():
-    text = ('Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo", "date": "2025-07-10"}}'
-            '\n</tool_call>\n<tool_call>\n{"name": "get_order", "arguments": "{\\"order_id\\": \\"O-5001\\"}"}\n'
-            '</tool_call>')
+    text = (
+        'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo", "date": "2025-07-10"}}'
+        '\n</tool_call>\n<tool_call>\n{"name": "get_order", "arguments": "{\\"order_id\\": \\"O-5001\\"}"}\n'
+        "</tool_call>"
+    )
     thought, calls, final, error = parse_reply(text)
     assert thought == "Let me check." and final is None and error is None
     assert [(c["name"], c["arguments"]) for c in calls] == [
-        ("get_weather", {"city": "Oslo", "date": "2025-07-10"}), ("get_order", {"order_id": "O-5001"})]
+        ("get_weather", {"city": "Oslo", "date": "2025-07-10"}),
+        ("get_order", {"order_id": "O-5001"}),
+    ]
 
 
 def test_parse_reply_unclosed_and_fenced_blocks():
-    thought, calls, _, error = parse_reply('<tool_call>\n{"name": "get_order", "arguments": {"order_id": "O-1"}}')
+    thought, calls, _, error = parse_reply(
+        '<tool_call>\n{"name": "get_order", "arguments": {"order_id": "O-1"}}'
+    )
     assert calls[0]["name"] == "get_order" and error is None and thought == ""
-    _, calls, _, error = parse_reply('<tool_call>\n```json\n{"name": "a", "arguments": {}}\n```\n</tool_call>')
+    _, calls, _, error = parse_reply(
+        '<tool_call>\n```json\n{"name": "a", "arguments": {}}\n```\n</tool_call>'
+    )
     assert calls[0]["name"] == "a" and error is None
     _, calls, _, error = parse_reply('<tool_call>{"name": "a", "arguments": {}}<tool_call>{"name": "b"}')
     assert [c["name"] for c in calls] == ["a", "b"] and "call 2: arguments missing" == error
@@ -231,8 +260,13 @@ def test_compare_sides_progress_and_close():
 
     tasks = EVAL_TASKS[:3]
     seen = []
-    result = compare(Closing(["I don't know."]), by_task(perfect), tasks, progress=lambda d, n: seen.append((d, n)),
-                     show_progress=False)
+    result = compare(
+        Closing(["I don't know."]),
+        by_task(perfect),
+        tasks,
+        progress=lambda d, n: seen.append((d, n)),
+        show_progress=False,
+    )
     assert result["tasks"] == 3 and result["task_ids"] == [t.task_id for t in tasks]
     assert result["base"]["task_success"] == 0.0 and result["base"]["valid_tool_call_rate"] is None
     assert result["tuned"]["task_success"] == 1.0
@@ -265,12 +299,15 @@ def test_cmd_eval_without_adapter_leaves_tuned_null(monkeypatch):
 
     monkeypatch.setattr(ev, "ModelPolicy", Fake)
     monkeypatch.setattr("trainer.base.resolve_base", lambda name: made.append(("resolved", name)))
-    args = argparse.Namespace(adapter=None, base=None, tasks=2, max_steps=3, max_new_tokens=50, batch_size=4,
-                              json=True)
+    args = argparse.Namespace(
+        adapter=None, base=None, tasks=2, max_steps=3, max_new_tokens=50, batch_size=4, json=True
+    )
     result = ev.cmd_eval(args)
     assert result["tasks"] == 2 and result["tuned"] is None and result["base"]["task_success"] == 0.0
-    assert made == [("resolved", None),
-                    (None, None, {"tokenizer_dir": None, "max_new_tokens": 50, "batch_size": 4})]
+    assert made == [
+        ("resolved", None),
+        (None, None, {"tokenizer_dir": None, "max_new_tokens": 50, "batch_size": 4}),
+    ]
     with pytest.raises(TrainerError, match="--batch-size"):
         ev.cmd_eval(argparse.Namespace(**{**vars(args), "batch_size": 0}))
 
@@ -300,16 +337,21 @@ def test_model_policy_on_tiny_random_model(tiny_base, tmp_path):  # noqa: F811
 
     torch.manual_seed(1)
     model = AutoModelForCausalLM.from_pretrained(tiny_base)
-    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                            init_lora_weights=False))
+    peft = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     adapter = tmp_path / "adapter"
     peft.save_pretrained(adapter)
     tokenizer = load_tokenizer(tiny_base)
     use_template(tokenizer)
     tokenizer.save_pretrained(adapter)
-    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_base)
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        tiny_base
+    )
 
-    args = argparse.Namespace(adapter=str(adapter), base=None, tasks=2, max_steps=2, max_new_tokens=24, json=True)
+    args = argparse.Namespace(
+        adapter=str(adapter), base=None, tasks=2, max_steps=2, max_new_tokens=24, json=True
+    )
     result = ev.cmd_eval(args)
     assert result["tasks"] == 2
     for side in ("base", "tuned"):

@@ -24,8 +24,14 @@ from curator.export import (
 from curator.messages import flat_message
 from curator.store import Store
 
-DATA_FILES = ("sft/train.jsonl", "sft/eval.jsonl", "dpo/train.jsonl", "dpo/eval.jsonl",
-              "kto/train.jsonl", "kto/eval.jsonl")
+DATA_FILES = (
+    "sft/train.jsonl",
+    "sft/eval.jsonl",
+    "dpo/train.jsonl",
+    "dpo/eval.jsonl",
+    "kto/train.jsonl",
+    "kto/eval.jsonl",
+)
 
 
 @pytest.fixture
@@ -38,8 +44,7 @@ def rows(out, kind) -> list[dict]:
     for split in ("train", "eval"):
         path = out / kind / f"{split}.jsonl"
         if path.exists():
-            found += [{**orjson.loads(line), "_split": split}
-                      for line in path.read_bytes().splitlines()]
+            found += [{**orjson.loads(line), "_split": split} for line in path.read_bytes().splitlines()]
     return found
 
 
@@ -51,9 +56,14 @@ def export(db, out, **kw) -> dict:
 def test_flat_message_gives_one_shape_with_json_string_arguments():
     call = {"id": None, "type": "function", "function": {"name": "f", "arguments": {"a": [1]}}}
     assert flat_message({"role": "assistant", "content": "hi", "tool_calls": [call]}) == {
-        "role": "assistant", "content": "hi", "tool_calls": [
-            {"id": "call_0", "type": "function", "function": {"name": "f", "arguments": '{"a": [1]}'}}],
-        "tool_call_id": None, "name": None}
+        "role": "assistant",
+        "content": "hi",
+        "tool_calls": [
+            {"id": "call_0", "type": "function", "function": {"name": "f", "arguments": '{"a": [1]}'}}
+        ],
+        "tool_call_id": None,
+        "name": None,
+    }
     raw = {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{bad"}}]}
     assert flat_message(raw)["tool_calls"][0]["function"]["arguments"] == "{bad"  # as written
     assert flat_message({"role": "user", "content": None})["content"] == ""
@@ -82,11 +92,11 @@ def test_rows_of_the_hand_built_store(hand, db, tmp_path):
     assert [m["role"] for m in same["prompt"]] == ["system", "user", "assistant", "tool"]
     assert same["prompt"][3]["content"] == "rain"
     assert (same["chosen"][0]["content"], same["rejected"][0]["content"]) == (
-        "Rain in Oslo.", "Sunny in Oslo.")
-    edits = sorted((r for r in dpo.values() if "-edit-" in r["row_id"]),
-                   key=lambda r: len(r["prompt"]))
-    assert orjson.loads(edits[0]["chosen"][0]["tool_calls"][0]["function"]["arguments"]) == {
-        "city": "Rome"}
+        "Rain in Oslo.",
+        "Sunny in Oslo.",
+    )
+    edits = sorted((r for r in dpo.values() if "-edit-" in r["row_id"]), key=lambda r: len(r["prompt"]))
+    assert orjson.loads(edits[0]["chosen"][0]["tool_calls"][0]["function"]["arguments"]) == {"city": "Rome"}
     assert edits[1]["prompt"][-1]["content"] == "sunny"  # the edited tool result
     kto = {r["completion"][0]["content"]: r for r in rows(out, "kto")}
     assert set(kto) == {"Sunny in Oslo.", "Snow in Bern?"}
@@ -104,8 +114,8 @@ def test_no_task_in_two_splits_and_lineage_for_every_row(hand, db, tmp_path):
     for kind in ("sft", "dpo", "kto"):
         written = rows(tmp_path / "x", kind)
         assert [r["row_id"] for r in written] == [
-            e["row_id"] for s in ("train", "eval") for e in manifest["rows"][kind]
-            if e["split"] == s]
+            e["row_id"] for s in ("train", "eval") for e in manifest["rows"][kind] if e["split"] == s
+        ]
         for row in written:
             assert split_of.setdefault(row["task_key"], row["_split"]) == row["_split"]
         for entry in manifest["rows"][kind]:
@@ -148,20 +158,24 @@ def test_preview_counts_match_the_export(hand, db, tmp_path):
         preview = preview_counts(store, filters, eval_fraction=0.5, seed=1)
     result = export(db, tmp_path / "x", filters=filters, eval_fraction=0.5, seed=1)
     assert {k: preview[k] for k in ("sft", "dpo", "kto", "pairs", "tasks")} == {
-        k: result[k] for k in ("sft", "dpo", "kto", "pairs", "tasks")}
+        k: result[k] for k in ("sft", "dpo", "kto", "pairs", "tasks")
+    }
 
 
-@pytest.mark.parametrize("filters,expected", [
-    (ExportFilters(reviewer="ann"), {"sft": 3, "dpo": 2, "kto": 0}),  # bob's fails and A/B out
-    (ExportFilters(reviewer="bob"), {"sft": 0, "dpo": 1, "kto": 2}),  # his A/B pair stays
-    (ExportFilters(tags=("ignored_error",)), {"sft": 3, "dpo": 3, "kto": 1}),
-    (ExportFilters(source_file="*/hand.jsonl"), {"sft": 3, "dpo": 4, "kto": 2}),
-    (ExportFilters(source_file="*/other.jsonl"), None),
-    (ExportFilters(source_format="react"), None),
-    (ExportFilters(teacher="nobody"), None),
-    (ExportFilters(since=datetime.now() + timedelta(days=1)), None),
-    (ExportFilters(until=datetime.now() + timedelta(days=1)), {"sft": 3, "dpo": 4, "kto": 2}),
-])
+@pytest.mark.parametrize(
+    "filters,expected",
+    [
+        (ExportFilters(reviewer="ann"), {"sft": 3, "dpo": 2, "kto": 0}),  # bob's fails and A/B out
+        (ExportFilters(reviewer="bob"), {"sft": 0, "dpo": 1, "kto": 2}),  # his A/B pair stays
+        (ExportFilters(tags=("ignored_error",)), {"sft": 3, "dpo": 3, "kto": 1}),
+        (ExportFilters(source_file="*/hand.jsonl"), {"sft": 3, "dpo": 4, "kto": 2}),
+        (ExportFilters(source_file="*/other.jsonl"), None),
+        (ExportFilters(source_format="react"), None),
+        (ExportFilters(teacher="nobody"), None),
+        (ExportFilters(since=datetime.now() + timedelta(days=1)), None),
+        (ExportFilters(until=datetime.now() + timedelta(days=1)), {"sft": 3, "dpo": 4, "kto": 2}),
+    ],
+)
 def test_filters(hand, db, tmp_path, filters, expected):
     if expected is None:
         with pytest.raises(ExportError, match="nothing to export: .* matches the filters"):
@@ -173,8 +187,10 @@ def test_filters(hand, db, tmp_path, filters, expected):
 
 
 def test_rehearsal_rows_are_mixed_into_sft_train_at_the_ratio(hand, db, tmp_path):
-    chat = [{"messages": [{"role": "user", "content": f"q{i}"},
-                          {"role": "assistant", "content": f"a{i}"}]} for i in range(20)]
+    chat = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+        for i in range(20)
+    ]
     path = write_jsonl(tmp_path / "chat.jsonl", [*chat, {"messages": "nope"}])
     result = export(db, tmp_path / "x", rehearsal=path, rehearsal_ratio=0.5, eval_fraction=0)
     assert result["sft"] == {"train": 6, "eval": 0}  # 3 curated + 3 rehearsal
@@ -229,28 +245,39 @@ def test_resolve_export_dir_refuses_escapes(tmp_path):
 
 
 def test_bad_options(hand, db, tmp_path):
-    for kw, message in (({"fmt": "csv"}, "unknown export format"),
-                        ({"eval_fraction": 1.0}, "eval fraction"),
-                        ({"rehearsal_ratio": 1.0}, "rehearsal ratio"),
-                        ({"filters": ExportFilters(tags=("nope",))}, "unknown failure tag")):
+    for kw, message in (
+        ({"fmt": "csv"}, "unknown export format"),
+        ({"eval_fraction": 1.0}, "eval fraction"),
+        ({"rehearsal_ratio": 1.0}, "rehearsal ratio"),
+        ({"filters": ExportFilters(tags=("nope",))}, "unknown failure tag"),
+    ):
         with pytest.raises(ExportError, match=message):
             export(db, tmp_path / "x", **kw)
 
 
 def test_cli_export_json_and_exit_codes(hand, db, tmp_path, capsys):
     out = tmp_path / "x"
-    result = cli_json("export", "--out", str(out), "--format", "parquet", "--until",
-                      datetime.now().date().isoformat(), db=db)
+    result = cli_json(
+        "export",
+        "--out",
+        str(out),
+        "--format",
+        "parquet",
+        "--until",
+        datetime.now().date().isoformat(),
+        db=db,
+    )
     assert set(result) >= {"out", "sft", "dpo", "kto"}
     assert result["sft"]["train"] + result["sft"]["eval"] == 3
     assert (out / "sft" / "train.parquet").exists()
     for args, code, message in (
-            ([], 1, "already exists"),
-            (["--teacher", "nobody"], 1, "nothing to export"),
-            (["--eval-fraction", "2"], 2, "below 1"),
-            (["--since", "yesterday"], 2, "not a date"),
-            (["--rehearsal-ratio", "0.2"], 2, "needs --rehearsal"),
-            (["--db", str(tmp_path / "none.duckdb")], 1, "no such store")):
+        ([], 1, "already exists"),
+        (["--teacher", "nobody"], 1, "nothing to export"),
+        (["--eval-fraction", "2"], 2, "below 1"),
+        (["--since", "yesterday"], 2, "not a date"),
+        (["--rehearsal-ratio", "0.2"], 2, "needs --rehearsal"),
+        (["--db", str(tmp_path / "none.duckdb")], 1, "no such store"),
+    ):
         target = out if "already" in message else tmp_path / "y"
         argv = ["export", "--out", str(target), "--db", str(db), *args]
         try:
@@ -267,8 +294,7 @@ def test_sample_set_end_to_end(tmp_path, db):
     """The issue's acceptance run: import, bulk accept/fail by source label, export."""
     cli_json("import", str(SAMPLE), db=db)
     accepted = cli_json("bulk", "accept", "--source-label", "success", db=db)["decided"]
-    failed = cli_json("bulk", "fail", "--source-label", "failure", "--tag", "other",
-                      db=db)["decided"]
+    failed = cli_json("bulk", "fail", "--source-label", "failure", "--tag", "other", db=db)["decided"]
     stats = cli_json("stats", db=db)
     result = cli_json("export", "--out", str(tmp_path / "x"), db=db)
     assert result["sft"]["train"] + result["sft"]["eval"] == accepted

@@ -31,8 +31,10 @@ def exports(tmp_path_factory) -> dict[str, Path]:
     db = tmp / "store.duckdb"
     build_store(tmp, db)
     with Store(db, read_only=True) as store:
-        return {fmt: Path(export_store(store, tmp / fmt, fmt=fmt, eval_fraction=0.3)["out"])
-                for fmt in ("jsonl", "parquet", "hf")}
+        return {
+            fmt: Path(export_store(store, tmp / fmt, fmt=fmt, eval_fraction=0.3)["out"])
+            for fmt in ("jsonl", "parquet", "hf")
+        }
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +45,14 @@ def tokenizer(exports):
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    texts = [line.decode() for p in exports["jsonl"].rglob("*.jsonl")
-             for line in p.read_bytes().splitlines()]
-    bpe.train_from_iterator(texts + [TEMPLATE.read_text()], trainers.BpeTrainer(
-        vocab_size=600, special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
-                                  pad_token="<|endoftext|>")
+    texts = [line.decode() for p in exports["jsonl"].rglob("*.jsonl") for line in p.read_bytes().splitlines()]
+    bpe.train_from_iterator(
+        texts + [TEMPLATE.read_text()],
+        trainers.BpeTrainer(
+            vocab_size=600, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     tok.chat_template = TEMPLATE.read_text()
     return tok
 
@@ -60,10 +63,19 @@ def model(tokenizer):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=4096,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    )
 
 
 def load(exports, fmt: str, kind: str, cache: Path):
@@ -72,10 +84,10 @@ def load(exports, fmt: str, kind: str, cache: Path):
     folder = exports[fmt] / kind
     if fmt == "hf":
         return datasets.load_from_disk(str(folder))
-    files = {s: str(folder / f"{s}.{fmt}") for s in ("train", "eval")
-             if (folder / f"{s}.{fmt}").exists()}
-    return datasets.load_dataset("json" if fmt == "jsonl" else "parquet", data_files=files,
-                                 cache_dir=str(cache))
+    files = {s: str(folder / f"{s}.{fmt}") for s in ("train", "eval") if (folder / f"{s}.{fmt}").exists()}
+    return datasets.load_dataset(
+        "json" if fmt == "jsonl" else "parquet", data_files=files, cache_dir=str(cache)
+    )
 
 
 def test_every_file_loads_with_datasets_to_the_same_rows(exports, tmp_path):
@@ -83,8 +95,7 @@ def test_every_file_loads_with_datasets_to_the_same_rows(exports, tmp_path):
         loaded = {fmt: load(exports, fmt, kind, tmp_path) for fmt in exports}
         jsonl = exports["jsonl"] / kind
         for split, ds in loaded["jsonl"].items():
-            written = [orjson.loads(line) for line in
-                       (jsonl / f"{split}.jsonl").read_bytes().splitlines()]
+            written = [orjson.loads(line) for line in (jsonl / f"{split}.jsonl").read_bytes().splitlines()]
             assert ds.to_list() == written, (kind, split)  # nothing None-padded or re-encoded
             for fmt in ("parquet", "hf"):
                 assert loaded[fmt][split].to_list() == written, (fmt, kind, split)
@@ -105,14 +116,26 @@ def test_sft_rows_train_exactly_the_assistant_turns(exports, tokenizer, model, t
     from trl import SFTConfig, SFTTrainer
 
     ds = load(exports, "jsonl", "sft", tmp_path)["train"]
-    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=ds, args=SFTConfig(
-        output_dir=str(tmp_path / "sft"), assistant_only_loss=True, report_to="none",
-        max_length=None, bf16=False, use_cpu=True))
+    trainer = SFTTrainer(
+        model=model,
+        processing_class=tokenizer,
+        train_dataset=ds,
+        args=SFTConfig(
+            output_dir=str(tmp_path / "sft"),
+            assistant_only_loss=True,
+            report_to="none",
+            max_length=None,
+            bf16=False,
+            use_cpu=True,
+        ),
+    )
     prepared = trainer.train_dataset
     assert len(prepared) == len(ds) > 0
     for row, example in zip(ds, prepared):
-        spans = [tokenizer.decode(example["input_ids"][a:b])
-                 for a, b in _runs([label != -100 for label in example["labels"]])]
+        spans = [
+            tokenizer.decode(example["input_ids"][a:b])
+            for a, b in _runs([label != -100 for label in example["labels"]])
+        ]
         assistants = [m for m in row["messages"] if m["role"] == "assistant"]
         assert len(spans) == len(assistants)
         for span, message in zip(spans, assistants):
@@ -131,16 +154,21 @@ def test_dpo_rows_go_through_dpo_preparation(exports, tokenizer, model, tmp_path
     from trl import DPOConfig, DPOTrainer
 
     ds = load(exports, "jsonl", "dpo", tmp_path)["train"]
-    trainer = DPOTrainer(model=model, ref_model=copy.deepcopy(model), processing_class=tokenizer,
-                         train_dataset=ds, args=DPOConfig(
-        output_dir=str(tmp_path / "dpo"), report_to="none", max_length=None, bf16=False,
-        use_cpu=True))
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=copy.deepcopy(model),
+        processing_class=tokenizer,
+        train_dataset=ds,
+        args=DPOConfig(
+            output_dir=str(tmp_path / "dpo"), report_to="none", max_length=None, bf16=False, use_cpu=True
+        ),
+    )
     prepared = trainer.train_dataset
     assert len(prepared) == len(ds) > 0
     for row, example in zip(ds, prepared):
         prompt = tokenizer.apply_chat_template(
-            row["prompt"], tools=orjson.loads(row["tools"]), add_generation_prompt=True,
-            tokenize=False)
+            row["prompt"], tools=orjson.loads(row["tools"]), add_generation_prompt=True, tokenize=False
+        )
         assert tokenizer.decode(example["prompt_ids"]) == prompt  # the whole prompt, uncut
         for side in ("chosen", "rejected"):
             text = tokenizer.decode(example[f"{side}_ids"])

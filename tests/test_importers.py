@@ -30,8 +30,11 @@ def load(name: str, teacher: str | None = None):
         pytest.fail(f"{path} is missing: the tests read ../shared/realdata beside the repo")
     parsed = parse_file(path, teacher=teacher)
     items = list(parsed.items)
-    return parsed.format, [i for i in items if not isinstance(i, Bad)], [
-        i for i in items if isinstance(i, Bad)]
+    return (
+        parsed.format,
+        [i for i in items if not isinstance(i, Bad)],
+        [i for i in items if isinstance(i, Bad)],
+    )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -143,7 +146,9 @@ def test_toolbench_answer():
     assert final.role == "assistant" and not final.tool_calls
     assert final.content.startswith("The contact details of the 'Gondrand' customs agency")
     assert [c.name for turn in trajectory.turns for c in turn.tool_calls] == [
-        "transitaires_for_transitaires", "transitaire_for_transitaires"]
+        "transitaires_for_transitaires",
+        "transitaire_for_transitaires",
+    ]
     assert trajectory.turns[1].role == "tool"
 
 

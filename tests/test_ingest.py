@@ -17,8 +17,12 @@ from curator.store import Store
 
 
 def good(n: int, prefix: str = "t") -> list[dict]:
-    return [chat_record(f"{prefix}{i}", [("Check.", "get_weather", {"city": f"C{i}"}, "18 C")],
-                        f"It is 18 C in C{i}.") for i in range(n)]
+    return [
+        chat_record(
+            f"{prefix}{i}", [("Check.", "get_weather", {"city": f"C{i}"}, "18 C")], f"It is 18 C in C{i}."
+        )
+        for i in range(n)
+    ]
 
 
 def imported(result: dict) -> tuple[int, int, int]:
@@ -91,12 +95,15 @@ def test_a_100_mb_single_line_is_refused_without_reading_it_as_data(db, tmp_path
         assert s.scalar("SELECT max(length(raw)) FROM quarantine") < 70_000
 
 
-@pytest.mark.parametrize("content, needle", [
-    (b"", "empty file"),
-    (b"   \n\n", "only whitespace"),
-    (b"hello, this is not a trajectory", "unknown format"),
-    (b'{"rows": [1, 2, 3], "name": "x"}', "unknown format"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"", "empty file"),
+        (b"   \n\n", "only whitespace"),
+        (b"hello, this is not a trajectory", "unknown format"),
+        (b'{"rows": [1, 2, 3], "name": "x"}', "unknown format"),
+    ],
+)
 def test_unreadable_files_fail_in_one_line_and_others_still_import(db, tmp_path, content, needle):
     bad = tmp_path / "bad.json"
     bad.write_bytes(content)
@@ -135,9 +142,12 @@ def test_killed_import_leaves_the_store_consistent(db, tmp_path):
     big = write_jsonl(tmp_path / "big.jsonl", good(30_000, "b"))
     outcomes = set()
     for delay in (0.5, 1.5, 2.5, 3.5, 4.5, 6.0):
-        proc = subprocess.Popen([sys.executable, "-m", "curator", "import", str(big), "--db",
-                                 str(db)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "curator", "import", str(big), "--db", str(db)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -146,8 +156,7 @@ def test_killed_import_leaves_the_store_consistent(db, tmp_path):
             assert n in (50, 30_050), f"partial import after kill at {delay}s: {n}"
             assert s.scalar("SELECT count(*) FROM revisions") == n
             assert s.scalar("SELECT count(*) FROM state") == n
-            assert s.scalar("SELECT count(*) FROM trajectories WHERE source_file LIKE "
-                            "'%first.jsonl'") == 50
+            assert s.scalar("SELECT count(*) FROM trajectories WHERE source_file LIKE '%first.jsonl'") == 50
             outcomes.add(n)
         if n == 30_050:
             break
@@ -164,12 +173,18 @@ def test_jsonl_whose_lines_are_bare_message_lists(db, tmp_path):
 def _tables(path) -> dict[str, list]:
     """Everything an import writes, without the times and ids that differ between two runs."""
     with Store(path, read_only=True) as s:
-        return {table: s.con.execute(f"SELECT {cols} FROM {table} ORDER BY ALL").fetchall()
-                for table, cols in [
-                    ("trajectories", "* EXCLUDE (import_id)"), ("revisions", "* EXCLUDE (created_at)"),
-                    ("state", "*"), ("checks", "*"), ("tasks", "*"),
-                    ("quarantine", "* EXCLUDE (created_at)"),
-                    ("imports", "* EXCLUDE (imported_at, path)")]}
+        return {
+            table: s.con.execute(f"SELECT {cols} FROM {table} ORDER BY ALL").fetchall()
+            for table, cols in [
+                ("trajectories", "* EXCLUDE (import_id)"),
+                ("revisions", "* EXCLUDE (created_at)"),
+                ("state", "*"),
+                ("checks", "*"),
+                ("tasks", "*"),
+                ("quarantine", "* EXCLUDE (created_at)"),
+                ("imports", "* EXCLUDE (imported_at, path)"),
+            ]
+        }
 
 
 SPLIT_IMPORT = """
@@ -197,9 +212,13 @@ def test_a_file_read_by_two_processes_stores_what_one_process_stores(tmp_path):
     results = {}
     for name, split_bytes in (("one", 1 << 60), ("two", 0)):
         db = tmp_path / f"{name}.duckdb"
-        proc = subprocess.run([sys.executable, "-c", SPLIT_IMPORT, str(path), str(db),
-                               str(split_bytes)], check=False, cwd=ROOT, capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", SPLIT_IMPORT, str(path), str(db), str(split_bytes)],
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stderr
         results[name] = (orjson.loads(proc.stdout), _tables(db))
     assert results["one"] == results["two"]
@@ -229,8 +248,9 @@ print("ok")
 def test_what_the_second_process_returns_or_raises_reaches_the_caller(monkeypatch):
     """In a fresh process (as the CLI runs) the half runs forked: its result, its exception, and
     its death reach the caller. Where forking is not safe, the same call runs here."""
-    proc = subprocess.run([sys.executable, "-c", BESIDE], check=False, cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", BESIDE], check=False, cwd=ROOT, capture_output=True, text=True
+    )
     assert proc.stdout.strip() == "ok", proc.stderr
     from curator import fork
 

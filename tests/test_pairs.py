@@ -36,23 +36,30 @@ def _with_call_ids(record: dict, prefix: str) -> dict:
 
 
 RECORDS = {
-    "edit": chat_record("edit", [("Look up Rom.", "get_weather", {"city": "Rom"}, "unknown city"),
-                                 ("Try Rome.", "get_weather", {"city": "Rome"}, "sunny")],
-                        "It is sunny."),
-    "shared_ok": chat_record("shared", [("Check Oslo.", "get_weather", {"city": "Oslo"}, "rain")],
-                             "Rain in Oslo."),
-    "shared_bad": _with_call_ids(chat_record(
-        "shared", [("Check Oslo.", "get_weather", {"city": "Oslo"}, "rain")], "Sunny in Oslo."),
-        "x"),
-    "differ_ok": chat_record("differ", [("Check Bern.", "get_weather", {"city": "Bern"}, "snow")],
-                             "Snow in Bern."),
-    "differ_bad": chat_record("differ", [("Check Bern.", "get_weather", {"city": "Bern"},
-                                          "error: timeout")], "Snow in Bern?"),
-    "ab_left": chat_record("ab", [("Check Nice.", "get_weather", {"city": "Nice"}, "warm")],
-                           "Warm in Nice."),
+    "edit": chat_record(
+        "edit",
+        [
+            ("Look up Rom.", "get_weather", {"city": "Rom"}, "unknown city"),
+            ("Try Rome.", "get_weather", {"city": "Rome"}, "sunny"),
+        ],
+        "It is sunny.",
+    ),
+    "shared_ok": chat_record(
+        "shared", [("Check Oslo.", "get_weather", {"city": "Oslo"}, "rain")], "Rain in Oslo."
+    ),
+    "shared_bad": _with_call_ids(
+        chat_record("shared", [("Check Oslo.", "get_weather", {"city": "Oslo"}, "rain")], "Sunny in Oslo."),
+        "x",
+    ),
+    "differ_ok": chat_record(
+        "differ", [("Check Bern.", "get_weather", {"city": "Bern"}, "snow")], "Snow in Bern."
+    ),
+    "differ_bad": chat_record(
+        "differ", [("Check Bern.", "get_weather", {"city": "Bern"}, "error: timeout")], "Snow in Bern?"
+    ),
+    "ab_left": chat_record("ab", [("Check Nice.", "get_weather", {"city": "Nice"}, "warm")], "Warm in Nice."),
     "ab_right": chat_record("ab", [], "Probably warm in Nice."),
-    "tie_a": chat_record("tie", [("Check Riga.", "get_weather", {"city": "Riga"}, "cold")],
-                         "Cold."),
+    "tie_a": chat_record("tie", [("Check Riga.", "get_weather", {"city": "Riga"}, "cold")], "Cold."),
     "tie_b": chat_record("tie", [], "Cold, I think."),
 }
 
@@ -65,18 +72,23 @@ def build_store(tmp_path, db) -> dict[str, int]:
         line = dict(store.con.execute("SELECT source_record, traj_id FROM trajectories").fetchall())
         ids = {name: line[f"line {i + 1}"] for i, name in enumerate(RECORDS)}
         edited = list(review.load(store, ids["edit"]).turns)
-        edited[0] = Turn("assistant", thought="Look up Rome.",
-                         tool_calls=(ToolCall("get_weather", {"city": "Rome"}, "c0"),))
+        edited[0] = Turn(
+            "assistant",
+            thought="Look up Rome.",
+            tool_calls=(ToolCall("get_weather", {"city": "Rome"}, "c0"),),
+        )
         edited[1] = Turn("tool", content="sunny", tool_call_id="c0", name="get_weather")
-        review.edit(store, ids["edit"], "ann", edited[:2] + [Turn("assistant",
-                                                                  content="It is sunny in Rome.")],
-                    seen=None)
+        review.edit(
+            store,
+            ids["edit"],
+            "ann",
+            edited[:2] + [Turn("assistant", content="It is sunny in Rome.")],
+            seen=None,
+        )
         review.decide(store, ids["shared_ok"], "accept", "ann")
-        review.decide(store, ids["shared_bad"], "fail", "bob", tags=["wrong_final_answer"],
-                      first_step=1)
+        review.decide(store, ids["shared_bad"], "fail", "bob", tags=["wrong_final_answer"], first_step=1)
         review.decide(store, ids["differ_ok"], "accept", "ann")
-        review.decide(store, ids["differ_bad"], "fail", "bob", tags=["ignored_error"],
-                      first_step=1)
+        review.decide(store, ids["differ_bad"], "fail", "bob", tags=["ignored_error"], first_step=1)
         review.compare(store, ids["ab_left"], ids["ab_right"], "left", "bob")
         review.compare(store, ids["tie_a"], ids["tie_b"], "tie", "bob")
     return ids
@@ -95,9 +107,10 @@ def test_exact_pairs_of_the_hand_built_store(hand, db):
     with Store(db) as store:
         pairs = build_pairs(store.con)
         # prompt turns, chosen turn, rejected turn: the message dicts a DPO row holds
-        read = {id(p): (orjson.loads(f"[{prompt}]"), orjson.loads(chosen), orjson.loads(rejected))
-                for p, (prompt, chosen, rejected) in zip(
-                    pairs, cut_messages(store.con, [p.cut for p in pairs]))}
+        read = {
+            id(p): (orjson.loads(f"[{prompt}]"), orjson.loads(chosen), orjson.loads(rejected))
+            for p, (prompt, chosen, rejected) in zip(pairs, cut_messages(store.con, [p.cut for p in pairs]))
+        }
     by_source = {}
     for p in pairs:
         by_source.setdefault(p.source, []).append((read[id(p)], p))
@@ -110,15 +123,17 @@ def test_exact_pairs_of_the_hand_built_store(hand, db):
     # The later edited turn is prompted by the edited conversation, tool result included.
     assert _texts(second[0]) == ["Look up Rome.", "sunny"]
     assert (second[1]["content"], second[2]["content"], second_pair.step) == (
-        "It is sunny in Rome.", "Try Rome.", 1)
+        "It is sunny in Rome.",
+        "Try Rome.",
+        1,
+    )
     assert second_pair.chosen_from[0] == second_pair.rejected_from[0] == hand["edit"]
     assert second_pair.chosen_from[1] != second_pair.rejected_from[1]
 
     ((same, same_pair),) = by_source["same_task"]
     assert _texts(same[0]) == ["Check Oslo.", "rain"]  # shared prefix despite other call ids
     assert _texts(same[1:]) == ["Rain in Oslo.", "Sunny in Oslo."]
-    assert (same_pair.chosen_from[0], same_pair.rejected_from[0]) == (hand["shared_ok"],
-                                                                      hand["shared_bad"])
+    assert (same_pair.chosen_from[0], same_pair.rejected_from[0]) == (hand["shared_ok"], hand["shared_bad"])
     assert same_pair.reviewers == ["ann", "bob"]
 
     ((ab, _),) = by_source["compare"]
@@ -171,8 +186,13 @@ def test_divergence_needs_an_identical_prefix_up_to_an_assistant_turn():
 
 
 def test_edit_cuts_skip_tool_edits_and_stop_where_the_structure_changes():
-    original = [_t("assistant", "a"), _t("tool", "r"), _t("assistant", "b"), _t("tool", "s"),
-                _t("assistant", "c")]
+    original = [
+        _t("assistant", "a"),
+        _t("tool", "r"),
+        _t("assistant", "b"),
+        _t("tool", "s"),
+        _t("assistant", "c"),
+    ]
     o = _k(original)
     assert edit_cuts(o, _k([original[0], _t("tool", "R"), *original[2:]])) == []
     assert edit_cuts(o, _k([_t("assistant", "A"), original[1], _t("assistant", "B")])) == [0, 2]

@@ -22,13 +22,22 @@ def generated(policy: ModelPolicy, messages: list[dict]) -> list[int]:
     from transformers import GenerationConfig
 
     tokenizer = policy.tokenizer
-    ids = tokenizer(render(tokenizer, messages, TOOLS, generation_prompt=True), add_special_tokens=False,
-                    return_tensors="pt")["input_ids"]
-    config = GenerationConfig(do_sample=False, max_new_tokens=policy.max_new_tokens, eos_token_id=policy.stop_ids,
-                              pad_token_id=policy.pad_id)
+    ids = tokenizer(
+        render(tokenizer, messages, TOOLS, generation_prompt=True),
+        add_special_tokens=False,
+        return_tensors="pt",
+    )["input_ids"]
+    config = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=policy.max_new_tokens,
+        eos_token_id=policy.stop_ids,
+        pad_token_id=policy.pad_id,
+    )
     with torch.no_grad():
-        out = policy.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
-    return out[0, ids.shape[1]:].tolist()
+        out = policy.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config
+        )
+    return out[0, ids.shape[1] :].tolist()
 
 
 def reference(policy: ModelPolicy, messages: list[dict]) -> str:
@@ -45,8 +54,15 @@ def conversation(text: str) -> list[dict]:
 
 def tool_turn(messages: list[dict], name: str, result: dict) -> None:
     """Append an assistant tool call (not what the model wrote: the row must rewind) and its result."""
-    messages.append({"role": "assistant", "content": "Checking.", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": name, "arguments": {"city": "Oslo"}}}]})
+    messages.append(
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": name, "arguments": {"city": "Oslo"}}}
+            ],
+        }
+    )
     messages.append({"role": "tool", "tool_call_id": "c1", "name": name, "content": json.dumps(result)})
 
 
@@ -87,8 +103,12 @@ def assert_cache_holds_seen_tokens(session) -> None:
 
 def test_session_matches_plain_generate(tiny_base):  # noqa: F811
     policy = lively(tiny_base)
-    texts = ["What's the weather in Oslo?", "Refund order O-1", "Book flight F-22 for Ann please, today",
-             "Convert 10 EUR to USD"]
+    texts = [
+        "What's the weather in Oslo?",
+        "Refund order O-1",
+        "Book flight F-22 for Ann please, today",
+        "Convert 10 EUR to USD",
+    ]
     conversations = {i: conversation(t) for i, t in enumerate(texts)}
     # Stop tokens that the rows reach at different steps, so some rows stop early and the batch shrinks.
     first = {i: generated(policy, m) for i, m in conversations.items()}
@@ -117,8 +137,14 @@ def test_session_matches_plain_generate(tiny_base):  # noqa: F811
 def test_context_full_ends_one_row_only(tiny_base):  # noqa: F811
     policy = lively(tiny_base)
     short, long = conversation("Hi"), conversation("word " * 300)
-    policy.context = len(policy.tokenizer(render(policy.tokenizer, short, TOOLS, generation_prompt=True),
-                                          add_special_tokens=False)["input_ids"]) + policy.max_new_tokens
+    policy.context = (
+        len(
+            policy.tokenizer(
+                render(policy.tokenizer, short, TOOLS, generation_prompt=True), add_special_tokens=False
+            )["input_ids"]
+        )
+        + policy.max_new_tokens
+    )
     replies = policy.session(TOOLS)({"short": short, "long": long})
     assert isinstance(replies["long"], ContextFull) and "tokens" in str(replies["long"])
     assert replies["short"] == reference(policy, short)

@@ -40,8 +40,9 @@ def wait_until_finished(store: Store, run_id: int, timeout: float) -> dict:
 
 def test_a_run_trains_evaluates_and_is_recorded(curated, tiny_base, tmp_path):
     with Store(curated) as store:
-        config = RunConfig(base=str(tiny_base), preset="cpu-smoke", max_steps=2, eval_tasks=1,
-                           eval_each_epoch=1)
+        config = RunConfig(
+            base=str(tiny_base), preset="cpu-smoke", max_steps=2, eval_tasks=1, eval_each_epoch=1
+        )
         run_id = start_run(store, config, user="ann", root=tmp_path / "runs")
         with pytest.raises(RunError, match="still running"):
             start_run(store, config, user="bob", root=tmp_path / "runs")
@@ -72,8 +73,9 @@ def test_cancel_ends_the_process_tree_and_marks_the_run(curated, tmp_path):
 
 def test_a_job_that_died_is_failed_with_its_last_log_lines(curated, tmp_path):
     with Store(curated) as store:
-        run_id = start_run(store, RunConfig(base=str(tmp_path / "no-such-model")), user="ann",
-                           root=tmp_path / "runs")
+        run_id = start_run(
+            store, RunConfig(base=str(tmp_path / "no-such-model")), user="ann", root=tmp_path / "runs"
+        )
         run = wait_until_finished(store, run_id, timeout=120)
         assert run["status"] == "failed"
         assert "no-such-model" in run["error"]

@@ -14,20 +14,37 @@ from curator.model import Source, Task, ToolCall, Trajectory, Turn
 from curator.review import LeaseHeld, ReviewError, StaleWrite
 from curator.store import SCHEMA_VERSION, Store, StoreBusy, StoreError
 
-TOOLS = ({"type": "function", "function": {"name": "get_weather", "parameters": {
-    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},)
+TOOLS = (
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    },
+)
 
 
 def traj(task_id: str, city: str, final: str, label: str | None = None) -> Trajectory:
     turns = (
-        Turn("assistant", thought=f"Look up {city}.",
-             tool_calls=(ToolCall("get_weather", {"city": city}, "c0"),)),
+        Turn(
+            "assistant",
+            thought=f"Look up {city}.",
+            tool_calls=(ToolCall("get_weather", {"city": city}, "c0"),),
+        ),
         Turn("tool", content='{"temp": 18}', tool_call_id="c0", name="get_weather"),
         Turn("assistant", content=final),
     )
-    return Trajectory(Task(f"Weather in {city}?", "Be brief.", tools=TOOLS,
-                           source_task_id=task_id), turns,
-                      Source("openai", "mem.jsonl", f"line {city}"), source_label=label)
+    return Trajectory(
+        Task(f"Weather in {city}?", "Be brief.", tools=TOOLS, source_task_id=task_id),
+        turns,
+        Source("openai", "mem.jsonl", f"line {city}"),
+        source_label=label,
+    )
 
 
 def fill(store: Store, trajectories) -> FileSummary:
@@ -37,8 +54,14 @@ def fill(store: Store, trajectories) -> FileSummary:
 @pytest.fixture
 def store(db):
     with Store(db) as s:
-        fill(s, [traj("t1", "Paris", "18 C", "success"), traj("t1", "Paris", "30 C", "failure"),
-                 traj("t2", "Rome", "20 C", "success")])
+        fill(
+            s,
+            [
+                traj("t1", "Paris", "18 C", "success"),
+                traj("t1", "Paris", "30 C", "failure"),
+                traj("t2", "Rome", "20 C", "success"),
+            ],
+        )
         yield s
 
 
@@ -50,10 +73,12 @@ def test_schema_version_and_views_are_queryable_with_plain_duckdb(db):
     with Store(db) as s:
         fill(s, [traj("t1", "Paris", "18 C")])
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()[0][0] == \
-        str(SCHEMA_VERSION)
-    assert con.execute("SELECT status, instruction FROM trajectory_overview").fetchall() == \
-        [("pending", "Weather in Paris?")]
+    assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()[0][0] == str(
+        SCHEMA_VERSION
+    )
+    assert con.execute("SELECT status, instruction FROM trajectory_overview").fetchall() == [
+        ("pending", "Weather in Paris?")
+    ]
     assert con.execute("SELECT count(*) FROM taxonomy WHERE version = 1").fetchall()[0][0] == 12
     con.close()
 
@@ -79,7 +104,8 @@ def test_same_trajectory_twice_is_stored_once_and_same_task_groups(store):
     again = fill(store, [traj("t1", "Paris", "18 C", "success"), traj("t3", "Oslo", "1 C")])
     assert (again.imported, again.duplicates) == (1, 1)
     keys = store.con.execute(
-        "SELECT task_key, count(*) FROM trajectories GROUP BY 1 ORDER BY 2 DESC").fetchall()
+        "SELECT task_key, count(*) FROM trajectories GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
     assert [n for _, n in keys] == [2, 1, 1]
     # the original turns are revision 0 and every trajectory starts pending
     assert store.scalar("SELECT count(*) FROM revisions WHERE number = 0") == 4
@@ -89,19 +115,37 @@ def test_same_trajectory_twice_is_stored_once_and_same_task_groups(store):
 def test_decisions_are_events_and_state_follows_them(store):
     a, b, c = ids(store)
     review.decide(store, a, "accept", "ann", seen=None)
-    e_fail = review.decide(store, b, "fail", "ann", seen=None, tags=["wrong_final_answer"],
-                           first_step=1, note="30 C is wrong", seconds=4.5)
-    row = store.one("SELECT kind, tags, first_step, note, seconds, taxonomy_version "
-                            "FROM events WHERE event_id = ?", [e_fail])
+    e_fail = review.decide(
+        store,
+        b,
+        "fail",
+        "ann",
+        seen=None,
+        tags=["wrong_final_answer"],
+        first_step=1,
+        note="30 C is wrong",
+        seconds=4.5,
+    )
+    row = store.one(
+        "SELECT kind, tags, first_step, note, seconds, taxonomy_version FROM events WHERE event_id = ?",
+        [e_fail],
+    )
     assert row == ("fail", ["wrong_final_answer"], 1, "30 C is wrong", 4.5, 1)
-    assert store.con.execute("SELECT traj_id, status FROM state ORDER BY 1").fetchall() == \
-        [(a, "accepted"), (b, "failed"), (c, "pending")]
+    assert store.con.execute("SELECT traj_id, status FROM state ORDER BY 1").fetchall() == [
+        (a, "accepted"),
+        (b, "failed"),
+        (c, "pending"),
+    ]
 
 
 def test_failure_needs_known_tags_and_a_step_in_range(store):
     a = ids(store)[0]
-    for tags, step, msg in [([], 0, "at least one tag"), (["nope"], 0, "unknown failure tag"),
-                            (["loop"], 2, r"must be 0\.\.1"), (["loop"], None, "must be")]:
+    for tags, step, msg in [
+        ([], 0, "at least one tag"),
+        (["nope"], 0, "unknown failure tag"),
+        (["loop"], 2, r"must be 0\.\.1"),
+        (["loop"], None, "must be"),
+    ]:
         with pytest.raises(ReviewError, match=msg):
             review.decide(store, a, "fail", "ann", seen=None, tags=tags, first_step=step)
     assert store.scalar("SELECT count(*) FROM events") == 0
@@ -121,8 +165,7 @@ def test_edit_adds_a_revision_keeps_the_original_and_undo_restores(store):
     back = review.load(store, a)
     assert (back.status, back.rev_id) == ("pending", original.rev_id)
     assert store.scalar("SELECT count(*) FROM revisions WHERE traj_id = ?", [a]) == 2
-    assert store.column("SELECT kind FROM events ORDER BY event_id") == \
-        ["edit", "undo"]
+    assert store.column("SELECT kind FROM events ORDER BY event_id") == ["edit", "undo"]
 
 
 def test_undo_takes_back_only_my_own_last_decision(store):
@@ -130,8 +173,10 @@ def test_undo_takes_back_only_my_own_last_decision(store):
     review.decide(store, a, "accept", "ann", seen=None)
     review.decide(store, b, "skip", "bob", seen=None)
     review.undo(store, "ann")
-    assert store.con.execute("SELECT status FROM state ORDER BY traj_id").fetchall()[:2] == \
-        [("pending",), ("skipped",)]
+    assert store.con.execute("SELECT status FROM state ORDER BY traj_id").fetchall()[:2] == [
+        ("pending",),
+        ("skipped",),
+    ]
     with pytest.raises(ReviewError, match="no decision to undo"):
         review.undo(store, "ann")
 
@@ -169,8 +214,9 @@ def test_compare_only_within_a_task_and_with_known_verdicts(store):
         review.compare(store, a, c, "left", "ann")
     with pytest.raises(ReviewError, match="unknown verdict"):
         review.compare(store, a, b, "better", "ann")
-    assert store.con.execute("SELECT traj_id, other_traj_id, verdict FROM events").fetchall() == \
-        [(a, b, "left")]
+    assert store.con.execute("SELECT traj_id, other_traj_id, verdict FROM events").fetchall() == [
+        (a, b, "left")
+    ]
 
 
 def test_bulk_uses_source_labels_and_only_touches_pending(store):
@@ -178,11 +224,13 @@ def test_bulk_uses_source_labels_and_only_touches_pending(store):
     review.decide(store, c, "skip", "ann", seen=None)
     assert review.bulk(store, "accept", "bot", source_label="success") == 1
     assert review.bulk(store, "fail", "bot", source_label="failure", tags=["other"]) == 1
-    assert store.con.execute("SELECT status FROM state ORDER BY traj_id").fetchall() == \
-        [("accepted",), ("failed",), ("skipped",)]
+    assert store.con.execute("SELECT status FROM state ORDER BY traj_id").fetchall() == [
+        ("accepted",),
+        ("failed",),
+        ("skipped",),
+    ]
     # without a known first faulty step, bulk fail blames the last assistant turn
-    assert store.one("SELECT tags, first_step FROM events WHERE traj_id = ?",
-                             [b]) == (["other"], 1)
+    assert store.one("SELECT tags, first_step FROM events WHERE traj_id = ?", [b]) == (["other"], 1)
     with pytest.raises(ReviewError, match="unknown failure tag"):
         review.bulk(store, "fail", "bot", tags=["nope"])
 
@@ -203,12 +251,12 @@ def test_state_cache_equals_a_rebuild_from_events(store):
 def test_a_version_1_store_is_migrated_on_open_keeping_its_data(db, monkeypatch):
     """Version 3 renders the stored revisions (in batches) exactly as import and edit do."""
     with Store(db) as s:
-        fill(s, [traj("t1", "Paris", "18 C"), traj("t2", "Oslo", "rain"),
-                 traj("t3", "Rome", "sun")])
+        fill(s, [traj("t1", "Paris", "18 C"), traj("t2", "Oslo", "rain"), traj("t3", "Rome", "sun")])
         turns = list(review.load(s, 1).turns)
         review.edit(s, 1, "ann", [Turn("assistant", thought="Guess.", content="20 C")], seen=None)
         written = s.con.execute(
-            "SELECT rev_id, turns, messages, turn_keys FROM revisions ORDER BY rev_id").fetchall()
+            "SELECT rev_id, turns, messages, turn_keys FROM revisions ORDER BY rev_id"
+        ).fetchall()
         s.con.execute("DROP TABLE runs")
         s.con.execute("DROP SEQUENCE run_ids")
         s.con.execute("ALTER TABLE revisions DROP COLUMN messages")
@@ -216,11 +264,14 @@ def test_a_version_1_store_is_migrated_on_open_keeping_its_data(db, monkeypatch)
         s.con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     monkeypatch.setattr(store_module, "MIGRATION_BATCH", 2)
     with Store(db) as s:
-        assert s.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == \
-            str(SCHEMA_VERSION)
+        assert s.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == str(SCHEMA_VERSION)
         assert s.scalar("SELECT count(*) FROM runs") == 0
-        assert s.con.execute("SELECT rev_id, turns, messages, turn_keys FROM revisions "
-                             "ORDER BY rev_id").fetchall() == written
+        assert (
+            s.con.execute(
+                "SELECT rev_id, turns, messages, turn_keys FROM revisions ORDER BY rev_id"
+            ).fetchall()
+            == written
+        )
     assert len(written) == 4 and written[0][2][0] != written[3][2][0]
     messages, keys = rendered([t.to_dict() for t in turns])
     assert written[0][2:] == ([m.decode() for m in messages], keys)

@@ -17,12 +17,16 @@ def test_trained_tokens_are_exactly_the_assistant_turns(tokenizer):
     row = Row("x:1", sft_row(0, "Paris"))
     example = prepare(tokenizer, "sft", [row], 2048, show=0)[0]
     assert trained_spans(tokenizer, example) == [
-        ('I will look up the weather in Paris.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}'
-         "\n</tool_call><|im_end|>"),
+        (
+            'I will look up the weather in Paris.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}'
+            "\n</tool_call><|im_end|>"
+        ),
         "It is 10 degrees Celsius in Paris.<|im_end|>",
     ]
     text = tokenizer.decode(example["input_ids"])
-    assert "<tool_response>" in text and '"get_weather"' in text.split("<|im_start|>user")[0]  # tools in system
+    assert (
+        "<tool_response>" in text and '"get_weather"' in text.split("<|im_start|>user")[0]
+    )  # tools in system
 
 
 def test_none_padded_messages_and_string_arguments_render_like_clean_ones(tokenizer):
@@ -52,7 +56,8 @@ def test_row_without_assistant_turn_stops_the_run(tokenizer):
 def test_template_that_trains_tool_results_is_caught(tokenizer):
     leaky = tokenizer.chat_template.replace(
         "{{- '<|im_start|>tool\\n<tool_response>\\n' + (message.content or '') + '\\n</tool_response><|im_end|>\\n' }}",
-        "{%- generation %}{{- '<|im_start|>tool\\n' + (message.content or '') + '<|im_end|>\\n' }}{%- endgeneration %}")
+        "{%- generation %}{{- '<|im_start|>tool\\n' + (message.content or '') + '<|im_end|>\\n' }}{%- endgeneration %}",
+    )
     assert leaky != tokenizer.chat_template
     row = Row("r:1", sft_row(0, "Paris"))
     original = tokenizer.chat_template
@@ -98,14 +103,29 @@ def test_jsonl_parquet_and_saved_dataset_exports_give_the_same_rows(tmp_path):
     assert load_rows(tmp_path / "j", "dpo", "train") == []
 
 
-@pytest.mark.parametrize("argv, code, message", [
-    (["run", "--data", "{tmp}/missing", "--out", "{tmp}/o"], 1, "error: data folder {tmp}/missing does not exist"),
-    (["run", "--data", "{tmp}/empty", "--out", "{tmp}/o"], 1, "holds no training rows"),
-    (["run", "--data", "{tmp}/x", "--out", "{tmp}/o", "--preset", "nope"], 1, "error: unknown preset 'nope'"),
-    (["run", "--data", "{tmp}/x", "--out", "{tmp}/o", "--base", "{tmp}/x"], 1, "folder has no config.json"),
-    (["run", "--data", "{tmp}/x", "--out", "{tmp}/o", "--stages", "sft,ppo"], 2, "stages must be"),
-    (["merge", "--adapter", "{tmp}/x", "--out", "{tmp}/o"], 1, "is not an adapter folder"),
-])
+@pytest.mark.parametrize(
+    "argv, code, message",
+    [
+        (
+            ["run", "--data", "{tmp}/missing", "--out", "{tmp}/o"],
+            1,
+            "error: data folder {tmp}/missing does not exist",
+        ),
+        (["run", "--data", "{tmp}/empty", "--out", "{tmp}/o"], 1, "holds no training rows"),
+        (
+            ["run", "--data", "{tmp}/x", "--out", "{tmp}/o", "--preset", "nope"],
+            1,
+            "error: unknown preset 'nope'",
+        ),
+        (
+            ["run", "--data", "{tmp}/x", "--out", "{tmp}/o", "--base", "{tmp}/x"],
+            1,
+            "folder has no config.json",
+        ),
+        (["run", "--data", "{tmp}/x", "--out", "{tmp}/o", "--stages", "sft,ppo"], 2, "stages must be"),
+        (["merge", "--adapter", "{tmp}/x", "--out", "{tmp}/o"], 1, "is not an adapter folder"),
+    ],
+)
 def test_bad_input_gives_one_line(tmp_path, capsys, argv, code, message):
     from trainer.cli import main
 
@@ -136,8 +156,9 @@ def test_compact_tools_list_one_line_per_tool_and_train_the_same_text(smol_path)
     use_template(full)
     use_template(compact, compact_tools=True)
     row = Row("x:1", sft_row(0, "Paris"))
-    text = compact.apply_chat_template(messages_of(row, "messages"),
-                                       tools=json.loads(row.data["tools"]), tokenize=False)
+    text = compact.apply_chat_template(
+        messages_of(row, "messages"), tools=json.loads(row.data["tools"]), tokenize=False
+    )
     assert "get_weather(city: string) - Current weather of a city." in text
     assert "search_web(query?: string, limit?: integer) - Search the web." in text  # none required
     assert '"properties"' not in text

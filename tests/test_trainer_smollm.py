@@ -19,8 +19,9 @@ def test_real_smollm2_trains_and_the_adapter_generates(tmp_path):
     from trainer.run import train
 
     export = write_export(tmp_path / "export", n_train=4, kinds=("sft",))
-    config = TrainConfig(stages=("sft",), batch_size=2, max_steps=3, sft_lr=1e-3, max_length=1024, qlora=False,
-                         bf16=False)
+    config = TrainConfig(
+        stages=("sft",), batch_size=2, max_steps=3, sft_lr=1e-3, max_length=1024, qlora=False, bf16=False
+    )
     result = train(export, tmp_path / "out", None, config)
     sft = result["stages"]["sft"]
     assert sft["steps"] == 3 and sft["loss_last"] < sft["loss_first"]
@@ -28,8 +29,9 @@ def test_real_smollm2_trains_and_the_adapter_generates(tmp_path):
     assert "<tool_call>" in tokenizer.chat_template
     base = AutoModelForCausalLM.from_pretrained(resolve_base(None))
     model = PeftModel.from_pretrained(base, result["adapter"])
-    batch = tokenizer.apply_chat_template(prompt_of("Paris"), tools=TOOLS, add_generation_prompt=True,
-                                          return_dict=True, return_tensors="pt")
+    batch = tokenizer.apply_chat_template(
+        prompt_of("Paris"), tools=TOOLS, add_generation_prompt=True, return_dict=True, return_tensors="pt"
+    )
     with torch.no_grad():
         out = model.generate(**batch, max_new_tokens=8, do_sample=False)
     assert out.shape[1] > batch["input_ids"].shape[1]

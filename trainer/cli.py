@@ -29,11 +29,15 @@ def stage_list(text: str) -> tuple[str, ...]:
 def add_run_args(parser: argparse.ArgumentParser, *, data_required: bool = True) -> None:
     parser.add_argument("--data", required=data_required, help="export folder (curator export --out DIR)")
     parser.add_argument("--out", required=True, help="run folder: adapters, checkpoints, metrics.jsonl")
-    parser.add_argument("--base", help="Hugging Face id or local folder; default: embedded SmolLM2-135M-Instruct")
+    parser.add_argument(
+        "--base", help="Hugging Face id or local folder; default: embedded SmolLM2-135M-Instruct"
+    )
     parser.add_argument("--preset", help=f"one of {', '.join(PRESETS)}")
     parser.add_argument("--stages", type=stage_list, help="comma list, in order (default sft,dpo)")
     parser.add_argument("--max-steps", type=int, help="per stage; overrides epochs")
-    parser.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue a killed run from its last checkpoint"
+    )
     parser.add_argument("--epochs", type=float)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--grad-accum", type=int)
@@ -46,10 +50,18 @@ def add_run_args(parser: argparse.ArgumentParser, *, data_required: bool = True)
     parser.add_argument("--lora-alpha", type=int)
     parser.add_argument("--save-steps", type=int)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--qlora", action=argparse.BooleanOptionalAction, default=None,
-                        help="4-bit nf4 base (default: on with a GPU)")
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="bf16 compute (default: on where supported)")
+    parser.add_argument(
+        "--qlora",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="4-bit nf4 base (default: on with a GPU)",
+    )
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 compute (default: on where supported)",
+    )
     parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -67,11 +79,25 @@ def cmd_run(args: argparse.Namespace) -> dict:
     if not args.data:
         raise TrainerError("--data EXPORT_DIR is required")
     config = with_overrides(
-        get_preset(args.preset), stages=args.stages, max_steps=args.max_steps, epochs=args.epochs,
-        batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length, sft_lr=args.lr,
-        dpo_lr=args.dpo_lr, kto_lr=args.kto_lr, beta=args.beta, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        save_steps=args.save_steps, seed=args.seed, qlora=args.qlora, bf16=args.bf16,
-        gradient_checkpointing=args.gradient_checkpointing)
+        get_preset(args.preset),
+        stages=args.stages,
+        max_steps=args.max_steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        max_length=args.max_length,
+        sft_lr=args.lr,
+        dpo_lr=args.dpo_lr,
+        kto_lr=args.kto_lr,
+        beta=args.beta,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        save_steps=args.save_steps,
+        seed=args.seed,
+        qlora=args.qlora,
+        bf16=args.bf16,
+        gradient_checkpointing=args.gradient_checkpointing,
+    )
     return train(args.data, args.out, args.base, config, resume=args.resume)
 
 
@@ -95,8 +121,10 @@ def summary_lines(result: dict) -> list[str]:
         return [summary(result)]
     lines = [f"{k}: {v}" for k, v in result.items() if k != "stages"]
     for stage, s in result.get("stages", {}).items():
-        lines.append(f"{stage}: {s['steps']} steps, loss {s['loss_first']} -> {s['loss_last']}, "
-                     f"{s['tokens_per_s']} tokens/s")
+        lines.append(
+            f"{stage}: {s['steps']} steps, loss {s['loss_first']} -> {s['loss_last']}, "
+            f"{s['tokens_per_s']} tokens/s"
+        )
     return lines
 
 
@@ -122,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     add_run_args(commands.add_parser("run", help="train SFT then DPO (or KTO) on an export folder"))
     add_merge_args(commands.add_parser("merge", help="merge an adapter into its full-precision base"))
-    add_eval_args(commands.add_parser("eval", help="agent benchmark on the held-out tasks: base vs base + adapter"))
+    add_eval_args(
+        commands.add_parser("eval", help="agent benchmark on the held-out tasks: base vs base + adapter")
+    )
     args = parser.parse_args(argv)
     command = {"run": cmd_run, "merge": cmd_merge, "eval": cmd_eval}[args.command]
     return execute(command, args)

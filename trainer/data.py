@@ -15,7 +15,11 @@ from trainer.template import end_of_turn, render, tokenize_with_mask
 
 KINDS = ("sft", "dpo", "kto")
 SPLITS = ("train", "eval")
-REQUIRED = {"sft": ("messages",), "dpo": ("prompt", "chosen", "rejected"), "kto": ("prompt", "completion", "label")}
+REQUIRED = {
+    "sft": ("messages",),
+    "dpo": ("prompt", "chosen", "rejected"),
+    "kto": ("prompt", "completion", "label"),
+}
 
 
 @dataclass
@@ -58,7 +62,9 @@ def check_export(export_dir: Path) -> None:
     """A missing folder, or one without a single row to train on, is a user error, not a crash later."""
     export_dir = Path(export_dir)
     if not export_dir.is_dir():
-        raise TrainerError(f"data folder {export_dir} does not exist (make one with `curator export --out DIR`)")
+        raise TrainerError(
+            f"data folder {export_dir} does not exist (make one with `curator export --out DIR`)"
+        )
     if not any(load_rows(export_dir, kind, "train") for kind in KINDS):
         raise TrainerError(f"data folder {export_dir} holds no training rows in sft/, dpo/ or kto/")
 
@@ -83,8 +89,9 @@ def clean_message(message: dict, where: str) -> dict:
     not a JSON object (a teacher's malformed call, typically the rejected side of a pair) stay their raw text, which
     the template renders verbatim: that malformed text is what the model must learn not to write."""
     if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "tool"):
-        raise TrainerError(f"{where}: message without a known role (system, user, assistant, tool): "
-                           f"{str(message)[:80]}")
+        raise TrainerError(
+            f"{where}: message without a known role (system, user, assistant, tool): {str(message)[:80]}"
+        )
     out = {k: v for k, v in message.items() if v is not None and k != "tool_calls"}
     out["content"] = message.get("content") or ""
     calls = []
@@ -99,8 +106,13 @@ def clean_message(message: dict, where: str) -> dict:
             args = parsed if isinstance(parsed, dict) else args
         if not fn.get("name") or not isinstance(args, (dict, str)):
             raise TrainerError(f"{where}: tool call needs a name and arguments: {str(call)[:80]}")
-        calls.append({"id": call.get("id") or f"call_{len(calls)}", "type": "function",
-                      "function": {"name": fn["name"], "arguments": args}})
+        calls.append(
+            {
+                "id": call.get("id") or f"call_{len(calls)}",
+                "type": "function",
+                "function": {"name": fn["name"], "arguments": args},
+            }
+        )
     if calls:
         out["tool_calls"] = calls
     return out
@@ -124,7 +136,9 @@ def check_fields(row: Row, kind: str) -> None:
 def sft_example(tokenizer, row: Row) -> dict:
     """A conversation rendered with the training template: input_ids and labels (assistant tokens only)."""
     check_fields(row, "sft")
-    return tokenize_with_mask(tokenizer, messages_of(row, "messages"), parse_tools(row.data.get("tools"), row.where))
+    return tokenize_with_mask(
+        tokenizer, messages_of(row, "messages"), parse_tools(row.data.get("tools"), row.where)
+    )
 
 
 def prompt_and_completion(tokenizer, row: Row, completion_field: str) -> tuple[str, str]:
@@ -135,19 +149,27 @@ def prompt_and_completion(tokenizer, row: Row, completion_field: str) -> tuple[s
     prompt = messages_of(row, "prompt")
     completion = messages_of(row, completion_field)
     if len(completion) != 1 or completion[0]["role"] != "assistant":
-        raise TrainerError(f"{row.where}: '{completion_field}' must be exactly one assistant message "
-                           "(completions never contain tool results)")
+        raise TrainerError(
+            f"{row.where}: '{completion_field}' must be exactly one assistant message "
+            "(completions never contain tool results)"
+        )
     prompt_text = render(tokenizer, prompt, tools, generation_prompt=True)
     full = render(tokenizer, prompt + completion, tools)
     if not full.startswith(prompt_text):
-        raise TrainerError(f"{row.where}: the chat template renders the prompt differently alone and with its "
-                           "completion")
+        raise TrainerError(
+            f"{row.where}: the chat template renders the prompt differently alone and with its completion"
+        )
     eot = end_of_turn(tokenizer)
-    completion_text = full[len(prompt_text):]
+    completion_text = full[len(prompt_text) :]
     completion_text = completion_text[: completion_text.rfind(eot) + len(eot)]
-    if tokenizer.bos_token and prompt_text.startswith(tokenizer.bos_token) and \
-            tokenizer(text="").input_ids[:1] == [tokenizer.bos_token_id]:
-        prompt_text = prompt_text[len(tokenizer.bos_token):]  # TRL tokenizes text with special tokens: one BOS
+    if (
+        tokenizer.bos_token
+        and prompt_text.startswith(tokenizer.bos_token)
+        and tokenizer(text="").input_ids[:1] == [tokenizer.bos_token_id]
+    ):
+        prompt_text = prompt_text[
+            len(tokenizer.bos_token) :
+        ]  # TRL tokenizes text with special tokens: one BOS
     return prompt_text, completion_text
 
 

@@ -173,13 +173,20 @@ class Episode:
     calls; `done` tells when the task has a final answer, hit `max_steps`, or ran out of context.
     """
 
-    def __init__(self, task: Task | str, max_steps: int = DEFAULT_MAX_STEPS, tools: Sequence[dict] = TOOLS,
-                 system: str = SYSTEM_PROMPT):
+    def __init__(
+        self,
+        task: Task | str,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        tools: Sequence[dict] = TOOLS,
+        system: str = SYSTEM_PROMPT,
+    ):
         self.task, self.max_steps, self.tools = _as_task(task), max_steps, list(tools)
         self.specs = _tool_specs(tools)
         self.world = World()
-        self.messages: list[dict] = [{"role": "system", "content": system},
-                                     {"role": "user", "content": self.task.instruction}]
+        self.messages: list[dict] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": self.task.instruction},
+        ]
         self.counts = {"attempted": 0, "valid": 0, "unknown": 0, "known": 0, "schema_valid": 0}
         self.steps: list[dict] = []
         self.final, self.stopped = None, "step_limit"
@@ -189,8 +196,14 @@ class Episode:
         """Execute one attempted call: its transcript entry and the tool result returned to the model."""
         counts = self.counts
         counts["attempted"] += 1
-        entry = {"name": call["name"], "arguments": call["arguments"], "valid": call["error"] is None,
-                 "error": call["error"], "known": None, "schema_problems": None}
+        entry = {
+            "name": call["name"],
+            "arguments": call["arguments"],
+            "valid": call["error"] is None,
+            "error": call["error"],
+            "known": None,
+            "schema_problems": None,
+        }
         if call["error"] is not None:
             result = {"error": f"invalid tool call: {call['error']}"}
         else:
@@ -226,14 +239,28 @@ class Episode:
             record["calls"].append(entry)
             results.append((call, result))
         if error is None:
-            self.messages.append({"role": "assistant", "content": thought, "tool_calls": [
-                {"id": f"call_{step}_{i}", "type": "function",
-                 "function": {"name": c["name"], "arguments": c["arguments"]}} for i, c in enumerate(calls)]})
+            self.messages.append(
+                {
+                    "role": "assistant",
+                    "content": thought,
+                    "tool_calls": [
+                        {
+                            "id": f"call_{step}_{i}",
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
+                        for i, c in enumerate(calls)
+                    ],
+                }
+            )
         else:
             self.messages.append({"role": "assistant", "content": raw.strip()})
         for i, (call, result) in enumerate(results):
-            message = {"role": "tool", "tool_call_id": f"call_{step}_{i}",
-                       "content": json.dumps(result, ensure_ascii=False)}
+            message = {
+                "role": "tool",
+                "tool_call_id": f"call_{step}_{i}",
+                "content": json.dumps(result, ensure_ascii=False),
+            }
             if call["error"] is None:
                 message["name"] = call["name"]
             self.messages.append(message)
@@ -243,9 +270,17 @@ class Episode:
         """The transcript, counts and success (the checker passes on the final world state and answer)."""
         task = self.task
         success = self.stopped == "final" and bool(task.check(self.world, self.final))
-        return {"task_id": task.task_id, "instruction": task.instruction, "success": success,
-                "stopped": self.stopped, "final_answer": self.final, "steps_taken": len(self.steps),
-                "counts": self.counts, "mutations": [list(m) for m in self.world.mutations], "steps": self.steps}
+        return {
+            "task_id": task.task_id,
+            "instruction": task.instruction,
+            "success": success,
+            "stopped": self.stopped,
+            "final_answer": self.final,
+            "steps_taken": len(self.steps),
+            "counts": self.counts,
+            "mutations": [list(m) for m in self.world.mutations],
+            "steps": self.steps,
+        }
 
 
 def replier(policy: Policy, tools: Sequence[dict]) -> Callable[[dict], dict]:
@@ -266,8 +301,12 @@ def replier(policy: Policy, tools: Sequence[dict]) -> Callable[[dict], dict]:
     return one_by_one
 
 
-def run_episodes(policy: Policy, episodes: Sequence[Episode], on_done: Callable[[Episode], None] | None = None,
-                 tools: Sequence[dict] = TOOLS) -> None:
+def run_episodes(
+    policy: Policy,
+    episodes: Sequence[Episode],
+    on_done: Callable[[Episode], None] | None = None,
+    tools: Sequence[dict] = TOOLS,
+) -> None:
     """Advance all episodes together, turn by turn, until each is done (the policy answers them as one batch)."""
     reply = replier(policy, tools)
     while live := {i: e for i, e in enumerate(episodes) if not e.done}:
@@ -278,8 +317,13 @@ def run_episodes(policy: Policy, episodes: Sequence[Episode], on_done: Callable[
                 on_done(episode)
 
 
-def run_episode(policy: Policy, task: Task | str, max_steps: int = DEFAULT_MAX_STEPS,
-                tools: Sequence[dict] = TOOLS, system: str = SYSTEM_PROMPT) -> dict:
+def run_episode(
+    policy: Policy,
+    task: Task | str,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    tools: Sequence[dict] = TOOLS,
+    system: str = SYSTEM_PROMPT,
+) -> dict:
     """Run one task to a final answer or the step limit; return its transcript, counts and success."""
     episode = Episode(task, max_steps, tools, system)
     run_episodes(policy, [episode], tools=tools)
@@ -292,8 +336,10 @@ def _rate(num: int, den: int) -> float | None:
 
 def metrics_of(episodes: Sequence[dict]) -> dict:
     """The pooled metrics of finished episodes (see the module docstring)."""
-    totals = {k: sum(e["counts"][k] for e in episodes) for k in
-              ("attempted", "valid", "unknown", "known", "schema_valid")}
+    totals = {
+        k: sum(e["counts"][k] for e in episodes)
+        for k in ("attempted", "valid", "unknown", "known", "schema_valid")
+    }
     n = len(episodes)
     return {
         "task_success": _rate(sum(e["success"] for e in episodes), n),
@@ -301,8 +347,12 @@ def metrics_of(episodes: Sequence[dict]) -> dict:
         "unknown_tool_rate": _rate(totals["unknown"], totals["valid"]),
         "schema_valid_rate": _rate(totals["schema_valid"], totals["known"]),
         "mean_steps": round(sum(e["steps_taken"] for e in episodes) / n, 3) if n else None,
-        "counts": {"tasks": n, "solved": sum(e["success"] for e in episodes), **totals,
-                   "step_limit": sum(e["stopped"] == "step_limit" for e in episodes)},
+        "counts": {
+            "tasks": n,
+            "solved": sum(e["success"] for e in episodes),
+            **totals,
+            "step_limit": sum(e["stopped"] == "step_limit" for e in episodes),
+        },
     }
 
 
@@ -320,8 +370,15 @@ def select_tasks(tasks: Iterable[Task | str] | int | None = None) -> list[Task]:
         raise TrainerError(str(exc.args[0]))
 
 
-def evaluate(policy: Policy, tasks: Iterable[Task | str] | int | None = None, max_steps: int = DEFAULT_MAX_STEPS,
-             progress: Progress | None = None, *, desc: str = "eval", show_progress: bool = True) -> dict:
+def evaluate(
+    policy: Policy,
+    tasks: Iterable[Task | str] | int | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    progress: Progress | None = None,
+    *,
+    desc: str = "eval",
+    show_progress: bool = True,
+) -> dict:
     """Run `policy` on the tasks; return the metrics, raw counts and one transcript per task.
 
     The episodes run together, in batches of the policy's `batch_size` (all at once for a policy without one).
@@ -339,6 +396,7 @@ def evaluate(policy: Policy, tasks: Iterable[Task | str] | int | None = None, ma
     if progress:
         progress(0, len(chosen))
     with tqdm(total=len(chosen), desc=desc, disable=not show_progress, file=sys.stderr, leave=False) as bar:
+
         def on_done(episode: Episode) -> None:
             done["tasks"] += 1
             done["solved"] += episode.result()["success"]
@@ -349,17 +407,27 @@ def evaluate(policy: Policy, tasks: Iterable[Task | str] | int | None = None, ma
 
         size = max(1, getattr(policy, "batch_size", None) or len(chosen))
         for start in range(0, len(chosen), size):
-            group = [Episode(task, max_steps) for task in chosen[start:start + size]]
+            group = [Episode(task, max_steps) for task in chosen[start : start + size]]
             run_episodes(policy, group, on_done)
             episodes.extend(group)
     transcripts = [e.result() for e in episodes]
-    return {**metrics_of(transcripts), "max_steps": max_steps,
-            "wall_s": round(time.perf_counter() - started, 2), "transcripts": transcripts}
+    return {
+        **metrics_of(transcripts),
+        "max_steps": max_steps,
+        "wall_s": round(time.perf_counter() - started, 2),
+        "transcripts": transcripts,
+    }
 
 
-def compare(base_policy: Policy, tuned_policy: Policy | None, tasks: Iterable[Task | str] | int | None = None,
-            max_steps: int = DEFAULT_MAX_STEPS, progress: Progress | None = None, *,
-            show_progress: bool = True) -> dict:
+def compare(
+    base_policy: Policy,
+    tuned_policy: Policy | None,
+    tasks: Iterable[Task | str] | int | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    progress: Progress | None = None,
+    *,
+    show_progress: bool = True,
+) -> dict:
     """Base vs tuned on the same tasks: {"tasks", "task_ids", "base", "tuned"} (`tuned` None without a tuned policy).
 
     The sides run one after the other; a policy with a `close()` method is closed after its side (ModelPolicy
@@ -373,7 +441,9 @@ def compare(base_policy: Policy, tuned_policy: Policy | None, tasks: Iterable[Ta
         offset = k * len(chosen)
         side_progress = (lambda done, _n, o=offset: progress(o + done, total)) if progress else None
         try:
-            result[side] = evaluate(policy, chosen, max_steps, side_progress, desc=side, show_progress=show_progress)
+            result[side] = evaluate(
+                policy, chosen, max_steps, side_progress, desc=side, show_progress=show_progress
+            )
         finally:
             if callable(getattr(policy, "close", None)):
                 policy.close()
@@ -385,18 +455,40 @@ def compare(base_policy: Policy, tuned_policy: Policy | None, tasks: Iterable[Ta
 
 
 def add_eval_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adapter", metavar="DIR", help="adapter folder to evaluate against its base (e.g. RUN/dpo/adapter); "
-                                          "without it only the base is evaluated")
-    parser.add_argument("--base", metavar="MODEL", help="Hugging Face id or local folder; default: the adapter's base, else the "
-                                       "embedded SmolLM2-135M-Instruct")
+    parser.add_argument(
+        "--adapter",
+        metavar="DIR",
+        help="adapter folder to evaluate against its base (e.g. RUN/dpo/adapter); "
+        "without it only the base is evaluated",
+    )
+    parser.add_argument(
+        "--base",
+        metavar="MODEL",
+        help="Hugging Face id or local folder; default: the adapter's base, else the "
+        "embedded SmolLM2-135M-Instruct",
+    )
     parser.add_argument("--tasks", type=int, metavar="N", help="the first N held-out tasks (default: all)")
-    parser.add_argument("--max-steps", type=int, metavar="N", default=DEFAULT_MAX_STEPS,
-                        help=f"assistant turns per task (default {DEFAULT_MAX_STEPS})")
-    parser.add_argument("--max-new-tokens", type=int, metavar="N", default=DEFAULT_MAX_NEW_TOKENS,
-                        help=f"tokens per assistant turn (default {DEFAULT_MAX_NEW_TOKENS})")
-    parser.add_argument("--batch-size", type=int, metavar="N", default=DEFAULT_BATCH_SIZE,
-                        help=f"episodes generating together; their cache grows with it "
-                             f"(default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        metavar="N",
+        default=DEFAULT_MAX_STEPS,
+        help=f"assistant turns per task (default {DEFAULT_MAX_STEPS})",
+    )
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        metavar="N",
+        default=DEFAULT_MAX_NEW_TOKENS,
+        help=f"tokens per assistant turn (default {DEFAULT_MAX_NEW_TOKENS})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        default=DEFAULT_BATCH_SIZE,
+        help=f"episodes generating together; their cache grows with it (default {DEFAULT_BATCH_SIZE})",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -422,15 +514,17 @@ def cmd_eval(args: argparse.Namespace) -> dict:
 
     resolve_base(None if base is None else str(base))  # a bad --base fails here, before any progress bar
     base_policy = ModelPolicy(base, tokenizer_dir=adapter, max_new_tokens=max_new, batch_size=batch)
-    tuned_policy = (ModelPolicy(base, adapter, max_new_tokens=max_new, batch_size=batch)
-                    if adapter is not None else None)
+    tuned_policy = (
+        ModelPolicy(base, adapter, max_new_tokens=max_new, batch_size=batch) if adapter is not None else None
+    )
     result = compare(base_policy, tuned_policy, tasks, getattr(args, "max_steps", None) or DEFAULT_MAX_STEPS)
     result["base_model"] = None if base is None else str(base)
     result["adapter"] = None if adapter is None else str(adapter)
     for side, policy in (("base", base_policy), ("tuned", tuned_policy)):
         if policy is not None and result.get(side):
-            result[side]["tokens_per_s"] = (round(policy.generated_tokens / policy.generate_s, 1)
-                                            if policy.generate_s else None)
+            result[side]["tokens_per_s"] = (
+                round(policy.generated_tokens / policy.generate_s, 1) if policy.generate_s else None
+            )
     return result
 
 
@@ -443,12 +537,15 @@ def _fmt(value, pct: bool) -> str:
 def summary(result: dict) -> str:
     """The human summary of a `compare` / `cmd_eval` result: a metrics table and the tasks that changed."""
     sides = [s for s in ("base", "tuned") if result.get(s)]
-    lines = [f"{result['tasks']} held-out tasks"
-             + (f", adapter {result['adapter']}" if result.get("adapter") else "")]
+    lines = [
+        f"{result['tasks']} held-out tasks"
+        + (f", adapter {result['adapter']}" if result.get("adapter") else "")
+    ]
     lines.append(f"{'':24}" + "".join(f"{s:>10}" for s in sides))
     for metric in METRICS:
-        lines.append(f"{metric:24}" + "".join(f"{_fmt(result[s][metric], metric != 'mean_steps'):>10}"
-                                               for s in sides))
+        lines.append(
+            f"{metric:24}" + "".join(f"{_fmt(result[s][metric], metric != 'mean_steps'):>10}" for s in sides)
+        )
     lines.append(f"{'wall_s':24}" + "".join(f"{result[s]['wall_s']:>10.1f}" for s in sides))
     if len(sides) == 2:
         base = {e["task_id"]: e["success"] for e in result["base"]["transcripts"]}

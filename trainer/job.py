@@ -21,16 +21,21 @@ from trainer.run import train
 
 def run_job(folder: Path) -> None:
     job = json.loads((folder / "job.json").read_text())
-    config = with_overrides(get_preset(job["preset"]), stages=tuple(job["stages"]),
-                            max_steps=job.get("max_steps"), eval_each_epoch=job.get("eval_each_epoch"))
+    config = with_overrides(
+        get_preset(job["preset"]),
+        stages=tuple(job["stages"]),
+        max_steps=job.get("max_steps"),
+        eval_each_epoch=job.get("eval_each_epoch"),
+    )
     result = train(folder / "export", folder / "train", job.get("base"), config)
     (folder / "result.json").write_text(json.dumps(result, indent=2))
     if job.get("eval_tasks") == 0:
         return
     tasks = select_tasks(job.get("eval_tasks"))
     adapter = result["adapter"]
-    evaluation = compare(ModelPolicy(job.get("base"), tokenizer_dir=adapter),
-                         ModelPolicy(job.get("base"), adapter), tasks)
+    evaluation = compare(
+        ModelPolicy(job.get("base"), tokenizer_dir=adapter), ModelPolicy(job.get("base"), adapter), tasks
+    )
     (folder / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
 
 

@@ -14,7 +14,10 @@ from trainer.errors import TrainerError
 
 SAMPLES = [
     [{"role": "user", "content": "What is the weather in Paris tomorrow?"}],
-    [{"role": "system", "content": "You are a careful agent."}, {"role": "user", "content": "Book a table for 2."}],
+    [
+        {"role": "system", "content": "You are a careful agent."},
+        {"role": "user", "content": "Book a table for 2."},
+    ],
 ]
 
 
@@ -26,8 +29,9 @@ def merge(adapter: Path, out: Path, base: str | None = None, tolerance: float = 
     base_path = resolve_base(base or json.loads(config_file.read_text())["base_model_name_or_path"])
     tokenizer = load_tokenizer(adapter)  # holds the chat template used in training
     model = PeftModel.from_pretrained(load_model(base_path, qlora=False), adapter).eval()
-    batch = tokenizer.apply_chat_template(SAMPLES, add_generation_prompt=True, padding=True, return_dict=True,
-                                          return_tensors="pt")
+    batch = tokenizer.apply_chat_template(
+        SAMPLES, add_generation_prompt=True, padding=True, return_dict=True, return_tensors="pt"
+    )
     with torch.no_grad():
         expected = model(**batch).logits
         merged = model.merge_and_unload()

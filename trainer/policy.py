@@ -27,7 +27,9 @@ from pathlib import Path
 from trainer.errors import TrainerError
 
 DEFAULT_MAX_NEW_TOKENS = 128  # the longest assistant turn of the sample set is ~90 tokens
-DEFAULT_BATCH_SIZE = 48  # episodes generating together; the cache of 48 SmolLM2 rows at 2.5k tokens is ~5 GB fp32
+DEFAULT_BATCH_SIZE = (
+    48  # episodes generating together; the cache of 48 SmolLM2 rows at 2.5k tokens is ~5 GB fp32
+)
 
 
 class ContextFull(Exception):
@@ -59,8 +61,12 @@ def _in_place_cache():
                 self.lazy_initialization(key_states, value_states)
             length, added = self.get_seq_length(), key_states.shape[-2]
             buffer = getattr(self, "buffer", None)
-            if (buffer is None or self.keys.data_ptr() != buffer[0].data_ptr()
-                    or buffer[0].shape[:2] != key_states.shape[:2] or length + added > buffer[0].shape[-2]):
+            if (
+                buffer is None
+                or self.keys.data_ptr() != buffer[0].data_ptr()
+                or buffer[0].shape[:2] != key_states.shape[:2]
+                or length + added > buffer[0].shape[-2]
+            ):
                 # first use, or the cache was rebuilt (rows selected, compacted): copy it into a fresh buffer
                 shape = (*key_states.shape[:2], length + added + self.room, key_states.shape[-1])
                 buffer = (key_states.new_empty(shape), value_states.new_empty(shape))
@@ -68,9 +74,9 @@ def _in_place_cache():
                     buffer[0][:, :, :length] = self.keys
                     buffer[1][:, :, :length] = self.values
                 self.buffer = buffer
-            buffer[0][:, :, length:length + added] = key_states
-            buffer[1][:, :, length:length + added] = value_states
-            self.keys, self.values = buffer[0][:, :, :length + added], buffer[1][:, :, :length + added]
+            buffer[0][:, :, length : length + added] = key_states
+            buffer[1][:, :, length : length + added] = value_states
+            self.keys, self.values = buffer[0][:, :, : length + added], buffer[1][:, :, : length + added]
             return self.keys, self.values
 
     cache = DynamicCache()
@@ -97,10 +103,19 @@ class ModelPolicy:
     answers many at once, turn after turn (see the module docstring).
     """
 
-    def __init__(self, base: str | Path | None = None, adapter: str | Path | None = None, *,
-                 tokenizer_dir: str | Path | None = None, model=None, tokenizer=None,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, batch_size: int = DEFAULT_BATCH_SIZE,
-                 device: str | None = None, merge: bool = True):
+    def __init__(
+        self,
+        base: str | Path | None = None,
+        adapter: str | Path | None = None,
+        *,
+        tokenizer_dir: str | Path | None = None,
+        model=None,
+        tokenizer=None,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        device: str | None = None,
+        merge: bool = True,
+    ):
         self.base, self.adapter = base, adapter
         self.tokenizer_dir = tokenizer_dir or adapter
         self.model, self.tokenizer = model, tokenizer
@@ -138,8 +153,10 @@ class ModelPolicy:
                     try:
                         model = PeftModel.from_pretrained(model, str(self.adapter))
                     except Exception as exc:  # noqa: BLE001 - any load failure is one line for the user
-                        raise TrainerError(f"adapter {self.adapter} does not fit base {base_path}: "
-                                           f"{type(exc).__name__}: {exc}".splitlines()[0])
+                        raise TrainerError(
+                            f"adapter {self.adapter} does not fit base {base_path}: "
+                            f"{type(exc).__name__}: {exc}".splitlines()[0]
+                        )
                     if self.merge:
                         model = model.merge_and_unload()
                 device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -217,7 +234,9 @@ class Session:
             return
         unknown = set(keys) - set(self.keys)
         if unknown:
-            raise ValueError(f"a session answers the conversations of its first call; new: {sorted(map(str, unknown))}")
+            raise ValueError(
+                f"a session answers the conversations of its first call; new: {sorted(map(str, unknown))}"
+            )
         going = set(keys)
         keep = [i for i, k in enumerate(self.keys) if k in going]
         if len(keep) < len(self.keys):
@@ -241,8 +260,8 @@ class Session:
         mask = torch.zeros((len(self.cols), width), dtype=torch.long)
         for row, cols in enumerate(self.cols):
             if cols:
-                index[row, width - len(cols):] = torch.tensor(cols)
-                mask[row, width - len(cols):] = 1
+                index[row, width - len(cols) :] = torch.tensor(cols)
+                mask[row, width - len(cols) :] = 1
             self.cols[row] = list(range(width - len(cols), width))
         index = index.to(device)
         for layer in self.cache.layers:
@@ -262,15 +281,21 @@ class Session:
         ids = torch.full((len(chunks), width), self.policy.pad_id, dtype=torch.long)
         new = torch.zeros((len(chunks), width), dtype=torch.long)
         for row, chunk in enumerate(chunks):
-            ids[row, :len(chunk)] = torch.tensor(chunk, dtype=torch.long)
-            new[row, :len(chunk)] = 1
+            ids[row, : len(chunk)] = torch.tensor(chunk, dtype=torch.long)
+            new[row, : len(chunk)] = 1
             self.seen[row].extend(chunk)
             self.cols[row].extend(range(start, start + len(chunk)))
         self.mask = torch.cat([self.mask, new.to(device)], dim=1)
         positions = (self.mask.cumsum(-1) - 1).clamp(min=0)[:, start:]
         last = torch.tensor([[max(len(c), 1) - 1] for c in chunks], device=device)
-        out = model(input_ids=ids.to(device), attention_mask=self.mask, position_ids=positions,
-                    cache=self.cache, use_cache=True, logits_to_keep=last)
+        out = model(
+            input_ids=ids.to(device),
+            attention_mask=self.mask,
+            position_ids=positions,
+            cache=self.cache,
+            use_cache=True,
+            logits_to_keep=last,
+        )
         return out.logits.reshape(len(chunks), -1)
 
     def _prefix(self, prompts: list[list[int]]) -> None:
@@ -305,8 +330,9 @@ class Session:
         live = []
         for row, (key, ids) in enumerate(zip(self.keys, prompts)):
             if policy.context and len(ids) + policy.max_new_tokens > policy.context:
-                replies[key] = ContextFull(f"prompt of {len(ids)} tokens + {policy.max_new_tokens} new "
-                                           f"> {policy.context}")
+                replies[key] = ContextFull(
+                    f"prompt of {len(ids)} tokens + {policy.max_new_tokens} new > {policy.context}"
+                )
             elif not ids:
                 raise ValueError("the chat template rendered an empty prompt")
             else:
@@ -322,7 +348,9 @@ class Session:
                 chunks = [[] for _ in self.keys]
                 for row in live:
                     ids, seen = prompts[row], self.seen[row]
-                    same = min(_common(seen, ids), len(ids) - 1)  # at least one token is fed: it gives the logits
+                    same = min(
+                        _common(seen, ids), len(ids) - 1
+                    )  # at least one token is fed: it gives the logits
                     if same < len(seen):  # rewind: hide what no longer matches the rendered conversation
                         self.mask[row, self.cols[row][same:]] = 0
                         del seen[same:], self.cols[row][same:]
@@ -376,8 +404,13 @@ class Session:
         """Go on with the batch positions `keep` only; returns what `_grow` needs to put the others back."""
         import torch
 
-        saved = (torch.tensor(keep, device=self.mask.device), [(layer.keys, layer.values) for layer in self.cache.layers],
-                 self.mask, self.seen, self.cols)
+        saved = (
+            torch.tensor(keep, device=self.mask.device),
+            [(layer.keys, layer.values) for layer in self.cache.layers],
+            self.mask,
+            self.seen,
+            self.cols,
+        )
         self.cache.batch_select_indices(saved[0])
         self.mask = self.mask[saved[0]]
         self.seen, self.cols = [self.seen[p] for p in keep], [self.cols[p] for p in keep]  # the same lists

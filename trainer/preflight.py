@@ -29,8 +29,10 @@ def token_roles(tokenizer, messages: list[dict], tools: list | None, input_ids: 
     for i in range(len(messages)):
         prefix = render(tokenizer, messages[: i + 1], tools)
         if not full.startswith(prefix):
-            raise TrainerError("the chat template renders earlier turns differently once later turns follow "
-                               "(not prefix-preserving); pick another template")
+            raise TrainerError(
+                "the chat template renders earlier turns differently once later turns follow "
+                "(not prefix-preserving); pick another template"
+            )
         ends.append(len(prefix))
     enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
     if list(enc["input_ids"]) != list(input_ids):
@@ -46,19 +48,26 @@ def token_roles(tokenizer, messages: list[dict], tools: list | None, input_ids: 
 def check_sft_row(tokenizer, row: Row, example: dict) -> None:
     """Raise TrainerError naming the row when its loss mask is wrong (see module docstring)."""
     messages = messages_of(row, "messages")
-    owners = token_roles(tokenizer, messages, parse_tools(row.data.get("tools"), row.where), example["input_ids"])
+    owners = token_roles(
+        tokenizer, messages, parse_tools(row.data.get("tools"), row.where), example["input_ids"]
+    )
     labels = example["labels"]
     if all(label == -100 for label in labels):
         raise TrainerError(f"{row.where}: row trains nothing (no assistant turn)")
     eot = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))
     for index, message in enumerate(messages):
-        trained = [t for t, o, label in zip(example["input_ids"], owners, labels) if o == index and label != -100]
+        trained = [
+            t for t, o, label in zip(example["input_ids"], owners, labels) if o == index and label != -100
+        ]
         if message["role"] != "assistant" and trained:
-            raise TrainerError(f"{row.where}: loss falls on {message['role']} text (message {index}): "
-                               f"{tokenizer.decode(trained)[:60]!r}")
+            raise TrainerError(
+                f"{row.where}: loss falls on {message['role']} text (message {index}): "
+                f"{tokenizer.decode(trained)[:60]!r}"
+            )
         if message["role"] == "assistant" and (not trained or trained[-1] != eot):
-            raise TrainerError(f"{row.where}: assistant turn (message {index}) is not trained through its "
-                               f"end-of-turn token")
+            raise TrainerError(
+                f"{row.where}: assistant turn (message {index}) is not trained through its end-of-turn token"
+            )
 
 
 def trained_spans(tokenizer, example: dict) -> list[str]:
@@ -73,8 +82,9 @@ def trained_spans(tokenizer, example: dict) -> list[str]:
     return spans + ([tokenizer.decode(run)] if run else [])
 
 
-def prepare(tokenizer, kind: str, rows: list[Row], max_length: int, *, show: int = 2,
-            say: Callable[[str], None] = log) -> list[dict]:
+def prepare(
+    tokenizer, kind: str, rows: list[Row], max_length: int, *, show: int = 2, say: Callable[[str], None] = log
+) -> list[dict]:
     """Examples of one kind ready for TRL, after the pre-flight checks and the length report."""
     examples = [EXAMPLE[kind](tokenizer, row) for row in rows]
     if kind == "sft":
@@ -87,15 +97,22 @@ def prepare(tokenizer, kind: str, rows: list[Row], max_length: int, *, show: int
         lengths = [len(e["input_ids"]) for e in examples]
     else:
         completions = ("chosen", "rejected") if kind == "dpo" else ("completion",)
-        lengths = [max(len(tokenizer(text=e["prompt"] + e[c]).input_ids) for c in completions) for e in examples]
+        lengths = [
+            max(len(tokenizer(text=e["prompt"] + e[c]).input_ids) for c in completions) for e in examples
+        ]
         for row, example in list(zip(rows, examples))[:1]:
             say(f"pre-flight {row.where}: " + ", ".join(f"{c} {example[c]!r}" for c in completions))
     too_long = [row.where for row, n in zip(rows, lengths) if n > max_length]
-    say(f"{kind}: {len(rows)} rows, tokens min {min(lengths)} median {int(statistics.median(lengths))} "
-        f"max {max(lengths)} (max_length {max_length})")
+    say(
+        f"{kind}: {len(rows)} rows, tokens min {min(lengths)} median {int(statistics.median(lengths))} "
+        f"max {max(lengths)} (max_length {max_length})"
+    )
     if too_long:
-        say(f"{kind}: {len(too_long)} row(s) longer than max_length={max_length} would lose their end; left out: "
-            + ", ".join(too_long[:5]) + (" ..." if len(too_long) > 5 else ""))
+        say(
+            f"{kind}: {len(too_long)} row(s) longer than max_length={max_length} would lose their end; left out: "
+            + ", ".join(too_long[:5])
+            + (" ..." if len(too_long) > 5 else "")
+        )
     kept = [e for e, n in zip(examples, lengths) if n <= max_length]
     if not kept:
         raise TrainerError(f"{kind}: every row is longer than max_length={max_length}; raise --max-length")

@@ -30,8 +30,10 @@ def prepare_stages(data: Path, tokenizer, config: TrainConfig) -> dict[str, tupl
             log(f"{stage}: no training rows in {data / stage}; stage skipped")
             continue
         evaluation = load_rows(data, stage, "eval")[: config.eval_rows]
-        prepared[stage] = (prepare(tokenizer, stage, rows, config.max_length),
-                           prepare(tokenizer, stage, evaluation, config.max_length, show=0) if evaluation else [])
+        prepared[stage] = (
+            prepare(tokenizer, stage, rows, config.max_length),
+            prepare(tokenizer, stage, evaluation, config.max_length, show=0) if evaluation else [],
+        )
     if not prepared:
         raise TrainerError(f"data folder {data} has no rows for the stages {','.join(config.stages)}")
     return prepared
@@ -42,20 +44,28 @@ def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resum
     data, out = Path(data), Path(out)
     check_export(data)
     if out.is_dir() and any(out.iterdir()) and not resume:
-        raise TrainerError(f"{out} holds an earlier run: pass --resume to continue it, or choose another --out")
+        raise TrainerError(
+            f"{out} holds an earlier run: pass --resume to continue it, or choose another --out"
+        )
     base_path = resolve_base(base)
     tokenizer = load_tokenizer(base_path)
     use_template(tokenizer, config.compact_tools)
     prepared = prepare_stages(data, tokenizer, config)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run.json").write_text(json.dumps({"data": str(data), "base": str(base_path), "config": asdict(config)},
-                                             indent=2, default=str))
+    (out / "run.json").write_text(
+        json.dumps(
+            {"data": str(data), "base": str(base_path), "config": asdict(config)}, indent=2, default=str
+        )
+    )
     summaries, adapter = {}, None
     for stage, (train_rows, eval_rows) in prepared.items():
         stage_out = out / stage
         if resume and (stage_out / "summary.json").is_file() and (stage_out / ADAPTER).is_dir():
             log(f"{stage}: finished in an earlier run; kept")
-            summaries[stage], adapter = json.loads((stage_out / "summary.json").read_text()), stage_out / ADAPTER
+            summaries[stage], adapter = (
+                json.loads((stage_out / "summary.json").read_text()),
+                stage_out / ADAPTER,
+            )
             continue
         log(f"{stage}: training on {len(train_rows)} rows" + (f" from {adapter}" if adapter else ""))
         metrics = MetricsLog(out / "metrics.jsonl", stage)
@@ -65,8 +75,9 @@ def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resum
         if stage == "sft":
             trainer = sft_trainer(base_path, tokenizer, train_rows, eval_rows, config, stage_out, callbacks)
         else:
-            trainer = preference_trainer(stage, base_path, adapter, tokenizer, train_rows, eval_rows, config,
-                                         stage_out, callbacks)
+            trainer = preference_trainer(
+                stage, base_path, adapter, tokenizer, train_rows, eval_rows, config, stage_out, callbacks
+            )
         summaries[stage] = run_stage(trainer, stage_out, metrics, resume)
         adapter = stage_out / ADAPTER
         del trainer

@@ -40,8 +40,16 @@ class MetricsLog(TrainerCallback):
     """Appends one JSON object per logging step to OUT/metrics.jsonl (the app tails it for live curves) and keeps
     the stage's first and last loss."""
 
-    KEYS = ("loss", "learning_rate", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/margins",
-            "rewards/accuracies", "kl")
+    KEYS = (
+        "loss",
+        "learning_rate",
+        "grad_norm",
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/margins",
+        "rewards/accuracies",
+        "kl",
+    )
 
     def __init__(self, path: Path, stage: str):
         self.path, self.stage = path, stage
@@ -76,10 +84,19 @@ class EpochBenchmark(TrainerCallback):
 
         policy = ModelPolicy(model=model, tokenizer=self.tokenizer)
         result = evaluate(policy, self.tasks, desc=f"{self.stage} epoch {state.epoch:.0f} benchmark")
-        record = {"stage": self.stage, "step": state.global_step, "epoch": state.epoch,
-                  "time": time.time(), "benchmark_tasks": self.tasks}
-        record.update({k: result[k] for k in ("task_success", "valid_tool_call_rate",
-                                               "unknown_tool_rate", "schema_valid_rate")})
+        record = {
+            "stage": self.stage,
+            "step": state.global_step,
+            "epoch": state.epoch,
+            "time": time.time(),
+            "benchmark_tasks": self.tasks,
+        }
+        record.update(
+            {
+                k: result[k]
+                for k in ("task_success", "valid_tool_call_rate", "unknown_tool_rate", "schema_valid_rate")
+            }
+        )
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
 
@@ -87,16 +104,28 @@ class EpochBenchmark(TrainerCallback):
 def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dict:
     """TrainingArguments shared by all stages."""
     return dict(
-        output_dir=str(out), per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
-        num_train_epochs=config.epochs, max_steps=stage_steps(config, stage),
+        output_dir=str(out),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        num_train_epochs=config.epochs,
+        max_steps=stage_steps(config, stage),
         learning_rate={"sft": config.sft_lr, "dpo": config.dpo_lr, "kto": config.kto_lr}[stage],
         warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of all steps
         lr_scheduler_type="cosine" if config.warmup_ratio else "linear",
-        bf16=hw.bf16, gradient_checkpointing=config.gradient_checkpointing, optim=config.optim,
-        logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=2, report_to="none", seed=config.seed, dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(), **config.extra)
+        bf16=hw.bf16,
+        gradient_checkpointing=config.gradient_checkpointing,
+        optim=config.optim,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        report_to="none",
+        seed=config.seed,
+        dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(),
+        **config.extra,
+    )
 
 
 def score_trained_positions_only() -> None:
@@ -129,30 +158,64 @@ def lora_config(config: TrainConfig, model) -> LoraConfig:
         total = model.config.num_hidden_layers
         layers = list(range(max(0, total - config.lora_layers), total))
         if modules == "all-linear":  # PEFT takes a layer list only with module names: those of the layers
-            modules = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                              if isinstance(module, torch.nn.Linear) and ".layers." in name})
-    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=modules, layers_to_transform=layers, task_type="CAUSAL_LM")
+            modules = sorted(
+                {
+                    name.rsplit(".", 1)[-1]
+                    for name, module in model.named_modules()
+                    if isinstance(module, torch.nn.Linear) and ".layers." in name
+                }
+            )
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=modules,
+        layers_to_transform=layers,
+        task_type="CAUSAL_LM",
+    )
 
 
-def sft_trainer(base: Path, tokenizer, train: list[dict], evaluation: list[dict], config: TrainConfig,
-                out: Path, callbacks=()) -> SFTTrainer:
+def sft_trainer(
+    base: Path,
+    tokenizer,
+    train: list[dict],
+    evaluation: list[dict],
+    config: TrainConfig,
+    out: Path,
+    callbacks=(),
+) -> SFTTrainer:
     """SFT on rows already tokenized with their assistant-only labels (checked by the pre-flight), so TRL
     neither re-renders nor truncates them; batches are grouped by length to cut padding."""
     hw = resolve_hardware(config)
     score_trained_positions_only()
     args = SFTConfig(
-        **common_args(config, hw, "sft", out), max_length=None,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random")
+        **common_args(config, hw, "sft", out),
+        max_length=None,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+    )
     model = load_model(base, qlora=hw.qlora, bf16=hw.bf16)
     return SFTTrainer(
-        model=model, args=args, train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(evaluation) if evaluation else None, processing_class=tokenizer,
-        peft_config=lora_config(config, model), callbacks=list(callbacks))
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train),
+        eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
+        processing_class=tokenizer,
+        peft_config=lora_config(config, model),
+        callbacks=list(callbacks),
+    )
 
 
-def preference_trainer(stage: str, base: Path, start_adapter: Path | None, tokenizer, train: list[dict],
-                       evaluation: list[dict], config: TrainConfig, out: Path, callbacks=()):
+def preference_trainer(
+    stage: str,
+    base: Path,
+    start_adapter: Path | None,
+    tokenizer,
+    train: list[dict],
+    evaluation: list[dict],
+    config: TrainConfig,
+    out: Path,
+    callbacks=(),
+):
     """DPO or KTO. From an adapter, the policy trains that adapter and TRL freezes a copy of it as the reference
     (so the reference is the SFT policy, not the pre-SFT base); without one, a fresh LoRA against the base."""
     hw = resolve_hardware(config)
@@ -170,9 +233,15 @@ def preference_trainer(stage: str, base: Path, start_adapter: Path | None, token
     else:
         args = KTOConfig(**common, max_length=None, beta=config.beta)
         cls = KTOTrainer
-    trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(train),
-                  eval_dataset=Dataset.from_list(evaluation) if evaluation else None, processing_class=tokenizer,
-                  peft_config=peft_config, callbacks=list(callbacks))
+    trainer = cls(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train),
+        eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=list(callbacks),
+    )
     if hw.qlora:
         cpu_4bit_guard(trainer.model)
     return trainer

@@ -58,13 +58,15 @@ def end_of_turn(tokenizer) -> str:
 
 
 def render(tokenizer, messages: list[dict], tools: list | None, *, generation_prompt: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=False,
-                                         add_generation_prompt=generation_prompt)
+    return tokenizer.apply_chat_template(
+        messages, tools=tools or None, tokenize=False, add_generation_prompt=generation_prompt
+    )
 
 
 def tokenize_with_mask(tokenizer, messages: list[dict], tools: list | None) -> dict[str, list[int]]:
     """input_ids and labels (-100 outside the assistant turns) of one conversation."""
-    enc = tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=True, return_dict=True,
-                                        return_assistant_tokens_mask=True)
+    enc = tokenizer.apply_chat_template(
+        messages, tools=tools or None, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
     ids = list(enc["input_ids"])
     return {"input_ids": ids, "labels": [t if m else -100 for t, m in zip(ids, enc["assistant_masks"])]}

@@ -34,8 +34,7 @@ def verify_password(password: str, encoded: str) -> bool:
         scheme, n, r, p, salt, digest = encoded.split("$")
         if scheme != "scrypt":
             return False
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
-                             p=int(p))
+        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
     except ValueError:
         return False
     return hmac.compare_digest(got.hex(), digest)
@@ -46,8 +45,9 @@ def read_users(path: str | os.PathLike) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise UsersError(f"{path}: no such users file (create it with `curator users add NAME "
-                         f"--users {path}`)") from None
+        raise UsersError(
+            f"{path}: no such users file (create it with `curator users add NAME --users {path}`)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsersError(f"{path}: cannot read the users file: {exc}") from None
     users: dict[str, str] = {}
@@ -55,10 +55,10 @@ def read_users(path: str | os.PathLike) -> dict[str, str]:
         if not line.strip() or line.startswith("#"):
             continue
         name, sep, encoded = line.partition(":")
-        if not sep or not NAME.match(name) or not encoded.startswith("scrypt$") \
-                or encoded.count("$") != 5:
-            raise UsersError(f"{path}:{number}: not a `name:scrypt$...` entry (write entries "
-                             f"with `curator users add`)")
+        if not sep or not NAME.match(name) or not encoded.startswith("scrypt$") or encoded.count("$") != 5:
+            raise UsersError(
+                f"{path}:{number}: not a `name:scrypt$...` entry (write entries with `curator users add`)"
+            )
         users[name] = encoded
     if not users:
         raise UsersError(f"{path}: no reviewers in the users file")
@@ -83,7 +83,9 @@ def add_user(path: str | os.PathLike, name: str, password: str) -> bool:
 
 def authenticator(users: dict[str, str]):
     """The check Gradio's login calls."""
+
     def check(name: str, password: str) -> bool:
         encoded = users.get(name)
         return encoded is not None and verify_password(password, encoded)
+
     return check

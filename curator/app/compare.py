@@ -11,8 +11,9 @@ import random
 from curator.store import Store
 
 
-def next_pair(store: Store, reviewer: str, passed=(), rng: random.Random | None = None
-              ) -> tuple[int, int] | None:
+def next_pair(
+    store: Store, reviewer: str, passed=(), rng: random.Random | None = None
+) -> tuple[int, int] | None:
     """(left, right) or None when every same-task pair has been judged or passed."""
     passed = {tuple(sorted(p)) for p in passed}
     rows = store.con.execute(
@@ -22,7 +23,9 @@ def next_pair(store: Store, reviewer: str, passed=(), rng: random.Random | None 
                SELECT 1 FROM events e WHERE e.kind = 'compare' AND e.reviewer = ?
                  AND least(e.traj_id, e.other_traj_id) = a.traj_id
                  AND greatest(e.traj_id, e.other_traj_id) = b.traj_id)
-           ORDER BY a.traj_id, b.traj_id LIMIT ?""", [reviewer, len(passed) + 1]).fetchall()
+           ORDER BY a.traj_id, b.traj_id LIMIT ?""",
+        [reviewer, len(passed) + 1],
+    ).fetchall()
     for pair in rows:
         if pair not in passed:
             return pair if (rng or random).random() < 0.5 else (pair[1], pair[0])

@@ -40,20 +40,23 @@ def parse_arguments(task: Task, tool_name: str, arguments: str) -> dict:
     try:
         value = json.loads(arguments or "{}")
     except json.JSONDecodeError as exc:
-        raise EditError(f"arguments: not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                        f"{exc.msg})") from None
+        raise EditError(
+            f"arguments: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
     specs = {t.get("function", t).get("name"): t.get("function", t) for t in task.tools}
     if specs and tool_name not in specs:
-        raise EditError(f"tool {tool_name!r} is not offered by this task "
-                        f"(tools: {', '.join(sorted(map(str, specs)))})")
+        raise EditError(
+            f"tool {tool_name!r} is not offered by this task (tools: {', '.join(sorted(map(str, specs)))})"
+        )
     problems = schema_problems(value, (specs.get(tool_name) or {}).get("parameters"))
     if problems:
         raise EditError(f"arguments do not fit {tool_name}'s schema: {'; '.join(problems)}")
     return value
 
 
-def apply_step(task: Task, turns, step: int, call: int, *, thought: str, tool_name: str,
-               arguments: str, reply: str) -> list[Turn]:
+def apply_step(
+    task: Task, turns, step: int, call: int, *, thought: str, tool_name: str, arguments: str, reply: str
+) -> list[Turn]:
     """The turns with step `step` changed as the fields say.
 
     An empty tool name removes that call (the step becomes a reply or the final answer); a name
@@ -65,18 +68,24 @@ def apply_step(task: Task, turns, step: int, call: int, *, thought: str, tool_na
     calls = list(turn.tool_calls)
     tool_name = (tool_name or "").strip()
     if tool_name:
-        new = ToolCall(tool_name, parse_arguments(task, tool_name, arguments),
-                       calls[call].id if call < len(calls) else f"call_edit_{step}_{call}")
-        calls[call:call + 1] = [new]
+        new = ToolCall(
+            tool_name,
+            parse_arguments(task, tool_name, arguments),
+            calls[call].id if call < len(calls) else f"call_edit_{step}_{call}",
+        )
+        calls[call : call + 1] = [new]
     elif call < len(calls):
         if (arguments or "").strip() not in ("", "{}"):
-            raise EditError("tool name: empty, but the arguments are not: name the tool, "
-                            "or clear both to remove the call")
+            raise EditError(
+                "tool name: empty, but the arguments are not: name the tool, or clear both to remove the call"
+            )
         del calls[call]
     if not tool_name and not calls and not (reply or "").strip():
         raise EditError(f"step {step + 1}: needs a tool call or a reply")
-    bs[index] = replace(bs[index], turn=replace(turn, thought=thought or "", content=reply or "",
-                                                tool_calls=tuple(calls), raw=None))
+    bs[index] = replace(
+        bs[index],
+        turn=replace(turn, thought=thought or "", content=reply or "", tool_calls=tuple(calls), raw=None),
+    )
     return flatten(bs)
 
 
@@ -101,8 +110,7 @@ def _index(bs: list[Block], step: int) -> int:
     for i, b in enumerate(bs):
         if b.step == step:
             return i
-    raise EditError(f"no step {step + 1} (the trajectory has "
-                    f"{sum(1 for b in bs if b.step is not None)})")
+    raise EditError(f"no step {step + 1} (the trajectory has {sum(1 for b in bs if b.step is not None)})")
 
 
 def _block(turns, step: int) -> Block:
@@ -113,7 +121,5 @@ def _block(turns, step: int) -> Block:
 def check_complete(turns) -> None:
     """Refuse to save a step that says and does nothing (an inserted step left empty)."""
     for b in blocks(turns):
-        if b.step is not None and not (b.turn.tool_calls or b.turn.content.strip()
-                                       or b.turn.thought.strip()):
-            raise EditError(f"step {b.step + 1} is empty: give it a tool call or a reply, "
-                            f"or delete it")
+        if b.step is not None and not (b.turn.tool_calls or b.turn.content.strip() or b.turn.thought.strip()):
+            raise EditError(f"step {b.step + 1} is empty: give it a tool call or a reply, or delete it")

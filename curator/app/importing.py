@@ -35,8 +35,13 @@ def keep_upload(store: Store, temp_path: str) -> Path:
     return target
 
 
-def import_uploads(store: Store, paths: list[str], fmt: str = "auto", teacher: str | None = None,
-                   progress: Callable[[float, str], None] | None = None) -> list[FileSummary]:
+def import_uploads(
+    store: Store,
+    paths: list[str],
+    fmt: str = "auto",
+    teacher: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[FileSummary]:
     summaries = []
     for i, path in enumerate(paths):
         kept = keep_upload(store, path)
@@ -52,4 +57,5 @@ def quarantine_rows(store: Store, source_file: str | None = None, limit: int = 5
     return store.con.execute(
         f"""SELECT q_id, source_file, location, reason, left(raw, 300) FROM quarantine {where}
             ORDER BY q_id DESC LIMIT ?""",
-        [*([source_file] if source_file else []), limit]).fetchall()
+        [*([source_file] if source_file else []), limit],
+    ).fetchall()

@@ -51,8 +51,7 @@ class QueueFilters:
             where.append("list_contains(t.tools_used, ?)")
             params.append(self.tool)
         if self.text:
-            pattern = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace(
-                "_", "\\_") + "%"
+            pattern = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append("""(EXISTS (SELECT 1 FROM tasks k WHERE k.task_hash = t.task_hash
                                      AND k.instruction ILIKE ? ESCAPE '\\')
                              OR EXISTS (SELECT 1 FROM revisions r WHERE r.rev_id = s.rev_id
@@ -79,8 +78,15 @@ class ReviewQueue:
         with self._mutex:
             self._low = min(self._low, traj_id)
 
-    def next(self, store: Store, reviewer: str, filters: QueueFilters, *, lease_seconds: int,
-             passed: frozenset[int] = frozenset()) -> Pick | None:
+    def next(
+        self,
+        store: Store,
+        reviewer: str,
+        filters: QueueFilters,
+        *,
+        lease_seconds: int,
+        passed: frozenset[int] = frozenset(),
+    ) -> Pick | None:
         """Lease and return the next item for `reviewer`, or None when the queue is empty.
 
         `passed`: second reviews this reviewer skipped in this session (a skip there writes
@@ -89,8 +95,7 @@ class ReviewQueue:
         share = second_review_share(store)
         if share:
             for traj_id in _second_review_candidates(store, reviewer, filters, share):
-                if traj_id not in passed and acquire_lease(store, traj_id, reviewer,
-                                                           lease_seconds):
+                if traj_id not in passed and acquire_lease(store, traj_id, reviewer, lease_seconds):
                     return Pick(traj_id, True)
         for traj_id in self._pending(store, reviewer, filters):
             if acquire_lease(store, traj_id, reviewer, lease_seconds):
@@ -106,7 +111,9 @@ class ReviewQueue:
                     WHERE s.status = 'pending' AND {where}
                       AND s.traj_id NOT IN (SELECT traj_id FROM leases
                                             WHERE reviewer <> ? AND expires_at > now())
-                    ORDER BY s.traj_id LIMIT ?""", [*params, reviewer, CANDIDATES]).fetchall()
+                    ORDER BY s.traj_id LIMIT ?""",
+                [*params, reviewer, CANDIDATES],
+            ).fetchall()
             yield from (r[0] for r in rows)
             return
         first = True
@@ -120,7 +127,8 @@ class ReviewQueue:
                                       AND l.expires_at > now()
                     WHERE s.traj_id >= ? {bound} AND s.status = 'pending'
                     ORDER BY s.traj_id LIMIT ?""",
-                [reviewer, low, *([] if upper is None else [upper]), CANDIDATES]).fetchall()
+                [reviewer, low, *([] if upper is None else [upper]), CANDIDATES],
+            ).fetchall()
             if not rows:
                 if upper is None:
                     return
@@ -138,8 +146,7 @@ class ReviewQueue:
             low, upper = rows[-1][0] + 1, rows[-1][0] + WINDOW  # all held by others: look on
 
 
-def _second_review_candidates(store: Store, reviewer: str, filters: QueueFilters,
-                              share: float) -> list[int]:
+def _second_review_candidates(store: Store, reviewer: str, filters: QueueFilters, share: float) -> list[int]:
     """Decided items picked for a blind second opinion that only one reviewer has decided.
 
     Which items get a second reviewer is a fixed function of the id (a hash), so the share is
@@ -156,7 +163,8 @@ def _second_review_candidates(store: Store, reviewer: str, filters: QueueFilters
               AND s.traj_id NOT IN (SELECT traj_id FROM leases
                                     WHERE reviewer <> ? AND expires_at > now())
             ORDER BY s.traj_id LIMIT ?""",
-        [list(DECIDED), reviewer, int(share * 1000), *params, reviewer, CANDIDATES]).fetchall()
+        [list(DECIDED), reviewer, int(share * 1000), *params, reviewer, CANDIDATES],
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -177,15 +185,18 @@ def progress(store: Store, reviewer: str, filters: QueueFilters) -> dict:
     join = "" if filters.is_default() else "JOIN trajectories t USING (traj_id)"
     done, total = store.con.execute(
         f"""SELECT count(*) FILTER (WHERE s.status <> 'pending'), count(*)
-            FROM state s {join} WHERE {where}""", params).fetchone()
+            FROM state s {join} WHERE {where}""",
+        params,
+    ).fetchone()
     today = store.scalar(
-        "SELECT count(*) FROM decisions WHERE reviewer = ? AND created_at >= current_date",
-        [reviewer])
+        "SELECT count(*) FROM decisions WHERE reviewer = ? AND created_at >= current_date", [reviewer]
+    )
     return {"done": done, "total": total, "mine_today": today}
 
 
 def filter_choices(store: Store) -> dict[str, list[str]]:
     """The values each queue filter can take in this store (for the dropdowns)."""
+
     def distinct(sql: str) -> list[str]:
         return [r[0] for r in store.con.execute(sql).fetchall() if r[0] is not None]
 

@@ -43,51 +43,69 @@ def task_html(task: Task, markdown: bool = False) -> str:
     if task.context:
         parts.append(_section("Context", text(task.context, markdown), "context"))
     if task.system:
-        parts.append(f'<details class="system"><summary>System prompt</summary>'
-                     f'{text(task.system, markdown)}</details>')
+        parts.append(
+            f'<details class="system"><summary>System prompt</summary>{text(task.system, markdown)}</details>'
+        )
     if task.tools:
         names = ", ".join(escape(str(t.get("function", t).get("name"))) for t in task.tools)
-        parts.append(f'<details class="tools"><summary>Tools ({len(task.tools)}): {names}'
-                     f'</summary><pre>{escape(pretty_json(list(task.tools)))}</pre></details>')
+        parts.append(
+            f'<details class="tools"><summary>Tools ({len(task.tools)}): {names}'
+            f"</summary><pre>{escape(pretty_json(list(task.tools)))}</pre></details>"
+        )
     return f'<div class="task">{"".join(parts)}</div>'
 
 
 def _flag_badges(flags: list[dict]) -> str:
-    return "".join(f'<div class="flag" data-check="{escape(f["check"])}"><b>{escape(f["check"])}'
-                   f'</b> {escape(f["message"] or "")}</div>' for f in flags)
+    return "".join(
+        f'<div class="flag" data-check="{escape(f["check"])}"><b>{escape(f["check"])}'
+        f"</b> {escape(f['message'] or '')}</div>"
+        for f in flags
+    )
 
 
 def _step_card(block: Block, last_step: int, flags: list[dict], markdown: bool) -> str:
     turn = block.turn
     if block.step is None:
         role = "User" if turn.role == "user" else "Result"
-        return (f'<div class="card {turn.role}">{_section(role, text(turn.content, markdown), "msg")}'
-                f'</div>')
+        return f'<div class="card {turn.role}">{_section(role, text(turn.content, markdown), "msg")}</div>'
     parts = []
     if turn.thought:
         parts.append(_section("Thought", text(turn.thought, markdown), "thought"))
     if turn.content:
         final = block.step == last_step and not turn.tool_calls
-        parts.append(_section("Final answer" if final else "Says", text(turn.content, markdown),
-                              "final" if final else "says"))
+        parts.append(
+            _section(
+                "Final answer" if final else "Says",
+                text(turn.content, markdown),
+                "final" if final else "says",
+            )
+        )
     for call in turn.tool_calls:
-        parts.append(_section(
-            "Tool call", f'<code class="tool-name">{escape(call.name)}</code>'
-                         f'<pre class="args">{escape(pretty_json(call.arguments))}</pre>', "call"))
+        parts.append(
+            _section(
+                "Tool call",
+                f'<code class="tool-name">{escape(call.name)}</code>'
+                f'<pre class="args">{escape(pretty_json(call.arguments))}</pre>',
+                "call",
+            )
+        )
     for result in block.results:
-        parts.append(_section("Result", f'<pre class="txt">{escape(result.content)}</pre>',
-                              "result"))
+        parts.append(_section("Result", f'<pre class="txt">{escape(result.content)}</pre>', "result"))
     if turn.raw:
-        parts.append(f'<details class="raw"><summary>raw text</summary>'
-                     f'<pre>{escape(turn.raw)}</pre></details>')
+        parts.append(
+            f'<details class="raw"><summary>raw text</summary><pre>{escape(turn.raw)}</pre></details>'
+        )
     flagged = " flagged" if flags else ""
-    return (f'<div class="card step{flagged}" data-step="{block.step}">'
-            f'<div class="step-head">Step {block.step + 1}</div>{_flag_badges(flags)}'
-            f'{"".join(parts)}</div>')
+    return (
+        f'<div class="card step{flagged}" data-step="{block.step}">'
+        f'<div class="step-head">Step {block.step + 1}</div>{_flag_badges(flags)}'
+        f"{''.join(parts)}</div>"
+    )
 
 
-def trajectory_html(traj_id: int, rev_id: int, turns, flags: list[dict],
-                    markdown: bool = False, header: str = "") -> str:
+def trajectory_html(
+    traj_id: int, rev_id: int, turns, flags: list[dict], markdown: bool = False, header: str = ""
+) -> str:
     """The step cards. The wrapper's data attributes let the keyboard script find the steps
     and let tests (and the latency benchmark) see which trajectory is on screen."""
     bs = blocks(turns)
@@ -95,11 +113,12 @@ def trajectory_html(traj_id: int, rev_id: int, turns, flags: list[dict],
     by_step: dict[int | None, list[dict]] = {}
     for f in flags:
         by_step.setdefault(f["step"], []).append(f)
-    cards = [_step_card(b, last, by_step.get(b.step, []) if b.step is not None else [], markdown)
-             for b in bs]
+    cards = [_step_card(b, last, by_step.get(b.step, []) if b.step is not None else [], markdown) for b in bs]
     overall = _flag_badges(by_step.get(None, []))
-    return (f'<div class="traj" data-traj="{traj_id}" data-rev="{rev_id}" data-steps="{last + 1}">'
-            f'{header}{overall}{"".join(cards)}</div>')
+    return (
+        f'<div class="traj" data-traj="{traj_id}" data-rev="{rev_id}" data-steps="{last + 1}">'
+        f"{header}{overall}{''.join(cards)}</div>"
+    )
 
 
 def ok(message: str) -> str:
@@ -132,8 +151,9 @@ def _lines(turns) -> list[str]:
 
 
 def diff_html(original, edited) -> str:
-    lines = list(difflib.unified_diff(_lines(original), _lines(edited), "original", "edited",
-                                      lineterm="", n=1))
+    lines = list(
+        difflib.unified_diff(_lines(original), _lines(edited), "original", "edited", lineterm="", n=1)
+    )
     if not lines:
         return '<div class="diff same">No changes yet.</div>'
     rows = []
@@ -153,17 +173,19 @@ def timeline_html(events: list[dict]) -> str:
     for e in events:
         what = escape(e["kind"])
         if e["kind"] == "fail":
-            what += f' [{escape(", ".join(e["tags"] or []))}] at step {(e["first_step"] or 0) + 1}'
+            what += f" [{escape(', '.join(e['tags'] or []))}] at step {(e['first_step'] or 0) + 1}"
         if e["kind"] == "undo":
-            what += f' of event {e["undoes"]}'
+            what += f" of event {e['undoes']}"
         if e["kind"] == "compare":
-            what += f' with #{e["other_traj_id"]}: {escape(e["verdict"] or "")}'
+            what += f" with #{e['other_traj_id']}: {escape(e['verdict'] or '')}"
         if e.get("undone"):
             what += " (undone)"
-        took = f' · {e["seconds"]:.0f}s' if e["seconds"] is not None else ""
+        took = f" · {e['seconds']:.0f}s" if e["seconds"] is not None else ""
         note = f'<div class="note">{escape(e["note"])}</div>' if e["note"] else ""
-        rows.append(f'<li data-event="{e["event_id"]}"><b>{escape(e["at"])}</b> '
-                    f'{escape(e["reviewer"] or "")}: {what}{took}{note}</li>')
+        rows.append(
+            f'<li data-event="{e["event_id"]}"><b>{escape(e["at"])}</b> '
+            f"{escape(e['reviewer'] or '')}: {what}{took}{note}</li>"
+        )
     return f'<ol class="timeline">{"".join(rows)}</ol>'
 
 
@@ -175,8 +197,9 @@ def _keys(turns) -> list[str]:
     return rendered([t.to_dict() for t in turns])[1]
 
 
-def compare_html(task: Task, left: tuple[int, list[Turn]], right: tuple[int, list[Turn]],
-                 markdown: bool = False) -> str:
+def compare_html(
+    task: Task, left: tuple[int, list[Turn]], right: tuple[int, list[Turn]], markdown: bool = False
+) -> str:
     """Two trajectories of one task, step k beside step k; steps that differ are marked."""
     lb, rb = blocks(left[1]), blocks(right[1])
     last_l = max((b.step for b in lb if b.step is not None), default=-1)
@@ -186,11 +209,14 @@ def compare_html(task: Task, left: tuple[int, list[Turn]], right: tuple[int, lis
         cells = []
         for bs, last in ((lb, last_l), (rb, last_r)):
             cells.append(_step_card(bs[i], last, [], markdown) if i < len(bs) else "")
-        same = (i < len(lb) and i < len(rb)
-                and _keys(lb[i].turns) == _keys(rb[i].turns))
-        rows.append(f'<div class="cmp-row{"" if same else " differs"}">'
-                    f'<div class="cmp-cell">{cells[0]}</div>'
-                    f'<div class="cmp-cell">{cells[1]}</div></div>')
-    return (f'<div class="compare" data-left="{left[0]}" data-right="{right[0]}">'
-            f'{task_html(task, markdown)}<div class="cmp-row cmp-head"><div>Left</div>'
-            f'<div>Right</div></div>{"".join(rows)}</div>')
+        same = i < len(lb) and i < len(rb) and _keys(lb[i].turns) == _keys(rb[i].turns)
+        rows.append(
+            f'<div class="cmp-row{"" if same else " differs"}">'
+            f'<div class="cmp-cell">{cells[0]}</div>'
+            f'<div class="cmp-cell">{cells[1]}</div></div>'
+        )
+    return (
+        f'<div class="compare" data-left="{left[0]}" data-right="{right[0]}">'
+        f'{task_html(task, markdown)}<div class="cmp-row cmp-head"><div>Left</div>'
+        f"<div>Right</div></div>{''.join(rows)}</div>"
+    )

@@ -26,8 +26,10 @@ def save_version(store: Store, rows: list[tuple[str, str]]) -> int:
         if not tag and not (description or "").strip():
             continue
         if not TAG.match(tag):
-            raise TaxonomyError(f"row {number}: tag {tag!r} must be lower_snake_case "
-                                f"(a letter, then letters, digits, _; at most 40)")
+            raise TaxonomyError(
+                f"row {number}: tag {tag!r} must be lower_snake_case "
+                f"(a letter, then letters, digits, _; at most 40)"
+            )
         if tag in seen:
             raise TaxonomyError(f"row {number}: tag {tag!r} appears twice")
         seen.add(tag)
@@ -38,6 +40,7 @@ def save_version(store: Store, rows: list[tuple[str, str]]) -> int:
         current = store.taxonomy_version()
         if [(t["tag"], t["description"]) for t in store.taxonomy(current)] == tags:
             return current
-        con.executemany("INSERT INTO taxonomy VALUES (?, ?, ?, now())",
-                        [(current + 1, t, d) for t, d in tags])
+        con.executemany(
+            "INSERT INTO taxonomy VALUES (?, ?, ?, now())", [(current + 1, t, d) for t, d in tags]
+        )
         return current + 1

@@ -31,15 +31,27 @@ from trainer.presets import PRESETS
 
 DEFAULT_BASE = "SmolLM2-135M-Instruct (embedded default)"
 STAGES = ("sft", "dpo", "kto")
-RUN_COLUMNS = ["id", "created", "by", "base", "preset", "stages", "status", "duration",
-               "final losses", "adapter"]
+RUN_COLUMNS = [
+    "id",
+    "created",
+    "by",
+    "base",
+    "preset",
+    "stages",
+    "status",
+    "duration",
+    "final losses",
+    "adapter",
+]
 POLL_S = 2.0
 LOG_LINES = 16
 STAGE_COLORS = {"sft": "#2563eb", "dpo": "#ea580c", "kto": "#16a34a"}
 SIDE_COLORS = {"base": "#64748b", "tuned": "#ea580c"}
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tqdm's cursor moves, in the log file
-OUTCOMES = {"final": "failed (its final answer did not pass the task's check)",
-            "step_limit": "failed (no final answer within the step limit)"}
+OUTCOMES = {
+    "final": "failed (its final answer did not pass the task's check)",
+    "step_limit": "failed (no final answer within the step limit)",
+}
 
 
 def config_of(base, preset, stages, max_steps, eval_tasks, each_epoch) -> RunConfig:
@@ -51,13 +63,17 @@ def config_of(base, preset, stages, max_steps, eval_tasks, each_epoch) -> RunCon
     if max_steps < 0:
         raise StoreError(f"max steps must be 0 (the preset's epochs) or more, got {max_steps}")
     if not 0 <= eval_tasks <= len(EVAL_TASKS):
-        raise StoreError(f"eval tasks must be 0 (no evaluation) to {len(EVAL_TASKS)}, "
-                         f"got {eval_tasks}")
+        raise StoreError(f"eval tasks must be 0 (no evaluation) to {len(EVAL_TASKS)}, got {eval_tasks}")
     if each_epoch and not eval_tasks:
         raise StoreError("the benchmark after every epoch needs at least 1 eval task")
-    return RunConfig(base=(base or "").strip() or None, preset=preset,
-                     stages=tuple(s for s in STAGES if s in stages), max_steps=max_steps or None,
-                     eval_tasks=eval_tasks, eval_each_epoch=eval_tasks if each_epoch else None)
+    return RunConfig(
+        base=(base or "").strip() or None,
+        preset=preset,
+        stages=tuple(s for s in STAGES if s in stages),
+        max_steps=max_steps or None,
+        eval_tasks=eval_tasks,
+        eval_each_epoch=eval_tasks if each_epoch else None,
+    )
 
 
 def base_name(base: str | None) -> str:
@@ -78,24 +94,42 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
     rows = []
     for r in runs:
         result = _result(r)
-        losses = " · ".join(f"{stage} {s['loss_last']:.3f}" for stage, s in
-                            result.get("stages", {}).items() if s.get("loss_last") is not None)
-        rows.append([r["run_id"], f"{r['created_at']:%Y-%m-%d %H:%M:%S}", r["created_by"],
-                     base_name(r["base"]), r["preset"], r["stages"], r["status"], _duration(r),
-                     losses, result.get("adapter", "")])
+        losses = " · ".join(
+            f"{stage} {s['loss_last']:.3f}"
+            for stage, s in result.get("stages", {}).items()
+            if s.get("loss_last") is not None
+        )
+        rows.append(
+            [
+                r["run_id"],
+                f"{r['created_at']:%Y-%m-%d %H:%M:%S}",
+                r["created_by"],
+                base_name(r["base"]),
+                r["preset"],
+                r["stages"],
+                r["status"],
+                _duration(r),
+                losses,
+                result.get("adapter", ""),
+            ]
+        )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
 def curves(metrics: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Loss per stage, DPO reward margins, and benchmark task success per epoch."""
     losses = [[m["step"], m["loss"], m["stage"]] for m in metrics if "loss" in m]
-    margins = [[m["step"], m["rewards/margins"], m["stage"]] for m in metrics
-               if "rewards/margins" in m]
-    epochs = [[f"{m['stage']} epoch {round(m['epoch'], 2):g}", m["task_success"], m["stage"]]
-              for m in metrics if "task_success" in m and m["task_success"] is not None]
-    return (pd.DataFrame(losses, columns=["step", "loss", "stage"]),
-            pd.DataFrame(margins, columns=["step", "margin", "stage"]),
-            pd.DataFrame(epochs, columns=["epoch", "task success", "stage"]))
+    margins = [[m["step"], m["rewards/margins"], m["stage"]] for m in metrics if "rewards/margins" in m]
+    epochs = [
+        [f"{m['stage']} epoch {round(m['epoch'], 2):g}", m["task_success"], m["stage"]]
+        for m in metrics
+        if "task_success" in m and m["task_success"] is not None
+    ]
+    return (
+        pd.DataFrame(losses, columns=["step", "loss", "stage"]),
+        pd.DataFrame(margins, columns=["step", "margin", "stage"]),
+        pd.DataFrame(epochs, columns=["epoch", "task success", "stage"]),
+    )
 
 
 def figure(frame: pd.DataFrame, x: str, y: str, title: str, bars: bool = False) -> Figure:
@@ -108,8 +142,7 @@ def figure(frame: pd.DataFrame, x: str, y: str, title: str, bars: bool = False) 
         if bars and not part.empty:
             ax.bar(part[x], part[y], label=stage, color=STAGE_COLORS[stage])
         elif not part.empty:
-            ax.plot(part[x], part[y], marker="o", markersize=3, label=stage,
-                    color=STAGE_COLORS[stage])
+            ax.plot(part[x], part[y], marker="o", markersize=3, label=stage, color=STAGE_COLORS[stage])
     ax.set(title=title, xlabel=x, ylabel=y)
     ax.title.set_fontsize(10)
     ax.grid(alpha=0.3)
@@ -125,11 +158,14 @@ def figure(frame: pd.DataFrame, x: str, y: str, title: str, bars: bool = False) 
 def plots(metrics: list[dict]) -> list:
     """Updates of the three live plots: loss, DPO margins, task success after each epoch."""
     loss, margins, epochs = curves(metrics)
-    return [figure(loss, "step", "loss", "Loss per stage"),
-            figure(margins, "step", "margin", "DPO reward margin (chosen - rejected)"),
-            gr.Plot(figure(epochs, "epoch", "task success",
-                           "Benchmark task success after each epoch", bars=True),
-                    visible=not epochs.empty)]
+    return [
+        figure(loss, "step", "loss", "Loss per stage"),
+        figure(margins, "step", "margin", "DPO reward margin (chosen - rejected)"),
+        gr.Plot(
+            figure(epochs, "epoch", "task success", "Benchmark task success after each epoch", bars=True),
+            visible=not epochs.empty,
+        ),
+    ]
 
 
 def phase(run: dict, metrics: list[dict]) -> str:
@@ -150,17 +186,20 @@ def phase(run: dict, metrics: list[dict]) -> str:
 
 def details_html(run: dict) -> str:
     config = json.loads(run["config"])
-    rows = [("created", f"{run['created_at']:%Y-%m-%d %H:%M:%S} by {run['created_by']}"),
-            ("base", base_name(config["base"])), ("preset", config["preset"]),
-            ("stages", ", ".join(config["stages"])),
-            ("max steps", config["max_steps"] or "preset's epochs"),
-            ("eval tasks", "all" if config["eval_tasks"] is None else config["eval_tasks"]),
-            ("benchmark every epoch", config["eval_each_epoch"] or "off"),
-            ("folder", run["folder"]), ("process", run["pid"]),
-            ("adapter", _result(run).get("adapter", "-"))]
+    rows = [
+        ("created", f"{run['created_at']:%Y-%m-%d %H:%M:%S} by {run['created_by']}"),
+        ("base", base_name(config["base"])),
+        ("preset", config["preset"]),
+        ("stages", ", ".join(config["stages"])),
+        ("max steps", config["max_steps"] or "preset's epochs"),
+        ("eval tasks", "all" if config["eval_tasks"] is None else config["eval_tasks"]),
+        ("benchmark every epoch", config["eval_each_epoch"] or "off"),
+        ("folder", run["folder"]),
+        ("process", run["pid"]),
+        ("adapter", _result(run).get("adapter", "-")),
+    ]
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
-    error = (f'<pre class="txt run-error">{escape(run["error"])}</pre>'
-             if run["error"] else "")
+    error = f'<pre class="txt run-error">{escape(run["error"])}</pre>' if run["error"] else ""
     return f'<table class="run-config">{cells}</table>{error}'
 
 
@@ -172,8 +211,7 @@ def _shown(metric: str, value) -> str:
 
 def metrics_table(evaluation: dict) -> pd.DataFrame:
     sides = [s for s in ("base", "tuned") if evaluation.get(s)]
-    rows = [[m.replace("_", " "), *[_shown(m, evaluation[s].get(m)) for s in sides]]
-            for m in METRICS]
+    rows = [[m.replace("_", " "), *[_shown(m, evaluation[s].get(m)) for s in sides]] for m in METRICS]
     counts = [evaluation[s].get("counts") or {} for s in sides]  # the figures behind the rates
     rows.append(["tasks solved", *[f"{c.get('solved', 0)} of {c.get('tasks', 0)}" for c in counts]])
     rows.append(["tool calls valid", *[f"{c.get('valid', 0)} of {c.get('attempted', 0)}" for c in counts]])
@@ -187,13 +225,17 @@ def metrics_figure(evaluation: dict) -> Figure:
     ax = fig.add_subplot()
     for k, side in enumerate(s for s in ("base", "tuned") if evaluation.get(s)):
         values = [evaluation[side].get(m) for m in rates]
-        ax.bar([i + 0.4 * k for i in range(len(rates))], [v or 0 for v in values], width=0.4,
-               label=side, color=SIDE_COLORS[side])
+        ax.bar(
+            [i + 0.4 * k for i in range(len(rates))],
+            [v or 0 for v in values],
+            width=0.4,
+            label=side,
+            color=SIDE_COLORS[side],
+        )
         for i, v in enumerate(values):
             if v is None:  # no denominator: say so rather than draw a zero
                 ax.text(i + 0.4 * k, 0.02, "n/a", ha="center", fontsize=8, alpha=0.7)
-    ax.set_xticks([i + 0.2 for i in range(len(rates))], [m.replace("_", " ") for m in rates],
-                  fontsize=8)
+    ax.set_xticks([i + 0.2 for i in range(len(rates))], [m.replace("_", " ") for m in rates], fontsize=8)
     ax.set(ylim=(0, 1), title="Rates, base vs tuned")
     ax.title.set_fontsize(10)
     ax.grid(axis="y", alpha=0.3)
@@ -206,21 +248,41 @@ def episode_turns(episode: dict) -> tuple[list[Turn], list[dict]]:
     turns, flags = [Turn("user", episode["instruction"])], []
     for s in episode["steps"]:
         calls = [c for c in s["calls"] if c["valid"]]
-        turns.append(Turn("assistant", content=s["final"] or "",
-                          thought="" if s["final"] is not None else s["thought"] or "",
-                          tool_calls=tuple(ToolCall(c["name"], c["arguments"]) for c in calls),
-                          raw=s["raw"]))
+        turns.append(
+            Turn(
+                "assistant",
+                content=s["final"] or "",
+                thought="" if s["final"] is not None else s["thought"] or "",
+                tool_calls=tuple(ToolCall(c["name"], c["arguments"]) for c in calls),
+                raw=s["raw"],
+            )
+        )
         for c in s["calls"]:
-            turns.append(Turn("tool", json.dumps(c["result"], ensure_ascii=False),
-                              name=c["name"] if c["valid"] else None))
+            turns.append(
+                Turn(
+                    "tool",
+                    json.dumps(c["result"], ensure_ascii=False),
+                    name=c["name"] if c["valid"] else None,
+                )
+            )
             if not c["valid"]:
                 flags.append({"check": "invalid_call", "step": s["step"], "message": c["error"]})
             elif not c["known"]:
-                flags.append({"check": "unknown_tool", "step": s["step"],
-                              "message": f"{c['name']} is not an offered tool"})
+                flags.append(
+                    {
+                        "check": "unknown_tool",
+                        "step": s["step"],
+                        "message": f"{c['name']} is not an offered tool",
+                    }
+                )
             elif c["schema_problems"]:
-                flags.append({"check": "schema", "step": s["step"],
-                              "message": "; ".join(map(str, c["schema_problems"]))})
+                flags.append(
+                    {
+                        "check": "schema",
+                        "step": s["step"],
+                        "message": "; ".join(map(str, c["schema_problems"])),
+                    }
+                )
     return turns, flags
 
 
@@ -230,32 +292,43 @@ def transcripts_html(evaluation: dict | None, task_id: str | None) -> str:
         return ""
     cells, heads = [], []
     for side in ("base", "tuned"):
-        episode = next((e for e in (evaluation.get(side) or {}).get("transcripts", [])
-                        if e["task_id"] == task_id), None)
+        episode = next(
+            (e for e in (evaluation.get(side) or {}).get("transcripts", []) if e["task_id"] == task_id), None
+        )
         if episode is None:
             heads.append(f"<div>{side}: not run</div>")
             cells.append("<div></div>")
             continue
         n = episode["steps_taken"]
-        outcome = "solved" if episode["success"] else OUTCOMES.get(
-            episode["stopped"], f"failed ({episode['stopped']})")
-        heads.append(f'<div class="side-{side}">{side}: {escape(outcome)} · '
-                     f'{n} step{"" if n == 1 else "s"}</div>')
+        outcome = (
+            "solved"
+            if episode["success"]
+            else OUTCOMES.get(episode["stopped"], f"failed ({episode['stopped']})")
+        )
+        heads.append(
+            f'<div class="side-{side}">{side}: {escape(outcome)} · {n} step{"" if n == 1 else "s"}</div>'
+        )
         turns, flags = episode_turns(episode)
         cells.append(f'<div class="cmp-cell">{render.trajectory_html(0, 0, turns, flags)}</div>')
-    return (f'<div class="compare transcripts" data-task="{escape(task_id)}">'
-            f'<div class="cmp-row cmp-head">{"".join(heads)}</div>'
-            f'<div class="cmp-row">{"".join(cells)}</div></div>')
+    return (
+        f'<div class="compare transcripts" data-task="{escape(task_id)}">'
+        f'<div class="cmp-row cmp-head">{"".join(heads)}</div>'
+        f'<div class="cmp-row">{"".join(cells)}</div></div>'
+    )
 
 
 def task_choices(evaluation: dict | None) -> list[tuple[str, str]]:
     if not evaluation:
         return []
-    solved = {side: {e["task_id"]: e["success"] for e in (evaluation.get(side) or {})
-                     .get("transcripts", [])} for side in ("base", "tuned")}
+    solved = {
+        side: {e["task_id"]: e["success"] for e in (evaluation.get(side) or {}).get("transcripts", [])}
+        for side in ("base", "tuned")
+    }
     mark = {True: "✓", False: "✗", None: "-"}
-    return [(f"{t}  base {mark[solved['base'].get(t)]} · tuned {mark[solved['tuned'].get(t)]}",
-             t) for t in evaluation.get("task_ids", [])]
+    return [
+        (f"{t}  base {mark[solved['base'].get(t)]} · tuned {mark[solved['tuned'].get(t)]}", t)
+        for t in evaluation.get("task_ids", [])
+    ]
 
 
 def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
@@ -263,78 +336,131 @@ def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
     Opening the tab shows the running run, else the latest: after a reload too."""
     with gr.Tab("Train", id="train", elem_id="train-pane") as tab:
         with gr.Row():
-            base = gr.Textbox(label="base model (Hugging Face id or folder)",
-                              placeholder=f"empty: {DEFAULT_BASE}", elem_id="tr-base", scale=3)
-            preset = gr.Dropdown(list(PRESETS), value="cpu-demo", label="preset",
-                                 elem_id="tr-preset")
-            stages = gr.CheckboxGroup(list(STAGES), value=["sft", "dpo"], label="stages",
-                                      elem_id="tr-stages")
+            base = gr.Textbox(
+                label="base model (Hugging Face id or folder)",
+                placeholder=f"empty: {DEFAULT_BASE}",
+                elem_id="tr-base",
+                scale=3,
+            )
+            preset = gr.Dropdown(list(PRESETS), value="cpu-demo", label="preset", elem_id="tr-preset")
+            stages = gr.CheckboxGroup(list(STAGES), value=["sft", "dpo"], label="stages", elem_id="tr-stages")
         with gr.Row():
-            max_steps = gr.Number(label="max steps per stage (0: the preset's epochs)",
-                                  precision=0, value=0, minimum=0, elem_id="tr-max-steps")
-            eval_tasks = gr.Number(label=f"held-out eval tasks, base vs tuned after training "
-                                   f"(0: none; all: {len(EVAL_TASKS)})", precision=0, value=len(EVAL_TASKS),
-                                   minimum=0, maximum=len(EVAL_TASKS), elem_id="tr-eval-tasks")
-            each_epoch = gr.Checkbox(label="benchmark after every epoch (on the eval tasks)",
-                                     elem_id="tr-each-epoch")
+            max_steps = gr.Number(
+                label="max steps per stage (0: the preset's epochs)",
+                precision=0,
+                value=0,
+                minimum=0,
+                elem_id="tr-max-steps",
+            )
+            eval_tasks = gr.Number(
+                label=f"held-out eval tasks, base vs tuned after training (0: none; all: {len(EVAL_TASKS)})",
+                precision=0,
+                value=len(EVAL_TASKS),
+                minimum=0,
+                maximum=len(EVAL_TASKS),
+                elem_id="tr-eval-tasks",
+            )
+            each_epoch = gr.Checkbox(
+                label="benchmark after every epoch (on the eval tasks)", elem_id="tr-each-epoch"
+            )
         with gr.Row():
             train_btn = gr.Button("Train", variant="primary", elem_id="tr-train")
             cancel_btn = gr.Button("Cancel run", variant="stop", elem_id="tr-cancel")
         message = gr.HTML(elem_id="tr-message", js_on_load=None)
-        runs = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, label="runs (click a row)",
-                            elem_id="tr-runs")
+        runs = gr.Dataframe(
+            headers=RUN_COLUMNS, interactive=False, label="runs (click a row)", elem_id="tr-runs"
+        )
         with gr.Row():
-            pick = gr.Dropdown(label="run shown", choices=[], value=None, elem_id="tr-pick",
-                               scale=0, min_width=240)
+            pick = gr.Dropdown(
+                label="run shown", choices=[], value=None, elem_id="tr-pick", scale=0, min_width=240
+            )
             phase_box = gr.HTML(elem_id="tr-phase", js_on_load=None)
         with gr.Row():
             loss_plot = gr.Plot(show_label=False, format="png", elem_id="tr-loss")
             margin_plot = gr.Plot(show_label=False, format="png", elem_id="tr-margins")
-            epoch_plot = gr.Plot(show_label=False, format="png", visible=False,
-                                 elem_id="tr-epochs")
+            epoch_plot = gr.Plot(show_label=False, format="png", visible=False, elem_id="tr-epochs")
         with gr.Row():
-            log = gr.Textbox(label="log (last lines)", lines=LOG_LINES, max_lines=LOG_LINES,
-                             autoscroll=True, interactive=False, elem_id="tr-log", scale=3)
+            log = gr.Textbox(
+                label="log (last lines)",
+                lines=LOG_LINES,
+                max_lines=LOG_LINES,
+                autoscroll=True,
+                interactive=False,
+                elem_id="tr-log",
+                scale=3,
+            )
             details = gr.HTML(elem_id="tr-details", js_on_load=None)
         with gr.Column(visible=False, elem_id="tr-results") as results:
             gr.Markdown("#### Evaluation: base vs tuned on the held-out tasks")
             with gr.Row():
                 eval_table = gr.Dataframe(interactive=False, elem_id="tr-eval")
                 eval_bars = gr.Plot(show_label=False, format="png", elem_id="tr-eval-bars")
-            task = gr.Dropdown(label="task (✓ solved, ✗ failed)", choices=[],
-                               elem_id="tr-task")
+            task = gr.Dropdown(label="task (✓ solved, ✗ failed)", choices=[], elem_id="tr-task")
             transcripts = gr.HTML(elem_id="tr-transcripts", js_on_load=None)
         timer = gr.Timer(POLL_S, active=False)
         shown_status = gr.State(None)  # the status on screen: a run that just ended is redrawn
 
-    view_outputs = [pick, runs, phase_box, details, log, loss_plot, margin_plot, epoch_plot,
-                    results, eval_table, eval_bars, task, transcripts, timer, shown_status]
+    view_outputs = [
+        pick,
+        runs,
+        phase_box,
+        details,
+        log,
+        loss_plot,
+        margin_plot,
+        epoch_plot,
+        results,
+        eval_table,
+        eval_bars,
+        task,
+        transcripts,
+        timer,
+        shown_status,
+    ]
 
     def view(run_id: int | None) -> list:
         """Outputs for `view_outputs`: the run `run_id` (default: the running or latest one)."""
         all_runs = bench.runs()
         running = any(r["status"] == "running" for r in all_runs)
         run = next((r for r in all_runs if r["run_id"] == run_id), None) or next(
-            (r for r in all_runs if r["status"] == "running"), all_runs[0] if all_runs else None)
+            (r for r in all_runs if r["status"] == "running"), all_runs[0] if all_runs else None
+        )
         choices = [(f"run {r['run_id']} ({r['status']})", r["run_id"]) for r in all_runs]
         if run is None:
-            return [gr.Dropdown(choices=[], value=None), runs_table([]),
-                    '<div class="progress">No runs yet: set the options and press Train.</div>',
-                    "", "", *plots([]), gr.Column(visible=False),
-                    None, None, gr.Dropdown(choices=[], value=None), "",
-                    gr.Timer(active=False), None]
+            return [
+                gr.Dropdown(choices=[], value=None),
+                runs_table([]),
+                '<div class="progress">No runs yet: set the options and press Train.</div>',
+                "",
+                "",
+                *plots([]),
+                gr.Column(visible=False),
+                None,
+                None,
+                gr.Dropdown(choices=[], value=None),
+                "",
+                gr.Timer(active=False),
+                None,
+            ]
         metrics = read_metrics(run["folder"])
         evaluation = read_evaluation(run["folder"]) if run["evaluation"] else None
         tasks = task_choices(evaluation)
         first = tasks[0][1] if tasks else None
-        return [gr.Dropdown(choices=choices, value=run["run_id"]), runs_table(all_runs),
-                phase(run, metrics), details_html(run),
-                ANSI.sub("", log_tail(run["folder"], LOG_LINES)), *plots(metrics),
-                gr.Column(visible=evaluation is not None),
-                metrics_table(evaluation) if evaluation else None,
-                metrics_figure(evaluation) if evaluation else None,
-                gr.Dropdown(choices=tasks, value=first), transcripts_html(evaluation, first),
-                gr.Timer(active=running), run["status"]]
+        return [
+            gr.Dropdown(choices=choices, value=run["run_id"]),
+            runs_table(all_runs),
+            phase(run, metrics),
+            details_html(run),
+            ANSI.sub("", log_tail(run["folder"], LOG_LINES)),
+            *plots(metrics),
+            gr.Column(visible=evaluation is not None),
+            metrics_table(evaluation) if evaluation else None,
+            metrics_figure(evaluation) if evaluation else None,
+            gr.Dropdown(choices=tasks, value=first),
+            transcripts_html(evaluation, first),
+            gr.Timer(active=running),
+            run["status"],
+        ]
 
     def on_tick(run_id, status):
         """While a run runs: redraw the run on screen if it is live (or just ended), else only
@@ -343,19 +469,29 @@ def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
             return view(run_id)
         all_runs = bench.runs()
         running = any(r["status"] == "running" for r in all_runs)
-        return [gr.skip(), runs_table(all_runs), *[gr.skip()] * 11, gr.Timer(active=running),
-                gr.skip()]
+        return [gr.skip(), runs_table(all_runs), *[gr.skip()] * 11, gr.Timer(active=running), gr.skip()]
 
-    def on_train(base_, preset_, stages_, max_steps_, eval_tasks_, each_epoch_,
-                 request: gr.Request, progress=gr.Progress()):  # noqa: B008
+    def on_train(
+        base_,
+        preset_,
+        stages_,
+        max_steps_,
+        eval_tasks_,
+        each_epoch_,
+        request: gr.Request,
+        progress=gr.Progress(),
+    ):  # noqa: B008
         try:
             config = config_of(base_, preset_, stages_, max_steps_, eval_tasks_, each_epoch_)
-            run_id = bench.start_run(config, who(request), runs_root,
-                                     lambda f, text: progress(f, desc=f"export: {text}"))
+            run_id = bench.start_run(
+                config, who(request), runs_root, lambda f, text: progress(f, desc=f"export: {text}")
+            )
         except (StoreError, ExportError) as exc:
             return [render.err(str(exc)), *[gr.skip()] * len(view_outputs)]
-        return [render.ok(f"Run {run_id} started: exported the curated set, training in a "
-                          f"separate process."), *view(run_id)]
+        return [
+            render.ok(f"Run {run_id} started: exported the curated set, training in a separate process."),
+            *view(run_id),
+        ]
 
     def on_cancel(run_id):
         running = [r["run_id"] for r in bench.runs() if r["status"] == "running"]

@@ -70,11 +70,11 @@ class Workbench:
 
     # -- showing ---------------------------------------------------------------------------
 
-    def next_item(self, reviewer: str, filters: QueueFilters,
-                  passed: frozenset[int] = frozenset()) -> Item | None:
+    def next_item(
+        self, reviewer: str, filters: QueueFilters, passed: frozenset[int] = frozenset()
+    ) -> Item | None:
         with self.db() as store:
-            pick = self.queue.next(store, reviewer, filters, lease_seconds=self.lease_seconds,
-                                   passed=passed)
+            pick = self.queue.next(store, reviewer, filters, lease_seconds=self.lease_seconds, passed=passed)
             return self._item(store, pick) if pick else None
 
     def reopen(self, reviewer: str, traj_id: int) -> Item:
@@ -89,7 +89,8 @@ class Workbench:
         rev_id = current.rev_id
         if pick.second_review:  # blind: the original, as the first reviewer saw it
             rev_id = store.scalar(
-                "SELECT rev_id FROM revisions WHERE traj_id = ? AND number = 0", [pick.traj_id])
+                "SELECT rev_id FROM revisions WHERE traj_id = ? AND number = 0", [pick.traj_id]
+            )
         shown = Shown(pick.traj_id, rev_id, current.seen, time.monotonic(), pick.second_review)
         return self._build(store, shown, current if rev_id == current.rev_id else None)
 
@@ -117,17 +118,31 @@ class Workbench:
 
     # -- deciding --------------------------------------------------------------------------
 
-    def decide(self, shown: Shown, reviewer: str, kind: str, *, tags=(), first_step=None,
-               note=None) -> int:
+    def decide(self, shown: Shown, reviewer: str, kind: str, *, tags=(), first_step=None, note=None) -> int:
         with self.db() as store:
-            return decide(store, shown.traj_id, kind, reviewer, seen=shown.seen, tags=list(tags),
-                          first_step=first_step, note=note or None, seconds=shown.seconds())
+            return decide(
+                store,
+                shown.traj_id,
+                kind,
+                reviewer,
+                seen=shown.seen,
+                tags=list(tags),
+                first_step=first_step,
+                note=note or None,
+                seconds=shown.seconds(),
+            )
 
-    def save_edit(self, shown: Shown, reviewer: str, turns: list[Turn], note=None
-                  ) -> tuple[int, int]:
+    def save_edit(self, shown: Shown, reviewer: str, turns: list[Turn], note=None) -> tuple[int, int]:
         with self.db() as store:
-            return edit(store, shown.traj_id, reviewer, turns, seen=shown.seen,
-                        note=note or None, seconds=shown.seconds())
+            return edit(
+                store,
+                shown.traj_id,
+                reviewer,
+                turns,
+                seen=shown.seen,
+                note=note or None,
+                seconds=shown.seconds(),
+            )
 
     def undo(self, reviewer: str) -> int:
         """Undo the reviewer's last standing decision; returns the trajectory it was on."""
@@ -137,8 +152,7 @@ class Workbench:
             self.queue.reopen(traj_id)
             return traj_id
 
-    def compare(self, reviewer: str, left: int, right: int, verdict: str,
-                seconds: float | None) -> int:
+    def compare(self, reviewer: str, left: int, right: int, verdict: str, seconds: float | None) -> int:
         with self.db() as store:
             return compare(store, left, right, verdict, reviewer, seconds=seconds)
 
@@ -167,7 +181,9 @@ def timeline(store: Store, traj_id: int) -> list[dict]:
                   EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo'
                           AND u.undoes = e.event_id) AS undone
            FROM events e WHERE e.traj_id = ? OR e.other_traj_id = ?
-           ORDER BY e.event_id""", [traj_id, traj_id])
+           ORDER BY e.event_id""",
+        [traj_id, traj_id],
+    )
     names = [d[0] for d in rows.description]
     return [dict(zip(names, r)) for r in rows.fetchall()]
 

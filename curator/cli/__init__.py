@@ -37,13 +37,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
 
 def add_db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH",
-                        help="store file (default: $CURATOR_DB or ./curator.duckdb)")
+    parser.add_argument("--db", metavar="PATH", help="store file (default: $CURATOR_DB or ./curator.duckdb)")
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help="print exactly one JSON object on stdout instead of a summary")
+    parser.add_argument(
+        "--json", action="store_true", help="print exactly one JSON object on stdout instead of a summary"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "json", False):
         sys.stdout.write(orjson.dumps(result, default=str).decode() + "\n")
     else:
-        print(module.human(result) if hasattr(module, "human") else
-              orjson.dumps(result, default=str, option=orjson.OPT_INDENT_2).decode())
+        print(
+            module.human(result)
+            if hasattr(module, "human")
+            else orjson.dumps(result, default=str, option=orjson.OPT_INDENT_2).decode()
+        )
     return int(result.get("exit_code", 0)) if isinstance(result, dict) else 0

@@ -16,8 +16,13 @@ def register(sub) -> str:
     p.add_argument("--format", help="only trajectories imported from this format")
     p.add_argument("--file", metavar="PATTERN", help="only trajectories from matching files (glob)")
     p.add_argument("--task", nargs="+", metavar="KEY", help="only trajectories of these tasks")
-    p.add_argument("--tag", nargs="+", default=[], metavar="TAG",
-                   help="failure tags (fail; default: the source's own tags, else 'other')")
+    p.add_argument(
+        "--tag",
+        nargs="+",
+        default=[],
+        metavar="TAG",
+        help="failure tags (fail; default: the source's own tags, else 'other')",
+    )
     p.add_argument("--reviewer", default=None, help="name on the events (default: local user)")
     add_db(p)
     add_json(p)
@@ -26,9 +31,16 @@ def register(sub) -> str:
 
 def run(args) -> dict:
     with Store(args.db) as store:
-        decided = bulk(store, args.action, args.reviewer or getpass.getuser(),
-                       source_label=args.source_label, fmt=args.format, file_pattern=args.file,
-                       tags=args.tag, task_keys=args.task)
+        decided = bulk(
+            store,
+            args.action,
+            args.reviewer or getpass.getuser(),
+            source_label=args.source_label,
+            fmt=args.format,
+            file_pattern=args.file,
+            tags=args.tag,
+            task_keys=args.task,
+        )
     return {"decided": decided}
 
 

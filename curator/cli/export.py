@@ -16,27 +16,52 @@ from curator.store import Store
 def register(sub) -> str:
     p = sub.add_parser("export", help="write SFT / DPO / KTO datasets from the reviewed store")
     p.add_argument("--out", required=True, metavar="DIR", help="export folder to create")
-    p.add_argument("--format", default="jsonl", choices=FORMATS,
-                   help="jsonl (default), parquet, or hf (a datasets.save_to_disk folder per kind)")
-    p.add_argument("--eval-fraction", type=_fraction, default=0.1, metavar="F",
-                   help="share of tasks held out in the eval split (default 0.1)")
+    p.add_argument(
+        "--format",
+        default="jsonl",
+        choices=FORMATS,
+        help="jsonl (default), parquet, or hf (a datasets.save_to_disk folder per kind)",
+    )
+    p.add_argument(
+        "--eval-fraction",
+        type=_fraction,
+        default=0.1,
+        metavar="F",
+        help="share of tasks held out in the eval split (default 0.1)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the task split (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export at DIR")
-    p.add_argument("--rehearsal", metavar="FILE",
-                   help="JSON Lines of general chat rows (messages) to mix into SFT training")
-    p.add_argument("--rehearsal-ratio", type=_fraction, default=None, metavar="R",
-                   help=f"share of the SFT training split that is rehearsal "
-                        f"(default {DEFAULT_REHEARSAL_RATIO})")
+    p.add_argument(
+        "--rehearsal",
+        metavar="FILE",
+        help="JSON Lines of general chat rows (messages) to mix into SFT training",
+    )
+    p.add_argument(
+        "--rehearsal-ratio",
+        type=_fraction,
+        default=None,
+        metavar="R",
+        help=f"share of the SFT training split that is rehearsal (default {DEFAULT_REHEARSAL_RATIO})",
+    )
     f = p.add_argument_group("filters (default: everything reviewed)")
     f.add_argument("--file", metavar="PATTERN", help="only trajectories from matching files (glob)")
     f.add_argument("--source-format", metavar="NAME", help="only trajectories of this import format")
     f.add_argument("--teacher", metavar="NAME", help="only trajectories of this teacher model")
     f.add_argument("--reviewer", metavar="NAME", help="only decisions made by this reviewer")
     f.add_argument("--since", type=_when, metavar="DATE", help="only decisions from this time on")
-    f.add_argument("--until", type=_when_end, metavar="DATE",
-                   help="only decisions before this time (a bare date: to the end of that day)")
-    f.add_argument("--tag", nargs="+", default=[], metavar="TAG",
-                   help="only failures with one of these tags (accepted ones are kept)")
+    f.add_argument(
+        "--until",
+        type=_when_end,
+        metavar="DATE",
+        help="only decisions before this time (a bare date: to the end of that day)",
+    )
+    f.add_argument(
+        "--tag",
+        nargs="+",
+        default=[],
+        metavar="TAG",
+        help="only failures with one of these tags (accepted ones are kept)",
+    )
     add_db(p)
     add_json(p)
     p.set_defaults(export_parser=p)
@@ -58,7 +83,8 @@ def _when(text: str) -> datetime:
         return datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+            f"{text!r} is not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)"
+        ) from None
 
 
 def _when_end(text: str) -> datetime:
@@ -71,9 +97,15 @@ def run(args) -> dict:
         args.export_parser.error("--rehearsal-ratio needs --rehearsal FILE")
     if args.rehearsal_ratio == 0:
         args.export_parser.error("--rehearsal-ratio must be above 0")
-    filters = ExportFilters(source_file=args.file, source_format=args.source_format,
-                            teacher=args.teacher, reviewer=args.reviewer, since=args.since,
-                            until=args.until, tags=tuple(args.tag))
+    filters = ExportFilters(
+        source_file=args.file,
+        source_format=args.source_format,
+        teacher=args.teacher,
+        reviewer=args.reviewer,
+        since=args.since,
+        until=args.until,
+        tags=tuple(args.tag),
+    )
     bar = tqdm(total=100, unit="%", disable=args.json or not sys.stderr.isatty())
 
     def progress(fraction: float, message: str) -> None:
@@ -83,10 +115,17 @@ def run(args) -> dict:
     with Store(args.db, read_only=True) as store:
         try:
             return export_store(
-                store, args.out, fmt=args.format, eval_fraction=args.eval_fraction,
-                seed=args.seed, filters=filters, rehearsal=args.rehearsal,
+                store,
+                args.out,
+                fmt=args.format,
+                eval_fraction=args.eval_fraction,
+                seed=args.seed,
+                filters=filters,
+                rehearsal=args.rehearsal,
                 rehearsal_ratio=args.rehearsal_ratio or DEFAULT_REHEARSAL_RATIO,
-                overwrite=args.overwrite, progress=progress)
+                overwrite=args.overwrite,
+                progress=progress,
+            )
         finally:
             bar.close()
 
@@ -96,16 +135,22 @@ def human(result: dict) -> str:
     for kind in ("sft", "dpo", "kto"):
         lines.append(f"  {kind}: {result[kind]['train']} train, {result[kind]['eval']} eval")
     pairs = result["pairs"]
-    lines.append(f"  pairs: {pairs['edit']} edit, {pairs['same_task']} same-task, "
-                 f"{pairs['compare']} compare; tasks: {result['tasks']['train']} train, "
-                 f"{result['tasks']['eval']} eval")
+    lines.append(
+        f"  pairs: {pairs['edit']} edit, {pairs['same_task']} same-task, "
+        f"{pairs['compare']} compare; tasks: {result['tasks']['train']} train, "
+        f"{result['tasks']['eval']} eval"
+    )
     if result.get("rehearsal"):
         r = result["rehearsal"]
-        lines.append(f"  rehearsal: {r['used']} rows mixed in from {r['file']}"
-                     + (f" ({r['bad_count']} bad lines left out, see manifest.json)"
-                        if r["bad_count"] else "")
-                     + (f"; wanted {r['wanted']}, the file has only {r['available']}"
-                        if r["used"] < r["wanted"] else ""))
+        lines.append(
+            f"  rehearsal: {r['used']} rows mixed in from {r['file']}"
+            + (f" ({r['bad_count']} bad lines left out, see manifest.json)" if r["bad_count"] else "")
+            + (
+                f"; wanted {r['wanted']}, the file has only {r['available']}"
+                if r["used"] < r["wanted"]
+                else ""
+            )
+        )
     if result.get("skipped"):
         lines.append(f"  {result['skipped']} failures left out (see skipped in manifest.json)")
     return "\n".join(lines)

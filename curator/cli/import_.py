@@ -15,8 +15,12 @@ from curator.store import Store
 def register(sub) -> str:
     p = sub.add_parser("import", help="import trajectory files (format detected from content)")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
-                   help="source format (default: detected from the content)")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", *FORMATS],
+        help="source format (default: detected from the content)",
+    )
     p.add_argument("--teacher", help="teacher model name for records that do not name one")
     add_db(p)
     add_json(p)
@@ -47,12 +51,16 @@ def run(args) -> dict:
 def human(result: dict) -> str:
     lines = []
     for f in result["files"]:
-        lines.append(f"{f['path']}: {f['format'] or '?'}: {f['imported']} imported, "
-                     f"{f['duplicates']} duplicates, {f['quarantined']} quarantined")
+        lines.append(
+            f"{f['path']}: {f['format'] or '?'}: {f['imported']} imported, "
+            f"{f['duplicates']} duplicates, {f['quarantined']} quarantined"
+        )
         for e in f["errors"][:5]:
             lines.append(f"    {e['where']}: {e['reason']}")
         if len(f["errors"]) > 5:
             lines.append(f"    ... {len(f['errors']) - 5} more (see the quarantine table)")
-    lines.append(f"total: {result['imported']} imported, {result['duplicates']} duplicates, "
-                 f"{result['quarantined']} quarantined")
+    lines.append(
+        f"total: {result['imported']} imported, {result['duplicates']} duplicates, "
+        f"{result['quarantined']} quarantined"
+    )
     return "\n".join(lines)

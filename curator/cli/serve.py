@@ -18,18 +18,29 @@ SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "sample" / "trajectori
 
 def register(sub) -> str:
     p = sub.add_parser("serve", help="run the review app (Gradio) on the store")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; any other needs --users)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs --users)"
+    )
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--users", metavar="FILE",
-                   help="reviewer logins (`curator users add`); without it, on loopback, the "
-                        "reviewer is the local user")
-    p.add_argument("--demo", action="store_true",
-                   help="a fresh store with the sample trajectories (a temporary file, or --db), "
-                        "most of them decided by their sample labels, the rest left to review")
-    p.add_argument("--lease-seconds", type=int, default=DEFAULT_LEASE_SECONDS, metavar="N",
-                   help=f"how long an item shown to one reviewer is kept from the others "
-                        f"(default {DEFAULT_LEASE_SECONDS})")
+    p.add_argument(
+        "--users",
+        metavar="FILE",
+        help="reviewer logins (`curator users add`); without it, on loopback, the reviewer is the local user",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="a fresh store with the sample trajectories (a temporary file, or --db), "
+        "most of them decided by their sample labels, the rest left to review",
+    )
+    p.add_argument(
+        "--lease-seconds",
+        type=int,
+        default=DEFAULT_LEASE_SECONDS,
+        metavar="N",
+        help=f"how long an item shown to one reviewer is kept from the others "
+        f"(default {DEFAULT_LEASE_SECONDS})",
+    )
     add_db(p)
     return "serve"
 
@@ -46,8 +57,10 @@ def seed_demo_decisions(store) -> int:
 
     tasks = store.column("SELECT DISTINCT task_key FROM trajectories ORDER BY task_key")
     keep = tasks[:-DEMO_PENDING_TASKS] if len(tasks) > DEMO_PENDING_TASKS else []
-    return sum(bulk(store, kind, DEMO_REVIEWER, source_label=label, task_keys=keep)
-               for kind, label in (("accept", "success"), ("fail", "failure")))
+    return sum(
+        bulk(store, kind, DEMO_REVIEWER, source_label=label, task_keys=keep)
+        for kind, label in (("accept", "success"), ("fail", "failure"))
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -63,9 +76,11 @@ def run(args) -> None:
     from curator.app.auth import UsersError, authenticator, read_users
 
     if not is_loopback(args.host) and not args.users:
-        raise JobError(f"refusing to serve on {args.host} without --users FILE: anyone who can "
-                       f"reach it could write decisions (add reviewers with `curator users add "
-                       f"NAME --users FILE`)")
+        raise JobError(
+            f"refusing to serve on {args.host} without --users FILE: anyone who can "
+            f"reach it could write decisions (add reviewers with `curator users add "
+            f"NAME --users FILE`)"
+        )
     if args.lease_seconds < 1:
         raise JobError(f"--lease-seconds must be at least 1, got {args.lease_seconds}")
     try:
@@ -86,24 +101,39 @@ def run(args) -> None:
                 raise JobError(f"{SAMPLE}: the sample set is missing")
             summary = import_file(store, str(SAMPLE))
             decided = seed_demo_decisions(store) if summary.imported else 0
-            print(f"demo store {store.path}: {summary.imported} sample trajectories imported "
-                  f"({summary.duplicates} already there), {decided} decided by their sample labels "
-                  f"(reviewer {DEMO_REVIEWER}), the rest left to review", file=sys.stderr)
+            print(
+                f"demo store {store.path}: {summary.imported} sample trajectories imported "
+                f"({summary.duplicates} already there), {decided} decided by their sample labels "
+                f"(reviewer {DEMO_REVIEWER}), the rest left to review",
+                file=sys.stderr,
+            )
         bench = Workbench(store, args.lease_seconds)
         local_user = getpass.getuser()
-        app = build_app(bench, local_user=local_user,
-                        exports_root=store.path.resolve().parent / "exports",
-                        runs_root=store.path.resolve().parent / "runs")
+        app = build_app(
+            bench,
+            local_user=local_user,
+            exports_root=store.path.resolve().parent / "exports",
+            runs_root=store.path.resolve().parent / "runs",
+        )
         who = f"{len(users)} reviewers from {args.users}" if users else f"reviewer {local_user}"
-        print(f"serving {store.path} on http://{args.host}:{args.port} ({who}); Ctrl-C stops",
-              file=sys.stderr, flush=True)
+        print(
+            f"serving {store.path} on http://{args.host}:{args.port} ({who}); Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
         signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly: the store closes, checkpointed
         try:
             app.queue(default_concurrency_limit=None).launch(
-                server_name=args.host, server_port=args.port, quiet=True, show_error=False,
+                server_name=args.host,
+                server_port=args.port,
+                quiet=True,
+                show_error=False,
                 auth=authenticator(users) if users else None,
                 auth_message="Trajectory Curator: log in with your reviewer name",
-                footer_links=[], max_file_size="2gb", **launch_options())
+                footer_links=[],
+                max_file_size="2gb",
+                **launch_options(),
+            )
         except KeyboardInterrupt:
             pass
         finally:

@@ -21,8 +21,10 @@ def run(args) -> dict:
 
 def human(s: dict) -> str:
     pairs = s["pairs"]
-    return (f"{s['trajectories']} trajectories of {s['tasks']} tasks; "
-            f"{s['pending']} pending, {s['accepted']} accepted, {s['edited']} edited, "
-            f"{s['failed']} failed, {s['skipped']} skipped; {s['quarantined']} quarantined\n"
-            f"pairs: {pairs['edit']} edit, {pairs['same_task']} same-task, "
-            f"{pairs['compare']} compare")
+    return (
+        f"{s['trajectories']} trajectories of {s['tasks']} tasks; "
+        f"{s['pending']} pending, {s['accepted']} accepted, {s['edited']} edited, "
+        f"{s['failed']} failed, {s['skipped']} skipped; {s['quarantined']} quarantined\n"
+        f"pairs: {pairs['edit']} edit, {pairs['same_task']} same-task, "
+        f"{pairs['compare']} compare"
+    )

@@ -15,10 +15,14 @@ def register(sub) -> str:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add a reviewer, or change their password")
     add.add_argument("name")
-    add.add_argument("--users", metavar="FILE", default=DEFAULT_USERS,
-                     help=f"users file (default ./{DEFAULT_USERS})")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of stdin (for scripts)")
+    add.add_argument(
+        "--users", metavar="FILE", default=DEFAULT_USERS, help=f"users file (default ./{DEFAULT_USERS})"
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (for scripts)",
+    )
     add_json(add)
     return "users"
 

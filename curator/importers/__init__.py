@@ -50,8 +50,9 @@ def detect(values: list) -> str | None:
     return best
 
 
-def parse_file(path: str | Path, fmt: str = "auto", teacher: str | None = None,
-               part: tuple[int, int] = (0, 1)) -> ParsedFile:
+def parse_file(
+    path: str | Path, fmt: str = "auto", teacher: str | None = None, part: tuple[int, int] = (0, 1)
+) -> ParsedFile:
     """Open a file and say its format; iterate `.items` for trajectories and bad records.
 
     `part`: read only that part of the file (see `read_records`); give the other parts the
@@ -67,8 +68,10 @@ def parse_file(path: str | Path, fmt: str = "auto", teacher: str | None = None,
             if head and all(isinstance(r, Bad) for r in head):
                 fmt = UNREADABLE
             else:
-                raise FileError(f"{path}: unknown format (none of {', '.join(FORMATS)} "
-                                f"recognises its records); try --format NAME")
+                raise FileError(
+                    f"{path}: unknown format (none of {', '.join(FORMATS)} "
+                    f"recognises its records); try --format NAME"
+                )
     ctx = Context(path=str(path), format=fmt, teacher=teacher)
     return ParsedFile(str(path), fmt, _items(FORMATS.get(fmt), ctx, itertools.chain(head, records)))
 
@@ -87,8 +90,9 @@ def _items(family, ctx: Context, records) -> Iterator[Trajectory | Bad]:
             yield Bad(record.where, str(exc), _raw(record))
             continue
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            yield Bad(record.where, f"unexpected shape for {family.NAME}: "
-                                    f"{type(exc).__name__}: {exc}", _raw(record))
+            yield Bad(
+                record.where, f"unexpected shape for {family.NAME}: {type(exc).__name__}: {exc}", _raw(record)
+            )
             continue
         if not trajectories:
             yield Bad(record.where, f"no trajectory found in this {family.NAME} record", _raw(record))

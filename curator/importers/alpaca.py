@@ -27,8 +27,11 @@ CONTEXT_KEYS = ("input", "context")
 
 
 def sniff(value) -> bool:
-    return (isinstance(value, dict) and isinstance(value.get("instruction"), str)
-            and any(k in value for k in OUTPUT_KEYS))
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("instruction"), str)
+        and any(k in value for k in OUTPUT_KEYS)
+    )
 
 
 def history_turns(value) -> list[tuple[str, str]]:
@@ -37,10 +40,10 @@ def history_turns(value) -> list[tuple[str, str]]:
     for i, pair in enumerate(value):
         where = f"history[{i}]"
         if not (isinstance(pair, list) and len(pair) == 2):
-            raise RecordError(f"field '{where}': expected an [instruction, response] pair, "
-                              f"got {kind(pair)}")
-        rounds.append((expect(pair[0], str, f"{where}[0]", "text"),
-                       expect(pair[1], str, f"{where}[1]", "text")))
+            raise RecordError(f"field '{where}': expected an [instruction, response] pair, got {kind(pair)}")
+        rounds.append(
+            (expect(pair[0], str, f"{where}[0]", "text"), expect(pair[1], str, f"{where}[1]", "text"))
+        )
     return rounds
 
 
@@ -70,7 +73,10 @@ def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
         info = with_end(info, example.end)
     else:
         turns.append(Turn("assistant", content=output))
-    task = Task(instruction=instruction, context=context,
-                system=optional_text(value.get("system"), "system") or None,
-                source_task_id=info.task_id)
+    task = Task(
+        instruction=instruction,
+        context=context,
+        system=optional_text(value.get("system"), "system") or None,
+        source_task_id=info.task_id,
+    )
     return [make_trajectory(ctx, where, task, turns, info, output_key)]

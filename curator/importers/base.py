@@ -151,10 +151,31 @@ def assistant_turn(thought: str, text: str, calls: list[ToolCall], raw: str | No
     return Turn("assistant", thought=thought, content=text, raw=raw)
 
 
-SUCCESS_WORDS = {"success", "succeeded", "successful", "pass", "passed", "correct", "good", "win",
-                 "resolved", "true", "positive"}
-FAILURE_WORDS = {"failure", "failed", "fail", "incorrect", "wrong", "bad", "loss", "unresolved",
-                 "false", "negative"}
+SUCCESS_WORDS = {
+    "success",
+    "succeeded",
+    "successful",
+    "pass",
+    "passed",
+    "correct",
+    "good",
+    "win",
+    "resolved",
+    "true",
+    "positive",
+}
+FAILURE_WORDS = {
+    "failure",
+    "failed",
+    "fail",
+    "incorrect",
+    "wrong",
+    "bad",
+    "loss",
+    "unresolved",
+    "false",
+    "negative",
+}
 TASK_ID_KEYS = ("task_id", "instance_id", "id", "query_id")
 TEACHER_KEYS = ("teacher", "model", "model_name", "generator")
 META_KEYS = ("failure", "trial")
@@ -233,12 +254,18 @@ def record_info(record: dict, key: str | None) -> RecordInfo:
     return info
 
 
-def make_trajectory(ctx: Context, where: str, task: Task, turns: list[Turn], info: RecordInfo,
-                    field_name: str) -> Trajectory:
+def make_trajectory(
+    ctx: Context, where: str, task: Task, turns: list[Turn], info: RecordInfo, field_name: str
+) -> Trajectory:
     """A trajectory, once the record has shown it holds one: at least one assistant turn."""
     if not any(t.role == "assistant" for t in turns):
         raise bad(field_name, "no assistant turn: nothing the teacher did to review")
-    return Trajectory(task=task, turns=tuple(turns), source=ctx.source(where),
-                      teacher=info.teacher or ctx.teacher, source_label=info.label,
-                      source_reward=info.reward, meta=info.meta)
-
+    return Trajectory(
+        task=task,
+        turns=tuple(turns),
+        source=ctx.source(where),
+        teacher=info.teacher or ctx.teacher,
+        source_label=info.label,
+        source_reward=info.reward,
+        meta=info.meta,
+    )

@@ -61,8 +61,7 @@ def check_path(path: Path) -> None:
         raise FileError(f"{path}: empty file")
 
 
-def read_records(path: Path, is_single_record,
-                 part: tuple[int, int] = (0, 1)) -> Iterator[Record | Bad]:
+def read_records(path: Path, is_single_record, part: tuple[int, int] = (0, 1)) -> Iterator[Record | Bad]:
     """Yield the records of a file. `is_single_record(obj)` tells whether a top-level JSON object
     is itself one record (as opposed to a mapping of id -> record); the importers answer it.
 
@@ -111,15 +110,19 @@ _NON_SPACE = re.compile(rb"\S")
 def _jsonl(data: bytes, part: tuple[int, int]) -> Iterator[Record | Bad]:
     k, n = part
     start, end = _part_start(data, k, n), _part_start(data, k + 1, n)
-    lines_before = (data.count(b"\n", 0, start) + data.count(b"\r", 0, start)
-                    - data.count(b"\r\n", 0, start))  # as `splitlines` counts them
+    lines_before = (
+        data.count(b"\n", 0, start) + data.count(b"\r", 0, start) - data.count(b"\r\n", 0, start)
+    )  # as `splitlines` counts them
     for number, line in enumerate(data[start:end].splitlines(), start=lines_before + 1):
         if not line.strip():
             continue
         where = f"line {number}"
         if len(line) > MAX_RECORD_BYTES:
-            yield Bad(where, f"line is {len(line) / 1e6:.0f} MB, over the "
-                             f"{MAX_RECORD_BYTES // 2**20} MiB record limit", raw_excerpt(line))
+            yield Bad(
+                where,
+                f"line is {len(line) / 1e6:.0f} MB, over the {MAX_RECORD_BYTES // 2**20} MiB record limit",
+                raw_excerpt(line),
+            )
             continue
         try:
             value = orjson.loads(line)
@@ -191,9 +194,11 @@ def _salvage_array(path: Path, data: bytes, exc: Exception) -> Iterator[Record |
         try:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as err:
-            yield Bad(f"record {index} (byte {len(text[:pos].encode())})",
-                      f"invalid JSON: {err.msg} (the file is cut off or damaged from here)",
-                      raw_excerpt(text[pos:]))
+            yield Bad(
+                f"record {index} (byte {len(text[:pos].encode())})",
+                f"invalid JSON: {err.msg} (the file is cut off or damaged from here)",
+                raw_excerpt(text[pos:]),
+            )
             return
         yield Record(f"record {index}", value)
         index += 1
@@ -212,8 +217,9 @@ def _text(path: Path, data: bytes) -> Iterator[Record | Bad]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise FileError(f"{path}: invalid UTF-8 at byte {err.start} (not a JSON, JSONL or text "
-                        f"file?)") from None
+        raise FileError(
+            f"{path}: invalid UTF-8 at byte {err.start} (not a JSON, JSONL or text file?)"
+        ) from None
     if text.lstrip().startswith('"'):  # a JSON document that is one string (a ReAct prompt)
         try:
             value = orjson.loads(data)

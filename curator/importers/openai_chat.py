@@ -37,10 +37,22 @@ NAME = "openai"
 
 MESSAGE_KEYS = ("messages", "traj", "conversations", "conversation")
 # Speaker names of OpenAI chat and ShareGPT (one table: both are read by the same reader).
-ROLES = {"system": "system", "developer": "system", "user": "user", "human": "user",
-         "assistant": "assistant", "gpt": "assistant", "chatgpt": "assistant", "model": "assistant",
-         "tool": "tool", "function": "tool", "observation": "tool", "ipython": "tool",
-         "function_call": "call", "tool_call": "call"}
+ROLES = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "chatgpt": "assistant",
+    "model": "assistant",
+    "tool": "tool",
+    "function": "tool",
+    "observation": "tool",
+    "ipython": "tool",
+    "function_call": "call",
+    "tool_call": "call",
+}
 TEXT_PARTS = ("text", "input_text", "output_text", "refusal")
 REASONING_PARTS = ("reasoning", "thinking")
 MEDIA_PARTS = ("image_url", "image", "input_image", "audio", "input_audio", "file", "video")
@@ -59,8 +71,7 @@ class Chat:
 
 
 def is_messages(value) -> bool:
-    return (isinstance(value, list) and bool(value) and isinstance(value[0], dict)
-            and "role" in value[0])
+    return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and "role" in value[0]
 
 
 def sniff(value) -> bool:
@@ -91,8 +102,7 @@ def locate(record) -> tuple[list, str, dict]:
     for key, inner in record.items():
         if isinstance(inner, dict) and "messages" in inner:
             name = f"{key}.messages"
-            return expect(inner["messages"], list, name, "a list of messages"), name, {**record,
-                                                                                       **inner}
+            return expect(inner["messages"], list, name, "a list of messages"), name, {**record, **inner}
     raise RecordError("no messages: expected a 'messages' list (or 'traj', 'conversations')")
 
 
@@ -117,8 +127,7 @@ def call_from_object(value, name: str) -> ToolCall:
     expect(call_name, str, f"{name}.name", "text")
     arguments = value.get("arguments", value.get("parameters"))
     call_id = value.get("id")
-    return ToolCall(call_name, parse_arguments(arguments),
-                    call_id if isinstance(call_id, str) else None)
+    return ToolCall(call_name, parse_arguments(arguments), call_id if isinstance(call_id, str) else None)
 
 
 def calls_from_json(value, name: str) -> list[ToolCall]:
@@ -146,8 +155,9 @@ def tool_calls(value, name: str) -> list[ToolCall]:
         if "function" in call:
             function = call_from_object(call["function"], f"{where}.function")
             call_id = call.get("id")
-            calls.append(dataclasses.replace(
-                function, id=call_id if isinstance(call_id, str) else function.id))
+            calls.append(
+                dataclasses.replace(function, id=call_id if isinstance(call_id, str) else function.id)
+            )
         else:
             calls.append(call_from_object(call, where))
     return calls
@@ -234,8 +244,9 @@ class ChatReader:
         observation = observation_text(text) if self.react else None
         if observation is not None and self.pending:
             call = self.pending.pop(0)
-            self.chat.turns.append(Turn("tool", content=observation, name=call.name,
-                                        tool_call_id=call.id, raw=text))
+            self.chat.turns.append(
+                Turn("tool", content=observation, name=call.name, tool_call_id=call.id, raw=text)
+            )
         elif observation is not None and self.chat.turns[-1].content:
             self.chat.end = observation  # the environment's words after the final answer
         else:
@@ -254,8 +265,9 @@ class ChatReader:
             example = trace_turns(text)
             turns = example.turns
             if reasoning and turns:
-                turns[0] = dataclasses.replace(turns[0], thought="\n\n".join(
-                    p for p in (reasoning, turns[0].thought) if p))
+                turns[0] = dataclasses.replace(
+                    turns[0], thought="\n\n".join(p for p in (reasoning, turns[0].thought) if p)
+                )
             self.chat.turns += turns
             self.chat.end = example.end or self.chat.end
             self.react = True
@@ -282,8 +294,7 @@ class ChatReader:
         call = self.answered_call(call_id)
         if call is not None:
             call_id, name = call_id or call.id, name or call.name
-        self.chat.turns.append(Turn("tool", content=as_text(content), tool_call_id=call_id,
-                                    name=name))
+        self.chat.turns.append(Turn("tool", content=as_text(content), tool_call_id=call_id, name=name))
 
     def answered_call(self, call_id: str | None) -> ToolCall | None:
         for i, call in enumerate(self.pending):
@@ -292,18 +303,28 @@ class ChatReader:
         return None
 
 
-def read_chat(messages: list, name: str, role_key: str = "role",
-              content_key: str = "content") -> Chat:
+def read_chat(messages: list, name: str, role_key: str = "role", content_key: str = "content") -> Chat:
     return ChatReader(name, role_key, content_key).read(messages)
 
 
-def chat_trajectory(chat: Chat, ctx: Context, where: str, name: str, info: RecordInfo,
-                    tools: tuple[dict, ...], system: str | None = None) -> Trajectory:
+def chat_trajectory(
+    chat: Chat,
+    ctx: Context,
+    where: str,
+    name: str,
+    info: RecordInfo,
+    tools: tuple[dict, ...],
+    system: str | None = None,
+) -> Trajectory:
     """The trajectory of a read chat; `system` is the record's own system field, used when the
     messages hold none."""
     info = with_end(info, chat.end)
-    task = Task(instruction=chat.instruction or "", system=chat.system or system, tools=tools,
-                source_task_id=info.task_id)
+    task = Task(
+        instruction=chat.instruction or "",
+        system=chat.system or system,
+        tools=tools,
+        source_task_id=info.task_id,
+    )
     return make_trajectory(ctx, where, task, chat.turns, info, name)
 
 
@@ -314,4 +335,3 @@ def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
     tools = normalize_tools(record.get(tools_key), tools_key)
     system = optional_text(record.get("system"), "system")
     return [chat_trajectory(chat, ctx, where, name, record_info(record, key), tools, system)]
-

@@ -32,16 +32,28 @@ from curator.model import Task, ToolCall, Trajectory, Turn, label_from_reward
 NAME = "react"
 
 LABELS = {
-    "thought": "thought", "action": "action", "action input": "input",
-    "observation": "observation", "result": "observation",
-    "finished": "final", "final answer": "final", "answer": "final",
-    "question": "task", "claim": "task", "task": "task", "instruction": "task",
+    "thought": "thought",
+    "action": "action",
+    "action input": "input",
+    "observation": "observation",
+    "result": "observation",
+    "finished": "final",
+    "final answer": "final",
+    "answer": "final",
+    "question": "task",
+    "claim": "task",
+    "task": "task",
+    "instruction": "task",
 }
 LABEL_LINE = re.compile(
-    r"^[ \t]*(?P<label>" + "|".join(sorted(LABELS, key=len, reverse=True)) +
-    r")(?:[ \t]+\d+)?[ \t]*:[ \t]?(?P<rest>.*)$", re.IGNORECASE | re.MULTILINE)
-STEP_ANY = re.compile(r"^[ \t]*(thought|action|answer|final answer|finished)(?:[ \t]+\d+)?[ \t]*:",
-                      re.IGNORECASE | re.MULTILINE)
+    r"^[ \t]*(?P<label>"
+    + "|".join(sorted(LABELS, key=len, reverse=True))
+    + r")(?:[ \t]+\d+)?[ \t]*:[ \t]?(?P<rest>.*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+STEP_ANY = re.compile(
+    r"^[ \t]*(thought|action|answer|final answer|finished)(?:[ \t]+\d+)?[ \t]*:", re.IGNORECASE | re.MULTILINE
+)
 STEP_START = re.compile(r"\A\s*(thought|action)(?:[ \t]+\d+)?[ \t]*:", re.IGNORECASE)
 BRACKET_ACTION = re.compile(r"\A([A-Za-z_][\w.\-]*)\[(.*)\]\Z", re.DOTALL)
 CALL_ACTION = re.compile(r"\A([A-Za-z_][\w.\-]*)\((.*)\)\Z", re.DOTALL)
@@ -92,7 +104,7 @@ def observation_text(text: str) -> str | None:
     """The result in an `Observation: ...` message (FireAct sends results as user turns)."""
     match = LABEL_LINE.match(text.lstrip())
     if match and LABELS[match["label"].lower()] == "observation":
-        return text.lstrip()[match.start("rest"):].strip()
+        return text.lstrip()[match.start("rest") :].strip()
     return None
 
 
@@ -173,15 +185,17 @@ def call_arguments(text: str):
 def segments(text: str, split_examples: bool) -> tuple[str, list[Segment]]:
     """The text before the first label, and the labelled segments (continuation lines belong to
     the segment above). Task labels only count where a text may hold several examples."""
-    matches = [m for m in LABEL_LINE.finditer(text)
-               if split_examples or LABELS[m["label"].lower()] != "task"]
+    matches = [m for m in LABEL_LINE.finditer(text) if split_examples or LABELS[m["label"].lower()] != "task"]
     if not matches:
         return text, []
     ends = [m.start() for m in matches[1:]] + [len(text)]
-    return text[:matches[0].start()], [
-        Segment(LABELS[m["label"].lower()], text[m.start("rest"):end].strip(),
-                text[m.start():end].strip(),
-                BLANK_LINE_BEFORE.search(text, max(0, m.start() - 80), m.start()) is not None)
+    return text[: matches[0].start()], [
+        Segment(
+            LABELS[m["label"].lower()],
+            text[m.start("rest") : end].strip(),
+            text[m.start() : end].strip(),
+            BLANK_LINE_BEFORE.search(text, max(0, m.start() - 80), m.start()) is not None,
+        )
         for m, end in zip(matches, ends)
     ]
 
@@ -221,7 +235,8 @@ class TraceReader:
         if last is not None and last.role == "tool" and not seg.after_blank:
             # A page the tool returned can itself hold a task line (WebShop's `Instruction:`).
             self.current.turns[-1] = dataclasses.replace(
-                last, content=f"{last.content}\n{seg.raw}", raw=f"{last.raw}\n{seg.raw}")
+                last, content=f"{last.content}\n{seg.raw}", raw=f"{last.raw}\n{seg.raw}"
+            )
             return
         if self.current.turns or self.current.instruction is not None or self.thoughts:
             self.next_example()
@@ -235,15 +250,15 @@ class TraceReader:
     def action(self, seg: Segment, action_input: Segment | None) -> None:
         self.start_step()
         # An action is one paragraph; text after a blank line is not part of it (kept in raw).
-        result = parse_action(seg.text.split("\n\n")[0],
-                              action_input.text if action_input else None)
+        result = parse_action(seg.text.split("\n\n")[0], action_input.text if action_input else None)
         self.raws += [seg.raw] + ([action_input.raw] if action_input else [])
         if isinstance(result, Think):
             self.thoughts.append(result.text)
             return
         if isinstance(result, Final):
-            self.emit(Turn("assistant", thought=join(*self.thoughts), content=result.answer,
-                           raw=self.pending_raw()))
+            self.emit(
+                Turn("assistant", thought=join(*self.thoughts), content=result.answer, raw=self.pending_raw())
+            )
             self.after_final = True
             return
         self.emit(assistant_turn(join(*self.thoughts), "", [result], self.pending_raw()))
@@ -254,8 +269,15 @@ class TraceReader:
 
     def observation(self, seg: Segment) -> None:
         if self.waiting is not None:
-            self.emit(Turn("tool", content=seg.text, name=self.waiting.name,
-                           tool_call_id=self.waiting.id, raw=seg.raw))
+            self.emit(
+                Turn(
+                    "tool",
+                    content=seg.text,
+                    name=self.waiting.name,
+                    tool_call_id=self.waiting.id,
+                    raw=seg.raw,
+                )
+            )
             self.waiting = None
         elif self.after_final:
             self.current.end = join(self.current.end, seg.text)
@@ -264,8 +286,7 @@ class TraceReader:
 
     def final(self, seg: Segment) -> None:
         self.raws.append(seg.raw)
-        self.emit(Turn("assistant", thought=join(*self.thoughts), content=seg.text,
-                       raw=self.pending_raw()))
+        self.emit(Turn("assistant", thought=join(*self.thoughts), content=seg.text, raw=self.pending_raw()))
         self.after_final = True
 
     def start_step(self) -> None:
@@ -278,7 +299,8 @@ class TraceReader:
         instruction = None
         if answer:
             self.current.turns[-1] = dataclasses.replace(
-                last, content=answer.strip(), raw=(last.raw or "").rpartition("\n\n")[0])
+                last, content=answer.strip(), raw=(last.raw or "").rpartition("\n\n")[0]
+            )
             instruction = paragraph.strip()
         self.next_example()
         self.current.instruction = instruction
@@ -338,12 +360,21 @@ def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
     trajectories = []
     for n, example in enumerate(examples, start=1):
         if example.instruction is None:
-            raise RecordError(f"example {n}: no task (a Question:/Task: line or a paragraph) "
-                              f"before its first step")
+            raise RecordError(
+                f"example {n}: no task (a Question:/Task: line or a paragraph) before its first step"
+            )
         # A prompt name groups nothing when the prompt holds several different questions.
-        task = Task(instruction=example.instruction, system=header or None,
-                    source_task_id=key if single else None)
-        trajectories.append(make_trajectory(
-            ctx, where if single else f"{where}, example {n}", task, example.turns,
-            with_end(RecordInfo(), example.end), f"example {n}"))
+        task = Task(
+            instruction=example.instruction, system=header or None, source_task_id=key if single else None
+        )
+        trajectories.append(
+            make_trajectory(
+                ctx,
+                where if single else f"{where}, example {n}",
+                task,
+                example.turns,
+                with_end(RecordInfo(), example.end),
+                f"example {n}",
+            )
+        )
     return trajectories

@@ -29,8 +29,13 @@ CONVERSATION_KEYS = ("conversations", "conversation")
 
 
 def is_turns(value) -> bool:
-    return (isinstance(value, list) and bool(value) and isinstance(value[0], dict)
-            and "from" in value[0] and "value" in value[0])
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and isinstance(value[0], dict)
+        and "from" in value[0]
+        and "value" in value[0]
+    )
 
 
 def sniff(value) -> bool:

@@ -39,8 +39,11 @@ SUBMIT = "submit"
 
 
 def sniff(value) -> bool:
-    return (isinstance(value, dict) and isinstance(value.get("trajectory"), list)
-            and ("history" in value or "info" in value))
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("trajectory"), list)
+        and ("history" in value or "info" in value)
+    )
 
 
 def config(value) -> dict:
@@ -82,8 +85,12 @@ def history_calls(history: list) -> dict[str, list[list[ToolCall]]]:
     """The function calls the model made, by the action text they were rendered as."""
     found: dict[str, list[list[ToolCall]]] = {}
     for i, message in enumerate(history):
-        if (isinstance(message, dict) and message.get("role") == "assistant"
-                and isinstance(message.get("action"), str) and message.get("tool_calls")):
+        if (
+            isinstance(message, dict)
+            and message.get("role") == "assistant"
+            and isinstance(message.get("action"), str)
+            and message.get("tool_calls")
+        ):
             calls = tool_calls(message["tool_calls"], f"history[{i}].tool_calls")
             found.setdefault(message["action"], []).append(calls)
     return found
@@ -99,14 +106,15 @@ def step_turns(step, where: str, calls_by_action: dict, submission: str | None) 
     command = action.strip()
     if not command:  # the model's output held no command (a format error); the environment said so
         turns = [Turn("assistant", thought=thought, raw=raw)]
-        return turns + ([Turn("user", content=observation, name="environment")]
-                        if observation else [])
+        return turns + ([Turn("user", content=observation, name="environment")] if observation else [])
     if command.split()[0] == SUBMIT:
         return [Turn("assistant", thought=thought, content=submission or observation, raw=raw)]
     made = calls_by_action.get(action)
     calls = made.pop(0) if made else [ToolCall(command.split()[0], {"command": action})]
-    return [Turn("assistant", thought=thought, tool_calls=tuple(calls), raw=raw),
-            Turn("tool", content=observation, tool_call_id=calls[0].id, name=calls[0].name)]
+    return [
+        Turn("assistant", thought=thought, tool_calls=tuple(calls), raw=raw),
+        Turn("tool", content=observation, tool_call_id=calls[0].id, name=calls[0].name),
+    ]
 
 
 def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
@@ -120,16 +128,21 @@ def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
         raise bad("history", "no user message: the issue (the task) is missing")
     submission = optional_text(info.get("submission"), "info.submission")
     calls_by_action = history_calls(history)
-    turns = [turn for i, step in enumerate(steps)
-             for turn in step_turns(step, f"trajectory[{i}]", calls_by_action, submission)]
+    turns = [
+        turn
+        for i, step in enumerate(steps)
+        for turn in step_turns(step, f"trajectory[{i}]", calls_by_action, submission)
+    ]
 
     replay = config(value.get("replay_config"))
     task_id = dig(replay, "problem_statement", "id") or key
     if task_id is None and ctx.path.endswith(".traj"):
         task_id = Path(ctx.path).stem  # SWE-agent names each file <instance_id>.traj
     teacher = dig(replay, "agent", "model", "name") or info.get("model_name")
-    record = RecordInfo(task_id=str(task_id) if task_id is not None else None,
-                        teacher=teacher if isinstance(teacher, str) else None)
+    record = RecordInfo(
+        task_id=str(task_id) if task_id is not None else None,
+        teacher=teacher if isinstance(teacher, str) else None,
+    )
     if info.get("resolved") is not None:
         read_label(record, info["resolved"], "info.resolved")
     if info.get("exit_status") is not None:

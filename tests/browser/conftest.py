@@ -21,8 +21,15 @@ import pytest
 from conftest import ROOT, SAMPLE
 
 CHROMIUM = os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = os.environ.get("CURATOR_SCREENSHOTS")  # a folder: tests save a view of each tab
 
 
@@ -41,14 +48,16 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = db.with_suffix(".serve.log")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "curator", "serve", "--db", str(db), "--port", str(self.port),
-             *args], cwd=ROOT, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            [sys.executable, "-m", "curator", "serve", "--db", str(db), "--port", str(self.port), *args],
+            cwd=ROOT,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"curator serve exited {self.proc.returncode}:\n"
-                                     f"{self.log.read_text()}")
+                raise AssertionError(f"curator serve exited {self.proc.returncode}:\n{self.log.read_text()}")
             try:
                 urllib.request.urlopen(self.url, timeout=1)
                 return

@@ -22,26 +22,37 @@ def press_and_wait(page, key: str) -> str:
     page.keyboard.press(key)
     page.wait_for_function(
         "b => { const t = document.querySelector('#cards .traj'); return t && t.dataset.traj !== b }",
-        arg=before)
+        arg=before,
+    )
     return on_screen(page)
 
 
 def weather(task: str, city: str, final: str, label: str = "success") -> dict:
-    return chat_record(task, [(f"Look up {city}.", "get_weather", {"city": city}, "sunny, 21C")],
-                       final, label)
+    return chat_record(
+        task, [(f"Look up {city}.", "get_weather", {"city": city}, "sunny, 21C")], final, label
+    )
 
 
 def test_keyboard_review_edit_fail_undo_compare(tmp_path, serve, page_of):
-    source = write_jsonl(tmp_path / "flow.jsonl", [
-        weather("t-accept", "Paris", "Sunny in Paris."),
-        weather("t-edit", "Rome", "Sunny in Rome."),
-        chat_record("t-fail", [("Look up Oslo.", "get_weather", {"city": "Oslo"}, "snow"),
-                               ("Again.", "get_weather", {"city": "Oslo"}, "snow")],
-                    "It is sunny in Oslo.", "failure"),
-        weather("t-skip", "Lima", "Sunny in Lima."),
-        weather("t-cmp", "Kyiv", "Sunny in Kyiv."),
-        weather("t-cmp", "Kyiv", "Kyiv: sunny, 21C."),
-    ])
+    source = write_jsonl(
+        tmp_path / "flow.jsonl",
+        [
+            weather("t-accept", "Paris", "Sunny in Paris."),
+            weather("t-edit", "Rome", "Sunny in Rome."),
+            chat_record(
+                "t-fail",
+                [
+                    ("Look up Oslo.", "get_weather", {"city": "Oslo"}, "snow"),
+                    ("Again.", "get_weather", {"city": "Oslo"}, "snow"),
+                ],
+                "It is sunny in Oslo.",
+                "failure",
+            ),
+            weather("t-skip", "Lima", "Sunny in Lima."),
+            weather("t-cmp", "Kyiv", "Sunny in Kyiv."),
+            weather("t-cmp", "Kyiv", "Kyiv: sunny, 21C."),
+        ],
+    )
     server = serve(source)
     page = page_of(server.url)
     page.wait_for_selector("#cards .traj[data-traj='1']")
@@ -56,14 +67,14 @@ def test_keyboard_review_edit_fail_undo_compare(tmp_path, serve, page_of):
     page.keyboard.press("e")
     page.wait_for_selector("#edit-panel", state="visible")
     page.fill("#edit-thought textarea", "Check the forecast as asked; safe and fast.")
+
     def check_arguments(text: str, shown: str) -> str:
         """Type new arguments into the editor, check them, and return the inline message."""
         page.click("#edit-args .cm-content")
         page.keyboard.press("Control+A")
         page.keyboard.type(text)
         page.click("#edit-check")
-        page.wait_for_function(
-            f"document.querySelector('#edit-error').innerText.includes({shown!r})")
+        page.wait_for_function(f"document.querySelector('#edit-error').innerText.includes({shown!r})")
         return page.inner_text("#edit-error")
 
     assert "not valid JSON" in check_arguments('{"city": ', "JSON")
@@ -140,4 +151,10 @@ def test_keyboard_review_edit_fail_undo_compare(tmp_path, serve, page_of):
     assert edited[0]["thought"] == "Check the forecast as asked; safe and fast."
     assert edited[0]["tool_calls"][0]["arguments"] == {"city": "Roma"}
     assert server.query("SELECT status FROM state ORDER BY traj_id") == [
-        ("accepted",), ("edited",), ("failed",), ("skipped",), ("pending",), ("pending",)]
+        ("accepted",),
+        ("edited",),
+        ("failed",),
+        ("skipped",),
+        ("pending",),
+        ("pending",),
+    ]

@@ -25,8 +25,9 @@ def login(page, name: str, password: str) -> None:
 def test_two_reviewers_leases(tmp_path, serve, page_of):
     users = tmp_path / "users.txt"
     for name in ("alice", "bob"):
-        run_cli("users", "add", name, "--users", str(users), "--password-stdin",
-                input=f"pw-{name}\n", check=True)
+        run_cli(
+            "users", "add", name, "--users", str(users), "--password-stdin", input=f"pw-{name}\n", check=True
+        )
     assert "pw-alice" not in users.read_text()
     server = serve(SAMPLE, "--users", str(users), "--lease-seconds", str(LEASE))
     alice, bob = page_of(server.url), page_of(server.url)

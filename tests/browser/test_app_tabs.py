@@ -14,11 +14,14 @@ pytestmark = pytest.mark.slow
 
 def test_import_dashboard_export_tabs(tmp_path, serve, page_of):
     server = serve(write_jsonl(tmp_path / "first.jsonl", [weather("t1", "Paris", "Sunny.")]))
-    upload = write_jsonl(tmp_path / "more.jsonl", [
-        weather("t1", "Paris", "Sunny."),  # a duplicate of the first file's record
-        weather("t2", "Rome", "Sunny in Rome."),
-        chat_record("t2", [("Look.", "get_weather", {"city": "Rome"}, "rain")], "Sunny!", "failure"),
-    ])
+    upload = write_jsonl(
+        tmp_path / "more.jsonl",
+        [
+            weather("t1", "Paris", "Sunny."),  # a duplicate of the first file's record
+            weather("t2", "Rome", "Sunny in Rome."),
+            chat_record("t2", [("Look.", "get_weather", {"city": "Rome"}, "rain")], "Sunny!", "failure"),
+        ],
+    )
     with upload.open("a") as fh:
         fh.write("{not json\n")
 
@@ -63,10 +66,15 @@ def test_import_dashboard_export_tabs(tmp_path, serve, page_of):
     assert page.incidents == []
 
     out = server.db.parent / "exports" / "ui-export"
-    assert (out / "manifest.json").is_file() and (out / "sft" / "train.jsonl").exists() \
+    assert (
+        (out / "manifest.json").is_file()
+        and (out / "sft" / "train.jsonl").exists()
         or (out / "sft" / "eval.jsonl").exists()
+    )
     assert not (server.db.parent / "escape").exists()
     assert [(e["traj_id"], e["kind"], e["tags"]) for e in server.events()] == [
-        (1, "accept", []), (2, "fail", ["hallucinated_tool"])]
+        (1, "accept", []),
+        (2, "fail", ["hallucinated_tool"]),
+    ]
     assert server.query("SELECT count(*) FROM trajectories")[0][0] == 3
     assert server.query("SELECT location FROM quarantine")[0][0] == "line 4"

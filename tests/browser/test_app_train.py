@@ -35,11 +35,15 @@ def wait_for_text(page, elem_id: str, text: str, timeout_s: float = 60) -> None:
     try:
         page.wait_for_function(
             "([id, text]) => (document.getElementById(id)?.innerText || '').includes(text)",
-            arg=[elem_id, text], timeout=timeout_s * 1000)
+            arg=[elem_id, text],
+            timeout=timeout_s * 1000,
+        )
     except TimeoutError:
-        raise AssertionError(f"#{elem_id} never showed {text!r} in {timeout_s} s; it shows "
-                             f"{text_of(page, elem_id)!r}; message: "
-                             f"{text_of(page, 'tr-message')!r}") from None
+        raise AssertionError(
+            f"#{elem_id} never showed {text!r} in {timeout_s} s; it shows "
+            f"{text_of(page, elem_id)!r}; message: "
+            f"{text_of(page, 'tr-message')!r}"
+        ) from None
 
 
 def open_train_tab(page) -> None:
@@ -59,8 +63,7 @@ def test_a_run_trains_and_shows_base_vs_tuned(curated, tiny_base, serve, page_of
     page = page_of(server.url)
     open_train_tab(page)
     wait_for_text(page, "tr-phase", "No runs yet")
-    assert "SmolLM2-135M-Instruct" in page.get_attribute("#tr-base textarea, #tr-base input",
-                                                         "placeholder")
+    assert "SmolLM2-135M-Instruct" in page.get_attribute("#tr-base textarea, #tr-base input", "placeholder")
     page.fill("#tr-base :is(input, textarea)", str(tiny_base))
     choose(page, "tr-preset", "cpu-smoke")
     page.fill("#tr-max-steps input", "2")
@@ -88,7 +91,7 @@ def test_a_run_trains_and_shows_base_vs_tuned(curated, tiny_base, serve, page_of
     page.reload()  # the finished run is shown again, from the store
     open_train_tab(page)
     wait_for_text(page, "tr-phase", "Run 1 · succeeded")
-    (status, result), = server.query("SELECT status, result FROM runs")
+    ((status, result),) = server.query("SELECT status, result FROM runs")
     assert status == "succeeded" and '"adapter"' in result
 
 

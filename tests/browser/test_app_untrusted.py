@@ -24,22 +24,40 @@ EVIL = " ".join(PAYLOADS)
 
 
 def evil_record(n: int) -> dict:
-    tool = {"type": "function", "function": {
-        "name": f"get_weather{EVIL}", "description": EVIL,
-        "parameters": {"type": "object", "properties": {"city": {"type": "string",
-                                                                  "description": EVIL}}}}}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": f"get_weather{EVIL}",
+            "description": EVIL,
+            "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": EVIL}}},
+        },
+    }
     return {
-        "task_id": f"evil{EVIL}", "teacher": EVIL, "label": "success",
+        "task_id": f"evil{EVIL}",
+        "teacher": EVIL,
+        "label": "success",
         "tools": [tool],
         "messages": [
             {"role": "system", "content": EVIL},
             {"role": "user", "content": EVIL},
-            {"role": "assistant", "content": f"{EVIL} {n}", "tool_calls": [
-                {"id": "c1", "type": "function", "function": {
-                    "name": f"get_weather{EVIL}", "arguments": orjson.dumps({"city": EVIL}).decode()}}]},
+            {
+                "role": "assistant",
+                "content": f"{EVIL} {n}",
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {
+                            "name": f"get_weather{EVIL}",
+                            "arguments": orjson.dumps({"city": EVIL}).decode(),
+                        },
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "c1", "name": EVIL, "content": EVIL},
             {"role": "assistant", "content": f"{EVIL} final {n}"},
-        ]}
+        ],
+    }
 
 
 NOTHING_RAN = """() => {
