@@ -19,8 +19,10 @@ from pathlib import Path
 import duckdb
 import orjson
 
+from curator.paths import SAMPLE_TRAJECTORIES
+
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "assets" / "sample" / "trajectories.jsonl"
+SAMPLE = SAMPLE_TRAJECTORIES
 
 
 def synthesize(path: Path, n: int) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import orjson
 
-from curator.cli import JobError
+from curator.errors import JobError
 from curator.messages import flat_message, json_string, task_messages
 from curator.pairs import (
     ACCEPTED,

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
-from curator.cli import JobError
+from curator.errors import JobError
 
 
 def can_fork() -> bool:

@@ -1,4 +1,4 @@
-"""Seeded generator of the sample set in `assets/sample/` (run: `python -m curator.samplegen`).
+"""Seeded generator of the sample set in `curator/assets/sample/` (run: `python -m curator.samplegen`).
 
 It plays a "teacher" on the tasks of `curator.world`: every tool call is really executed in a fresh
 `World`, so results are true, and success trajectories are proven by the task's checker. For each
@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from curator.paths import SAMPLE_DIR
 from curator.world import (
     BOOKINGS,
     CUSTOMERS,
@@ -49,7 +50,7 @@ TAGS = (
 )
 SUCCESSES_PER_TASK = 3
 FAILURES_PER_TASK = 2
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "assets" / "sample"
+DEFAULT_OUT = SAMPLE_DIR
 
 # --- wording ----------------------------------------------------------------------------------
 
@@ -598,7 +599,7 @@ edit by hand: change the generator and regenerate (the output is byte-for-byte t
     answer (no `tool_calls`).
   - `tools`: the OpenAI function specs offered (same as `tools.json`).
   - `label`: `success` (the replayed calls and the final answer pass the task's checker) or `failure`.
-  - `failure` (failures only): `tags` (from the default taxonomy, `assets/taxonomy.json`) and
+  - `failure` (failures only): `tags` (from the default taxonomy, `curator/assets/taxonomy.json`) and
     `first_step`, the 0-based index of the first faulty assistant turn, counting assistant messages only.
     A planted failure copies the prefix of one of the same task's successes and diverges at that turn.
   - `teacher`: `{TEACHER}`.

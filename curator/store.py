@@ -20,14 +20,15 @@ from typing import Self
 import duckdb
 import orjson
 
+from curator.errors import CuratorError
 from curator.messages import rendered
+from curator.paths import TAXONOMY_FILE
 
 SCHEMA_VERSION = 3
 DEFAULT_DB = "curator.duckdb"
-TAXONOMY_FILE = Path(__file__).resolve().parent.parent / "assets" / "taxonomy.json"
 
 
-class StoreError(Exception):
+class StoreError(CuratorError):
     """A store problem a user can act on; the message is one line."""
 
 

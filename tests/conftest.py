@@ -11,11 +11,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from curator.paths import SAMPLE_TRAJECTORIES
+
 pytest_plugins = ["conftest_trainer"]  # the tiny-model fixtures, for every test that trains
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
-SAMPLE = ROOT / "assets" / "sample" / "trajectories.jsonl"
+SAMPLE = SAMPLE_TRAJECTORIES
 
 
 @pytest.fixture

@@ -18,10 +18,11 @@ from test_pairs import build_store
 
 from curator.export import export_store
 from curator.store import Store
+from trainer.template import GENERIC_TEMPLATE
 
 pytestmark = pytest.mark.slow
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "assets" / "chat_template_tool_calling.jinja"
+TEMPLATE = GENERIC_TEMPLATE
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 

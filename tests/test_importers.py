@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from curator.importers import Bad, parse_file
+from curator.paths import SAMPLE_TRAJECTORIES
 
 REALDATA = Path(__file__).parents[1].parent / "shared" / "realdata"
 
@@ -153,7 +154,7 @@ def test_toolbench_answer():
 
 
 def test_sample_set_imports_with_ground_truth():
-    sample = Path(__file__).parents[1] / "assets" / "sample" / "trajectories.jsonl"
+    sample = SAMPLE_TRAJECTORIES
     parsed = parse_file(sample)
     items = list(parsed.items)
     assert parsed.format == "openai"

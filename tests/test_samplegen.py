@@ -2,14 +2,14 @@
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from curator import samplegen
+from curator.paths import SAMPLE_DIR
 from curator.world import EVAL_TASKS, TASKS, TOOL_NAMES, TOOLS, get_task, replay
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "sample"
+ASSETS = SAMPLE_DIR
 FILES = ("trajectories.jsonl", "eval_tasks.jsonl", "tools.json", "README.md")
 
 

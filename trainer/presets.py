@@ -97,7 +97,7 @@ PRESETS: dict[str, TrainConfig] = {
         logging_steps=5,
         save_steps=100,
     ),
-    # Several GPUs under `accelerate launch --config_file assets/accelerate/{deepspeed_zero3,fsdp}.yaml`:
+    # Several GPUs under `accelerate launch --config_file trainer/assets/accelerate/{deepspeed_zero3,fsdp}.yaml`:
     # bf16 LoRA on a sharded full-precision base (QLoRA also shards with bnb_4bit_quant_storage=bf16).
     "gpu-multi": TrainConfig(
         max_length=4096,

@@ -2,17 +2,18 @@
 
 The model's own template is kept when it renders tool calls and tool results and marks assistant turns with
 `{% generation %}` (directly or through TRL's training variant); otherwise the project's generic tool-calling
-template from `assets/` is used. The choice is written into the tokenizer, which is saved with every adapter, so
+template from `trainer/assets/` is used. The choice is written into the tokenizer, which is saved with every adapter, so
 inference renders exactly what training saw.
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from trl.chat_template_utils import get_training_chat_template, has_generation_markers, supports_tool_calling
 
-GENERIC_TEMPLATE = Path(__file__).resolve().parent.parent / "assets" / "chat_template_tool_calling.jinja"
+GENERIC_TEMPLATE = Path(str(files("trainer") / "assets" / "chat_template_tool_calling.jinja"))
 CHATML_END = "<|im_end|>"
 
 

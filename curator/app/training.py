@@ -480,7 +480,7 @@ def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
         each_epoch_,
         request: gr.Request,
         progress=gr.Progress(),
-    ):  # noqa: B008
+    ):
         try:
             config = config_of(base_, preset_, stages_, max_steps_, eval_tasks_, each_epoch_)
             run_id = bench.start_run(

@@ -824,7 +824,7 @@ def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_roo
             until,
             chosen,
             progress=gr.Progress(),
-        ):  # noqa: B008
+        ):
             try:
                 filters = export_filters(path, fmt, teacher, reviewer, since, until, chosen)
                 out = resolve_export_dir(exports_root, name)

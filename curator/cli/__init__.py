@@ -13,11 +13,9 @@ import sys
 
 import orjson
 
+from curator.errors import CuratorError, JobError  # noqa: F401  (JobError: the commands raise it)
+
 COMMANDS = ("import_", "stats", "bulk", "export", "serve", "users", "train", "merge", "eval")
-
-
-class JobError(Exception):
-    """The job failed for a reason the user can act on; one line."""
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
@@ -47,8 +45,6 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from curator.importers import FileError
-    from curator.store import StoreError
     from trainer.errors import TrainerError, disk_full_message
 
     parser, modules = build_parser()
@@ -56,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     module = modules[args.command]
     try:
         result = module.run(args)
-    except (JobError, StoreError, FileError, TrainerError) as exc:
+    except (CuratorError, TrainerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -8,12 +8,12 @@ import os
 import signal
 import sys
 import tempfile
-from pathlib import Path
 
 from curator.cli import JobError, add_db
+from curator.paths import SAMPLE_TRAJECTORIES
 from curator.review import DEFAULT_LEASE_SECONDS
 
-SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "sample" / "trajectories.jsonl"
+SAMPLE = SAMPLE_TRAJECTORIES
 
 
 def register(sub) -> str:

@@ -18,11 +18,13 @@ from typing import Any
 
 import orjson
 
+from curator.errors import CuratorError
+
 MAX_RECORD_BYTES = 32 * 1024 * 1024  # one trajectory larger than this is a mistake, not data
 RAW_KEEP_BYTES = 64 * 1024  # how much of a bad record the quarantine keeps
 
 
-class FileError(Exception):
+class FileError(CuratorError):
     """A whole file cannot be read; the message is one line naming the file."""
 
 
