@@ -60,8 +60,11 @@ class Turn:
     thought: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
-    name: str | None = None
+    name: str | None = None  # a tool result's tool; an assistant step's agent (multi-agent runs)
     raw: str | None = None
+    # What the source said about this step that the model never says or sees (an episode-end
+    # marker); shown in review, never rendered into training messages.
+    meta: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -78,6 +81,8 @@ class Turn:
         for key in ("tool_call_id", "name", "raw"):
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
+        if self.meta:
+            d["meta"] = self.meta
         return d
 
     @classmethod
@@ -90,6 +95,7 @@ class Turn:
             tool_call_id=d.get("tool_call_id"),
             name=d.get("name"),
             raw=d.get("raw"),
+            meta=d.get("meta") or {},
         )
 
 

@@ -547,7 +547,10 @@ def test_toolbench_lost_run_and_give_up(tmp_path):
             },
             "field 'reward': expected a number, got text",
         ),
-        ({"messages": [{"role": "assistant", "content": "a"}]}, "field 'messages': no user message"),
+        (
+            {"messages": [{"role": "system", "content": "s"}]},
+            "field 'messages': no user or assistant message",
+        ),
         (["not", "messages"], "field 'record[0]': expected a message object, got text"),
     ],
 )

@@ -16,8 +16,9 @@ from curator.importers.base import (
     make_trajectory,
     optional_text,
     record_info,
+    with_end,
 )
-from curator.importers.react import looks_like_react, trace_turns, with_end
+from curator.importers.react import looks_like_react, trace_turns
 from curator.model import Task, Trajectory, Turn
 
 NAME = "alpaca"

@@ -5,6 +5,8 @@ tool-call arguments, the source's own labels, and the checks that make a record 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -177,6 +179,18 @@ FAILURE_WORDS = {
     "negative",
 }
 TASK_ID_KEYS = ("task_id", "instance_id", "id", "query_id")
+LABEL_KEYS = ("label", "success", "resolved", "is_correct", "correct", "win", "acc")
+REWARD_KEYS = ("reward",)
+# Where a record keeps its outcome one level down: NAT `info`, tau2 `reward_info`.
+OUTCOME_KEYS = ("info", "reward_info", "result", "outcome")
+TERMINATION_KEYS = ("termination_reason", "exit_status", "stop_reason", "finish_reason")
+# Termination reasons that say the run was cut off before an answer: a failure by the source's
+# own account. Any other reason (the agent stopped, the user stopped) says nothing either way.
+CUT_OFF = re.compile(
+    r"max[_ ]?(steps|turns|iterations)|too[_ ]many|timeout|time[_ ]?limit|error|exit_cost|exit_context|halted",
+    re.IGNORECASE,
+)
+TASK_TEXT_KEYS = ("question", "query", "instruction", "task", "goal", "problem", "prompt")
 TEACHER_KEYS = ("teacher", "model", "model_name", "generator")
 META_KEYS = ("failure", "trial")
 
@@ -196,6 +210,8 @@ def label_word(value: Any, field_name: str) -> str | None:
     """A source label as success/failure, or None when the word is not one we know."""
     if isinstance(value, bool):
         return "success" if value else "failure"
+    if isinstance(value, (int, float)):  # `acc: 0`, `is_correct: 1`
+        return label_from_reward(value)
     word = expect(value, str, field_name, "a label (text or true/false)").strip().lower()
     if word in SUCCESS_WORDS:
         return "success"
@@ -240,18 +256,103 @@ def record_info(record: dict, key: str | None) -> RecordInfo:
         if isinstance(record.get(name), str) and record[name]:
             info.teacher = record[name]
             break
-    if record.get("reward") is not None:
-        info.reward = number(record["reward"], "reward")
-    for name in ("label", "success", "resolved"):
-        if record.get(name) is not None:
-            read_label(info, record[name], name)
-            break
-    if info.label is None and info.reward is not None:
-        info.label = label_from_reward(info.reward)
+    read_outcome(info, record)
     for name in META_KEYS:
         if record.get(name) is not None:
             info.meta[name] = record[name]
     return info
+
+
+def read_outcome(info: RecordInfo, record: dict, prefix: str = "") -> None:
+    """The source's own outcome, from every field a family uses for it: a reward (`reward`,
+    `info.reward`, `reward_info.reward`), a label (`label`, `success`, `resolved`, `is_correct`,
+    `win`, ...), a termination reason. The record's own fields win over nested ones; a label field
+    wins over a reward; a cut-off termination is a failure only where nothing else says."""
+    for name in REWARD_KEYS:
+        if info.reward is None and record.get(name) is not None and not isinstance(record[name], dict):
+            info.reward = number(record[name], prefix + name)
+    for name in LABEL_KEYS:
+        if info.label is None and record.get(name) is not None and not isinstance(record[name], dict):
+            read_label(info, record[name], prefix + name)
+    for name in OUTCOME_KEYS:
+        if isinstance(record.get(name), dict):
+            read_outcome(info, record[name], f"{prefix}{name}.")
+    if info.label is None and info.reward is not None:
+        info.label = label_from_reward(info.reward)
+    for name in TERMINATION_KEYS:
+        reason = record.get(name)
+        if isinstance(reason, str) and reason:
+            info.meta.setdefault(prefix + name, reason)
+            if info.label is None and not prefix and CUT_OFF.search(reason):
+                info.label = "failure"
+
+
+# --- the one rule for where a conversation's task is, and how an episode ends ------------------
+
+END_MARKER = re.compile(
+    r"\A\s*(?:observation(?:[ \t]+\d+)?[ \t]*:\s*)?"
+    r"(?P<end>(?:episode[ \t]+(?:finished|done|ended|over)|answer[ \t]+is[ \t]+(?:in)?correct)\b.*)\Z",
+    re.IGNORECASE | re.DOTALL,
+)
+END_REWARD = re.compile(r"\breward\s*[=:]\s*(true|false|-?\d+(?:\.\d+)?)", re.IGNORECASE)
+END_VERDICT = re.compile(r"\banswer\s+is\s+(in)?correct\b", re.IGNORECASE)
+OBSERVATION = re.compile(r"\A\s*observation(?:[ \t]+\d+)?[ \t]*:", re.IGNORECASE)
+
+
+def end_marker(text: str) -> str | None:
+    """The environment's episode-end words (`Observation: Episode finished, reward = 1`,
+    Reflexion's `Answer is CORRECT`) without the label, or None. They are never a final answer
+    nor a tool result: a trained model must not learn to say them."""
+    match = END_MARKER.match(text)
+    return match["end"].strip() if match else None
+
+
+def is_observation(text: str) -> bool:
+    """A user message that is the environment speaking (`Observation: ...`), not a person."""
+    return OBSERVATION.match(text) is not None
+
+
+def with_end(info: RecordInfo, end: str | None) -> RecordInfo:
+    """Keep the environment's closing words in meta; where they state the outcome (FireAct's
+    `reward = True`, Reflexion's `Answer is INCORRECT`) and the record has no label of its own,
+    that is the source's label."""
+    if end is None:
+        return info
+    info.meta["end_observation"] = end
+    if info.label is not None:
+        return info
+    if match := END_REWARD.search(end):
+        word = match[1].lower()
+        info.reward = 1.0 if word == "true" else 0.0 if word == "false" else float(word)
+        info.label = label_from_reward(info.reward)
+    elif match := END_VERDICT.search(end):
+        info.label = "failure" if match[1] else "success"
+    return info
+
+
+def mark_end(turns: list[Turn], end: str) -> None:
+    """Keep an episode-end marker in the metadata of the step it closes (the last assistant turn)."""
+    for i in range(len(turns) - 1, -1, -1):
+        if turns[i].role == "assistant":
+            previous = turns[i].meta.get("end")
+            turns[i] = dataclasses.replace(turns[i], meta={**turns[i].meta, "end": join(previous, end)})
+            return
+
+
+def task_instruction(found: str | None, record: dict | None, info: RecordInfo) -> str:
+    """Where every family's task comes from, one rule: the first user message before the first
+    assistant message (`found`; the reader never takes a later message, an observation, for it).
+    A conversation that starts with the assistant has no task message: the record's own task
+    field (`question`, `instruction`, ...) is the task, else the task text is empty and meta says
+    so. Every message of the source stays a turn, in order."""
+    if found is not None:
+        return found
+    for name in TASK_TEXT_KEYS:
+        value = (record or {}).get(name)
+        if isinstance(value, str) and value.strip():
+            return value
+    info.meta["task"] = "the source record holds no task message"
+    return ""
 
 
 def make_trajectory(

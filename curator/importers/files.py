@@ -21,6 +21,8 @@ import orjson
 from curator.errors import CuratorError
 
 MAX_RECORD_BYTES = 32 * 1024 * 1024  # one trajectory larger than this is a mistake, not data
+MAX_DEPTH = 1024  # orjson's nesting limit; no trajectory nests nearly this deep
+BOM = b"\xef\xbb\xbf"
 RAW_KEEP_BYTES = 64 * 1024  # how much of a bad record the quarantine keeps
 
 
@@ -71,6 +73,7 @@ def read_records(path: Path, is_single_record, part: tuple[int, int] = (0, 1)) -
     processes can read one file (`ingest`); a file of any other shape is all in part 0."""
     check_path(path)
     data = path.read_bytes()
+    data = data.removeprefix(BOM)  # Windows tools write one; it is not part of the JSON
     stripped = data.lstrip()
     if not stripped:
         raise FileError(f"{path}: holds only whitespace")
@@ -82,7 +85,9 @@ def read_records(path: Path, is_single_record, part: tuple[int, int] = (0, 1)) -
             return
         try:
             obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
+            if reason := _hostile(exc):
+                raise FileError(f"{path}: {reason}") from None
             # several objects, one a line, the first broken (or a broken single object)
             yield from _jsonl(data, part)
             return
@@ -101,8 +106,9 @@ def _looks_like_jsonl(data: bytes) -> bool:
         return len(data) > MAX_RECORD_BYTES
     try:
         orjson.loads(data[:end])
-    except orjson.JSONDecodeError:
-        return False
+    except orjson.JSONDecodeError as exc:
+        if not _hostile(exc):  # a first line too deep to read is still a line of JSON Lines
+            return False
     return _NON_SPACE.search(data, end) is not None
 
 
@@ -148,13 +154,26 @@ def _json_reason(data: bytes, exc: Exception) -> str:
         data.decode("utf-8")
     except UnicodeDecodeError as err:
         return f"invalid UTF-8 at byte {err.start}"
-    return f"invalid JSON: {str(exc).splitlines()[0]}"
+    return _hostile(exc) or f"invalid JSON: {str(exc).splitlines()[0]}"
+
+
+def _hostile(exc: Exception) -> str | None:
+    """The one-line reason for JSON that is valid but beyond what a parser should follow (it
+    would blow the stack or the number range), or None for ordinary bad JSON."""
+    message = str(exc)
+    if "depth limit" in message or isinstance(exc, RecursionError):
+        return f"nested deeper than {MAX_DEPTH} levels"
+    if "infinity" in message or "digits" in message:
+        return "a number too large to read"
+    return None
 
 
 def _json_array(path: Path, data: bytes, part: tuple[int, int]) -> Iterator[Record | Bad]:
     try:
         items = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if reason := _hostile(exc):
+            raise FileError(f"{path}: {reason}") from None
         if _first_line_is_json(data):
             yield from _jsonl(data, part)  # JSONL whose lines are lists (bare message lists)
         elif part[0] == 0:
@@ -195,10 +214,11 @@ def _salvage_array(path: Path, data: bytes, exc: Exception) -> Iterator[Record |
             return
         try:
             value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as err:
+        except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
+            reason = _hostile(err) or f"invalid JSON: {getattr(err, 'msg', err)}"
             yield Bad(
                 f"record {index} (byte {len(text[:pos].encode())})",
-                f"invalid JSON: {err.msg} (the file is cut off or damaged from here)",
+                f"{reason} (the file is cut off or damaged from here)",
                 raw_excerpt(text[pos:]),
             )
             return

@@ -23,14 +23,20 @@ from curator.importers.base import (
     as_text,
     assistant_turn,
     bad,
+    end_marker,
     expect,
+    is_observation,
+    join,
     make_trajectory,
+    mark_end,
     normalize_tools,
     optional_text,
     parse_arguments,
     record_info,
+    task_instruction,
+    with_end,
 )
-from curator.importers.react import looks_like_react, observation_text, trace_turns, with_end
+from curator.importers.react import looks_like_react, observation_text, trace_turns
 from curator.model import Task, ToolCall, Trajectory, Turn
 
 NAME = "openai"
@@ -221,8 +227,8 @@ class ChatReader:
             if not isinstance(role, str) or role.lower() not in ROLES:
                 raise bad(f"{where}.{self.role_key}", f"unknown role {role!r}")
             getattr(self, ROLES[role.lower()])(message, where)
-        if self.chat.instruction is None:
-            raise bad(self.name, "no user message: the task is missing")
+        if self.chat.instruction is None and not self.chat.turns:
+            raise bad(self.name, "no user or assistant message: no task and nothing done")
         self.chat.system = "\n\n".join(self.system_parts) or None
         return self.chat
 
@@ -237,9 +243,15 @@ class ChatReader:
             self.chat.turns.append(Turn("user", content=text, name="system"))
 
     def user(self, message: dict, where: str) -> None:
+        """The task is the first user message before any step (`task_instruction`); after that a
+        user message is an episode-end marker, an observation answering a ReAct call, or a later
+        user turn."""
         text, _, _ = self.content(message, where)
-        if self.chat.instruction is None:
+        if self.chat.instruction is None and not self.chat.turns and not is_observation(text):
             self.chat.instruction = text
+            return
+        if self.chat.turns and (end := end_marker(text)) is not None:
+            self.closing(end)
             return
         observation = observation_text(text) if self.react else None
         if observation is not None and self.pending:
@@ -248,9 +260,14 @@ class ChatReader:
                 Turn("tool", content=observation, name=call.name, tool_call_id=call.id, raw=text)
             )
         elif observation is not None and self.chat.turns[-1].content:
-            self.chat.end = observation  # the environment's words after the final answer
+            self.closing(observation)  # the environment's words after the final answer
         else:
             self.chat.turns.append(Turn("user", content=text))
+
+    def closing(self, end: str) -> None:
+        self.chat.end = join(self.chat.end, end)
+        mark_end(self.chat.turns, end)
+        self.pending = []
 
     def assistant(self, message: dict, where: str) -> None:
         text, reasoning, calls = self.content(message, where)
@@ -269,7 +286,7 @@ class ChatReader:
                     turns[0], thought="\n\n".join(p for p in (reasoning, turns[0].thought) if p)
                 )
             self.chat.turns += turns
-            self.chat.end = example.end or self.chat.end
+            self.chat.end = join(self.chat.end, example.end) or None
             self.react = True
         else:
             self.chat.turns.append(assistant_turn(reasoning, text, calls))
@@ -315,12 +332,13 @@ def chat_trajectory(
     info: RecordInfo,
     tools: tuple[dict, ...],
     system: str | None = None,
+    record: dict | None = None,
 ) -> Trajectory:
     """The trajectory of a read chat; `system` is the record's own system field, used when the
-    messages hold none."""
+    messages hold none; `record` the fields beside the messages (a task field)."""
     info = with_end(info, chat.end)
     task = Task(
-        instruction=chat.instruction or "",
+        instruction=task_instruction(chat.instruction, record, info),
         system=chat.system or system,
         tools=tools,
         source_task_id=info.task_id,
@@ -334,4 +352,4 @@ def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
     tools_key = "tools" if record.get("tools") is not None else "functions"
     tools = normalize_tools(record.get(tools_key), tools_key)
     system = optional_text(record.get("system"), "system")
-    return [chat_trajectory(chat, ctx, where, name, record_info(record, key), tools, system)]
+    return [chat_trajectory(chat, ctx, where, name, record_info(record, key), tools, system, record)]

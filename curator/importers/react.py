@@ -21,13 +21,16 @@ from curator.importers.base import (
     RecordInfo,
     as_text,
     assistant_turn,
+    end_marker,
     finish_answer,
     join,
     kind,
     make_trajectory,
+    mark_end,
     parse_arguments,
+    with_end,
 )
-from curator.model import Task, ToolCall, Trajectory, Turn, label_from_reward
+from curator.model import Task, ToolCall, Trajectory, Turn
 
 NAME = "react"
 
@@ -44,6 +47,7 @@ LABELS = {
     "claim": "task",
     "task": "task",
     "instruction": "task",
+    "correct answer": "reference",
 }
 LABEL_LINE = re.compile(
     r"^[ \t]*(?P<label>"
@@ -59,8 +63,14 @@ BRACKET_ACTION = re.compile(r"\A([A-Za-z_][\w.\-]*)\[(.*)\]\Z", re.DOTALL)
 CALL_ACTION = re.compile(r"\A([A-Za-z_][\w.\-]*)\((.*)\)\Z", re.DOTALL)
 BLANK_LINE_BEFORE = re.compile(r"\n[ \t\r]*\n[ \t]*\Z")
 IDENTIFIER = re.compile(r"\A[A-Za-z_][\w.\-]*\Z")
-EPISODE_REWARD = re.compile(r"\breward\s*[=:]\s*(true|false|-?\d+(?:\.\d+)?)", re.IGNORECASE)
 FINAL_ANSWER_NAMES = {"final answer", "final_answer"}
+# Reflexion's run logs: `BEGIN TRIAL n` banners, then sections of agents by outcome.
+TRIAL = re.compile(r"^[ \t]*BEGIN TRIAL (?P<n>\d+)[ \t]*$", re.MULTILINE)
+SECTION = re.compile(r"^[ \t]*-{3,}[ \t]*BEGIN (?P<kind>[A-Z_]+) AGENTS[ \t]*-*[ \t]*$", re.MULTILINE)
+SECTION_LABELS = {"CORRECT": "success", "INCORRECT": "failure", "HALTED": "failure", "NOT_FINISH": "failure"}
+BANNER_LINE = re.compile(
+    r"\A(?:#{3,}|-{3,}.*-{3,}|BEGIN TRIAL \d+|Trial summary:.*|Matthews Correlation.*)\Z", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,7 @@ class Example:
     instruction: str | None = None
     turns: list[Turn] = field(default_factory=list)
     end: str | None = None
+    reference: str | None = None  # Reflexion's `Correct answer:` line: the grader's, not the agent's
 
 
 def looks_like_react(text: str) -> bool:
@@ -106,20 +117,6 @@ def observation_text(text: str) -> str | None:
     if match and LABELS[match["label"].lower()] == "observation":
         return text.lstrip()[match.start("rest") :].strip()
     return None
-
-
-def with_end(info: RecordInfo, end: str | None) -> RecordInfo:
-    """Keep the environment's closing words; where they state the reward (FireAct) and the record
-    has no label of its own, that is the source's label."""
-    if end is None:
-        return info
-    info.meta["end_observation"] = end
-    match = EPISODE_REWARD.search(end)
-    if match and info.label is None:
-        word = match[1].lower()
-        info.reward = 1.0 if word == "true" else 0.0 if word == "false" else float(word)
-        info.label = label_from_reward(info.reward)
-    return info
 
 
 def parse_action(text: str, action_input: str | None = None) -> ToolCall | Final | Think:
@@ -264,11 +261,18 @@ class TraceReader:
         self.emit(assistant_turn(join(*self.thoughts), "", [result], self.pending_raw()))
         self.waiting = result
 
+    def reference(self, seg: Segment) -> None:
+        self.current.reference = seg.text
+
     def input(self, seg: Segment) -> None:
         self.raws.append(seg.raw)  # an `Action Input:` with no action: shown, not guessed at
 
     def observation(self, seg: Segment) -> None:
-        if self.waiting is not None:
+        if (end := end_marker(seg.text)) is not None:  # never a tool result
+            self.current.end = join(self.current.end, end)
+            mark_end(self.current.turns, end)
+            self.waiting = None
+        elif self.waiting is not None:
             self.emit(
                 Turn(
                     "tool",
@@ -281,6 +285,7 @@ class TraceReader:
             self.waiting = None
         elif self.after_final:
             self.current.end = join(self.current.end, seg.text)
+            mark_end(self.current.turns, seg.text)
         else:
             self.raws.append(seg.raw)  # e.g. `OK.` after a think: shown with the next turn
 
@@ -349,16 +354,50 @@ def sniff(value) -> bool:
     return isinstance(value, str) and STEP_ANY.search(value) is not None
 
 
+def is_banner(text: str) -> bool:
+    """A log's banner (`#####`, `BEGIN TRIAL 1`, `Trial summary: Correct: 34 ...`): about the
+    file, never a prompt the model saw."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return bool(lines) and all(BANNER_LINE.match(line) for line in lines)
+
+
+def log_parts(text: str) -> list[tuple[dict, str]]:
+    """A text cut at Reflexion's trial banners and outcome sections: (what the banners say, the
+    text under them). A text without them is one part."""
+    marks = sorted([*TRIAL.finditer(text), *SECTION.finditer(text)], key=lambda m: m.start())
+    if not marks:
+        return [({}, text)]
+    parts, state = [({}, text[: marks[0].start()])], {}
+    for mark, after in zip(marks, [*marks[1:], None]):
+        if mark.re is TRIAL:
+            state = {"trial": int(mark["n"])}
+        else:
+            state = {**state, "section": mark["kind"]}
+        parts.append((dict(state), text[mark.end() : after.start() if after else len(text)]))
+    return parts
+
+
+def part_info(state: dict, example: Example) -> RecordInfo:
+    info = RecordInfo(label=SECTION_LABELS.get(state.get("section", "")), meta=dict(state))
+    if example.reference is not None:
+        info.meta["correct_answer"] = example.reference
+    return with_end(info, example.end)
+
+
 def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
     if not isinstance(value, str):
         raise RecordError(f"expected ReAct text, got {kind(value)}")
-    header, examples = read_trace(value)
-    examples = [e for e in examples if any(t.role == "assistant" for t in e.turns)]
-    if not examples:
+    found = []
+    for state, text in log_parts(value):
+        header, examples = read_trace(text)
+        if is_banner(header):
+            header = ""
+        found += [(state, header, e) for e in examples if any(t.role == "assistant" for t in e.turns)]
+    if not found:
         raise RecordError("no ReAct steps (Thought:/Action:/Answer:/FINISHED:) found in the text")
-    single = len(examples) == 1
+    single = len(found) == 1
     trajectories = []
-    for n, example in enumerate(examples, start=1):
+    for n, (state, header, example) in enumerate(found, start=1):
         if example.instruction is None:
             raise RecordError(
                 f"example {n}: no task (a Question:/Task: line or a paragraph) before its first step"
@@ -373,7 +412,7 @@ def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
                 where if single else f"{where}, example {n}",
                 task,
                 example.turns,
-                with_end(RecordInfo(), example.end),
+                part_info(state, example),
                 f"example {n}",
             )
         )

@@ -52,4 +52,4 @@ def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
     chat = read_chat(turns, name, role_key="from", content_key="value")
     tools = normalize_tools(value.get("tools"), "tools")
     system = optional_text(value.get("system"), "system")
-    return [chat_trajectory(chat, ctx, where, name, record_info(value, key), tools, system)]
+    return [chat_trajectory(chat, ctx, where, name, record_info(value, key), tools, system, value)]

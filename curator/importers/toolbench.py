@@ -41,4 +41,4 @@ def parse(value, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
         read_label(info, value["win"], "win")
     if isinstance(generation.get("finish_type"), str):
         info.meta["finish_type"] = generation["finish_type"]
-    return [chat_trajectory(chat, ctx, where, name, info, tools)]
+    return [chat_trajectory(chat, ctx, where, name, info, tools, record=generation)]
