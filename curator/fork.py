@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
@@ -34,7 +36,7 @@ def beside(fn: Callable, *args, what: str = "the second process") -> Iterator[Ca
         yield lambda: fn(*args)
         return
     receive, send = multiprocessing.Pipe(duplex=False)
-    child = multiprocessing.get_context("fork").Process(target=_run, args=(send, fn, args))
+    child = multiprocessing.get_context("fork").Process(target=_run, args=(send, os.getpid(), fn, args))
     gc.freeze()  # the child collects (and finalizes) nothing the parent made
     try:
         child.start()
@@ -59,7 +61,8 @@ def beside(fn: Callable, *args, what: str = "the second process") -> Iterator[Ca
         child.join()
 
 
-def _run(send, fn: Callable, args: tuple) -> None:
+def _run(send, parent: int, fn: Callable, args: tuple) -> None:
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     try:
         outcome = ("ok", fn(*args))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
@@ -70,3 +73,11 @@ def _run(send, fn: Callable, args: tuple) -> None:
             send.send(outcome)
         except Exception as exc:  # noqa: BLE001 - a result or exception pickle cannot take
             send.send(("error", RuntimeError(f"second process: {type(exc).__name__}: {exc}")))
+
+
+def _exit_when_orphaned(parent: int, every: float = 0.2) -> None:
+    """The child's watch on its parent: once the parent is gone (killed, say), nobody will read
+    the result, so the child ends instead of running on, reparented, holding its memory."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)

@@ -159,12 +159,17 @@ def db_path(path: str | os.PathLike | None) -> Path:
 class Store:
     """An open store. Use as a context manager; `transaction()` groups writes atomically."""
 
-    def __init__(self, path: str | os.PathLike | None = None, read_only: bool = False):
+    def __init__(
+        self, path: str | os.PathLike | None = None, read_only: bool = False, keep_empty: bool = True
+    ):
+        """`keep_empty=False`: a store file this open creates is removed again at close if
+        nothing was written to it (a command that failed before writing leaves no file)."""
         self.path = db_path(path)
         if read_only and not self.path.exists():
             raise StoreError(f"{self.path}: no such store (run `curator import` first)")
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a folder, not a store file")
+        self.created = not read_only and not self.path.exists()
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -173,6 +178,7 @@ class Store:
             raise StoreError(
                 f"{self.path}: cannot open as a DuckDB store: {str(exc).splitlines()[0]}"
             ) from None
+        self.keep_empty = keep_empty
         if not read_only:
             self._migrate()
 
@@ -183,7 +189,22 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        discard = self.created and not self.keep_empty and not self._holds_anything()
         self.con.close()
+        if discard:
+            self.path.unlink(missing_ok=True)
+            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+
+    def _holds_anything(self) -> bool:
+        """Anything beyond the fresh schema: a row in a table other than `meta`, or a taxonomy
+        version after the default one."""
+        tables = self.column(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' AND table_name <> 'meta'"
+        )
+        return self.taxonomy_version() > 1 or any(
+            self.scalar(f'SELECT count(*) FROM "{t}"') for t in tables if t != "taxonomy"
+        )
 
     @contextmanager
     def transaction(self):

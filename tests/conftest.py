@@ -4,8 +4,11 @@ and a runner for the real `curator` command in a subprocess."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import orjson
@@ -18,6 +21,47 @@ pytest_plugins = ["conftest_trainer"]  # the tiny-model fixtures, for every test
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
 SAMPLE = SAMPLE_TRAJECTORIES
+
+# Every process the tests start inherits this marker, so one left running is found at the end
+# even after it was reparented (an orphan no longer descends from pytest).
+SESSION_MARK = f"CURATOR_TEST_SESSION={uuid.uuid4().hex}"
+os.environ["CURATOR_TEST_SESSION"] = SESSION_MARK.split("=", 1)[1]
+
+
+def left_behind() -> dict[int, str]:
+    """Processes of this test session (other than pytest) still running: pid -> command line."""
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        if int(entry.name) == os.getpid():
+            continue
+        try:
+            if SESSION_MARK.encode() not in (entry / "environ").read_bytes().split(b"\0"):
+                continue  # not ours (or a zombie: its environment is gone)
+            found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+        except OSError:
+            continue  # gone meanwhile, or another user's
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite leaves no process behind: any still running a few seconds after the last test
+    fails the session and is killed (so it does not outlive the run)."""
+    if not Path("/proc/self/environ").exists():
+        return
+    deadline = time.monotonic() + 5
+    while (leftover := left_behind()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not leftover:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for pid, cmd in leftover.items():
+        if reporter:
+            reporter.write_line(f"process left behind by the tests (killed): {pid} {cmd}", red=True)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

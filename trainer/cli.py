@@ -11,7 +11,7 @@ import contextlib
 import json
 import sys
 
-from trainer.errors import TrainerError, disk_full_message
+from trainer.errors import TrainerError, disk_full_message, require_data_folder
 from trainer.evaluate import add_eval_args
 from trainer.presets import PRESETS, get_preset, with_overrides
 
@@ -74,10 +74,11 @@ def add_merge_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> dict:
-    from trainer.run import train
-
     if not args.data:
         raise TrainerError("--data EXPORT_DIR is required")
+    require_data_folder(args.data)
+    from trainer.run import train
+
     config = with_overrides(
         get_preset(args.preset),
         stages=args.stages,

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.errors import TrainerError
+from trainer.errors import TrainerError, require_data_folder
 from trainer.template import end_of_turn, render, tokenize_with_mask
 
 KINDS = ("sft", "dpo", "kto")
@@ -61,10 +61,7 @@ def load_rows(export_dir: Path, kind: str, split: str) -> list[Row]:
 def check_export(export_dir: Path) -> None:
     """A missing folder, or one without a single row to train on, is a user error, not a crash later."""
     export_dir = Path(export_dir)
-    if not export_dir.is_dir():
-        raise TrainerError(
-            f"data folder {export_dir} does not exist (make one with `curator export --out DIR`)"
-        )
+    require_data_folder(export_dir)
     if not any(load_rows(export_dir, kind, "train") for kind in KINDS):
         raise TrainerError(f"data folder {export_dir} holds no training rows in sft/, dpo/ or kto/")
 

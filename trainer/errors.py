@@ -1,6 +1,8 @@
-"""The one exception the trainer shows to users, and the one rule for a full disk."""
+"""The one exception the trainer shows to users, the one rule for a full disk, and the check of a
+data folder that runs before any heavy import."""
 
 import errno
+from pathlib import Path
 
 
 class TrainerError(Exception):
@@ -12,3 +14,10 @@ def disk_full_message(exc: OSError, where: str) -> str | None:
     if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
         return None
     return f"disk full while writing {exc.filename or where}: {exc.strerror}"
+
+
+def require_data_folder(path) -> None:
+    """A missing export folder is said at once: this module imports nothing heavy, so a typo in
+    `--data` fails before torch and TRL load."""
+    if not Path(path).is_dir():
+        raise TrainerError(f"data folder {path} does not exist (make one with `curator export --out DIR`)")

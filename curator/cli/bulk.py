@@ -30,7 +30,7 @@ def register(sub) -> str:
 
 
 def run(args) -> dict:
-    with Store(args.db) as store:
+    with Store(args.db, keep_empty=False) as store:
         decided = bulk(
             store,
             args.action,

@@ -29,23 +29,37 @@ def register(sub) -> str:
 
 def run(args) -> dict:
     files = []
-    with Store(args.db) as store:
+    with Store(args.db, keep_empty=False) as store:
         # No monitor thread: a large file is read by a forked second process (see ingest).
         tqdm.monitor_interval = 0
         bar = tqdm(args.paths, unit="file", disable=args.json or not sys.stderr.isatty())
         for path in bar:
             bar.set_postfix_str(path[-40:])
             files.append(import_file(store, path, args.format, args.teacher).to_dict())
-    failed = [f for f in files if any(e["where"] == "file" for e in f["errors"])]
-    for f in failed:
-        print(f"error: {f['errors'][0]['reason']}", file=sys.stderr)
+    failures = [reason for f in files if (reason := failure(f))]
+    for reason in failures:
+        print(f"error: {reason}", file=sys.stderr)
     return {
         "imported": sum(f["imported"] for f in files),
         "duplicates": sum(f["duplicates"] for f in files),
         "quarantined": sum(f["quarantined"] for f in files),
         "files": files,
-        **({"exit_code": 1} if failed else {}),
+        **({"exit_code": 1} if failures else {}),
     }
+
+
+def failure(f: dict) -> str | None:
+    """Why a file given failed (exit 1): a file-level error, or not one trajectory read from it
+    (every record quarantined). A file whose trajectories are all stored already did not fail."""
+    for error in f["errors"]:
+        if error["where"] == "file":
+            return error["reason"]
+    if f["imported"] or f["duplicates"]:
+        return None
+    first = f" (first: {f['errors'][0]['where']}: {f['errors'][0]['reason']})" if f["errors"] else ""
+    return (
+        f"{f['path']}: nothing imported as {f['format']}: all {f['quarantined']} records quarantined{first}"
+    )
 
 
 def human(result: dict) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import os
+import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from curator.cli import JobError, add_db
 from curator.paths import SAMPLE_TRAJECTORIES
@@ -32,6 +35,11 @@ def register(sub) -> str:
         action="store_true",
         help="a fresh store with the sample trajectories (a temporary file, or --db), "
         "most of them decided by their sample labels, the rest left to review",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the demo's temporary store and its runs after the app exits (default: removed)",
     )
     p.add_argument(
         "--lease-seconds",
@@ -73,7 +81,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run(args) -> None:
-    from curator.app.auth import UsersError, authenticator, read_users
+    from curator.app.auth import UsersError, read_users
 
     if not is_loopback(args.host) and not args.users:
         raise JobError(
@@ -87,11 +95,31 @@ def run(args) -> None:
         users = read_users(args.users) if args.users else None
     except UsersError as exc:
         raise JobError(str(exc)) from None
-    db = args.db
-    if args.demo and not db:
-        db = os.path.join(tempfile.mkdtemp(prefix="curator-demo-"), "demo.duckdb")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    with _store_path(args) as db:
+        _serve(args, db, users)
+
+
+@contextmanager
+def _store_path(args) -> Iterator[str | None]:
+    """`--db`, or for `--demo` without it a temporary folder (store, exports, runs) removed when
+    the app exits unless `--keep`."""
+    if not args.demo or args.db:
+        yield args.db
+        return
+    folder = tempfile.mkdtemp(prefix="curator-demo-")
+    try:
+        yield os.path.join(folder, "demo.duckdb")
+    finally:
+        if args.keep:
+            print(f"kept the demo store and its runs in {folder}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _serve(args, db: str | None, users: dict | None) -> None:
     from curator.app import Workbench, build_app, launch_options
+    from curator.app.auth import authenticator
     from curator.ingest import import_file
     from curator.store import Store
 

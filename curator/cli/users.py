@@ -21,7 +21,7 @@ def register(sub) -> str:
     add.add_argument(
         "--password-stdin",
         action="store_true",
-        help="read the password from the first line of stdin (for scripts)",
+        help="read the password from the first line of stdin (the default when stdin is not a terminal)",
     )
     add_json(add)
     return "users"
@@ -30,8 +30,10 @@ def register(sub) -> str:
 def run(args) -> dict:
     from curator.app.auth import UsersError, add_user
 
-    if args.password_stdin:
+    if args.password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise JobError("no password on the first line of stdin; nothing was written")
     else:
         password = getpass.getpass(f"password for {args.name}: ")
         if getpass.getpass("again: ") != password:
