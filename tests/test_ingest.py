@@ -88,7 +88,9 @@ def test_a_100_mb_single_line_is_refused_without_reading_it_as_data(db, tmp_path
         fh.write(b'{"messages": [{"role": "user", "content": "')
         fh.write(b"x" * 100_000_000)
         fh.write(b'"}]}\n')
-    result = cli_json("import", str(path), db=db)
+    proc = run_cli("import", str(path), "--json", db=db)
+    assert proc.returncode == 1  # nothing imported from a file given
+    result = orjson.loads(proc.stdout)
     assert imported(result) == (0, 0, 1)
     assert "MiB record limit" in result["files"][0]["errors"][0]["reason"]
     with Store(db, read_only=True) as s:

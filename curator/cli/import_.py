@@ -57,9 +57,7 @@ def failure(f: dict) -> str | None:
     if f["imported"] or f["duplicates"]:
         return None
     first = f" (first: {f['errors'][0]['where']}: {f['errors'][0]['reason']})" if f["errors"] else ""
-    return (
-        f"{f['path']}: nothing imported as {f['format']}: all {f['quarantined']} records quarantined{first}"
-    )
+    return f"{f['path']}: nothing imported, {f['quarantined']} quarantined{first}"
 
 
 def human(result: dict) -> str:
