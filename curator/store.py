@@ -131,6 +131,18 @@ MIGRATIONS = {
 }
 
 
+# Derived tables added without a schema version: created, if missing, on every writable open.
+# Embeddings (curator.similarity) of each task's instruction and of each revision's actions and
+# final answer, with the revision's structural signatures; a row is never stale: tasks and revisions are immutable.
+DERIVED_TABLES = [
+    """CREATE TABLE IF NOT EXISTS instruction_embeddings (
+        task_hash VARCHAR PRIMARY KEY, model VARCHAR, vector FLOAT[384])""",
+    """CREATE TABLE IF NOT EXISTS action_embeddings (
+        rev_id BIGINT PRIMARY KEY, traj_id BIGINT, model VARCHAR, tool_sequence VARCHAR,
+        arg_shapes VARCHAR, literals VARCHAR, vector FLOAT[384], answer FLOAT[384])""",
+]
+
+
 # Documented views for users of plain DuckDB (see ARCHITECTURE.md).
 VIEWS = [
     # One row per trajectory with its task and current review state.
@@ -235,6 +247,7 @@ class Store:
         else:
             version = 0
         if version == SCHEMA_VERSION:
+            self._create_derived()
             return
         with self.transaction() as con:
             if version == 0:
@@ -247,6 +260,11 @@ class Store:
                     else:
                         con.execute(step)
             con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+        self._create_derived()
+
+    def _create_derived(self) -> None:
+        for statement in DERIVED_TABLES:
+            self.con.execute(statement)
 
     def _create(self, con) -> None:
         """The version-1 schema; later versions come from MIGRATIONS like any old store."""
