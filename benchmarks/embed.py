@@ -39,7 +39,9 @@ def synthesize(path: Path, n: int) -> None:
 def texts_ours_encodes(con) -> list[str]:
     """Every distinct text `embed_missing` encodes: instructions of the tasks, then each
     trajectory's action sequence and final answer."""
-    instructions = [i or "" for (i,) in con.execute("SELECT instruction FROM tasks ORDER BY task_hash").fetchall()]
+    instructions = [
+        i or "" for (i,) in con.execute("SELECT instruction FROM tasks ORDER BY task_hash").fetchall()
+    ]
     actions, answers = [], []
     for (stored,) in con.execute(
         "SELECT r.messages FROM state s JOIN revisions r ON r.rev_id = s.rev_id ORDER BY s.rev_id"

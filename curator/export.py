@@ -231,8 +231,12 @@ def export_store(
     rehearsal_ratio: float = DEFAULT_REHEARSAL_RATIO,
     overwrite: bool = False,
     progress: Progress | None = None,
+    selection: dict | None = None,
 ) -> dict:
     """Write an export folder; returns the `curator export --json` object (SPEC 8).
+
+    `selection`: how `curator select` chose the trajectories (strategy, seed, ids), recorded as
+    is in the manifest.
 
     `rehearsal`: a JSON Lines file of general chat rows (`messages`, optional `tools`) mixed into
     the SFT training split so that `rehearsal_ratio` of it is rehearsal (the guard against
@@ -246,7 +250,17 @@ def export_store(
     _check_out(out, overwrite)
     with snapshot(store) as con:
         summary = _export(
-            con, store, out, filters, fmt, eval_fraction, seed, rehearsal, rehearsal_ratio, progress
+            con,
+            store,
+            out,
+            filters,
+            fmt,
+            eval_fraction,
+            seed,
+            rehearsal,
+            rehearsal_ratio,
+            progress,
+            selection,
         )
     progress(1.0, f"wrote {out}")
     return summary
@@ -263,6 +277,7 @@ def _export(
     rehearsal,
     rehearsal_ratio: float,
     progress: Progress,
+    selection: dict | None,
 ) -> dict:
     """The export inside its snapshot. Its millions of small objects live in this frame only, so
     they are freed before `snapshot` turns the cyclic collector back on (which would otherwise
@@ -288,6 +303,8 @@ def _export(
             taxonomy_version=store.taxonomy_version(),
             skipped=plan.skipped,
         )
+        if selection:
+            manifest["selection"] = selection
         (tmp / "README.md").write_text(dataset_card(out.name, manifest), encoding="utf-8")
         (tmp / "manifest.json").write_bytes(orjson.dumps(_ordered(manifest), option=orjson.OPT_INDENT_2))
         _move_into_place(tmp, out)

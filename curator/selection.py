@@ -23,6 +23,7 @@ class ExportFilters:
     - `since` / `until`: when that decision was made; `since` inclusive, `until` exclusive.
     - `tags`: failures carrying at least one of these tags. Accepted trajectories have no tags
       and are not affected, so "export the loop failures" still keeps the SFT rows.
+    - `traj_ids`: only these trajectories (`curator select` chose them); a pair needs both sides.
     """
 
     source_file: str | None = None
@@ -32,6 +33,7 @@ class ExportFilters:
     since: datetime | None = None
     until: datetime | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    traj_ids: tuple[int, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict:
         """The filters as the manifest records them (only those set)."""
@@ -42,7 +44,7 @@ class ExportFilters:
             out[key] = (
                 value.isoformat()
                 if isinstance(value, datetime)
-                else (list(value) if key == "tags" else value)
+                else (list(value) if isinstance(value, tuple) else value)
             )
         return out
 
@@ -58,7 +60,8 @@ def matching_files(con, pattern: str) -> list[str]:
 
 
 def trajectory_where(con, filters: ExportFilters, alias: str = "t") -> tuple[str, list]:
-    """SQL condition (and parameters) on the `trajectories` row `alias`: file, format, teacher."""
+    """SQL condition (and parameters) on the `trajectories` row `alias`: file, format, teacher,
+    ids."""
     where, params = ["TRUE"], []
     if filters.source_file:
         where.append(f"list_contains(?, {alias}.source_file)")
@@ -69,6 +72,9 @@ def trajectory_where(con, filters: ExportFilters, alias: str = "t") -> tuple[str
     if filters.teacher:
         where.append(f"{alias}.teacher = ?")
         params.append(filters.teacher)
+    if filters.traj_ids:
+        where.append(f"list_contains(?, {alias}.traj_id)")
+        params.append(list(filters.traj_ids))
     return " AND ".join(where), params
 
 

@@ -20,12 +20,11 @@ Clusters are the connected groups of near-duplicate pairs.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import hashlib
-import re
 
 import numpy as np
 import orjson

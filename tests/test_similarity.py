@@ -25,7 +25,9 @@ def planted(tmp_path):
         chat_record("t1", [("Let me look.", *PARIS[1:])], "It is 21 C in Paris today."),
         chat_record("t1", [("Weather first.", *PARIS[1:])], "It is 21 C in Paris today!"),
         chat_record("t1", [PARIS], "It is 25 C in Paris today."),
-        chat_record("t1", [("Checking.", "get_weather", {"city": "Lyon"}, "{}")], "It is 21 C in Paris today."),
+        chat_record(
+            "t1", [("Checking.", "get_weather", {"city": "Lyon"}, "{}")], "It is 21 C in Paris today."
+        ),
         chat_record("t1", [PARIS, PARIS], "It is 21 C in Paris today."),
         chat_record("t2", [("Checking.", "get_weather", {"city": "Oslo"}, "{}")], "It is 3 C in Oslo."),
     ]
@@ -84,7 +86,9 @@ def test_signatures_are_exact():
     ]
     assert similarity.tool_sequence(messages) == "book"
     assert similarity.arg_shapes(messages) == "book(id:str,seat:int)"
-    assert similarity.action_text(messages) == 'book({"seat": 3, "id": "A"})\nanswer: Booked seat 3 on AZ1503.'
+    assert (
+        similarity.action_text(messages) == 'book({"seat": 3, "id": "A"})\nanswer: Booked seat 3 on AZ1503.'
+    )
     other = [*messages[:2], {**messages[2], "content": "Booked seat 3 on AZ1504."}]
     assert similarity.literals(messages) != similarity.literals(other)
 
@@ -98,7 +102,7 @@ def test_encode_equals_sentence_transformers():
     """The fast path (length-sorted token-budget batches) against the reference library."""
     from sentence_transformers import SentenceTransformer
 
-    texts = ["short", "a much longer text " * 40, "", "get_weather({\"city\": \"Paris\"})", "short"]
+    texts = ["short", "a much longer text " * 40, "", 'get_weather({"city": "Paris"})', "short"]
     ours = embedding.encode(texts, batch_tokens=300)
     reference = SentenceTransformer(str(embedding.model_dir()), device="cpu").encode(
         texts, normalize_embeddings=True

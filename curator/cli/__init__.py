@@ -15,7 +15,20 @@ import orjson
 
 from curator.errors import CuratorError, JobError  # noqa: F401  (JobError: the commands raise it)
 
-COMMANDS = ("import_", "stats", "bulk", "export", "serve", "users", "train", "merge", "eval")
+COMMANDS = (
+    "import_",
+    "stats",
+    "bulk",
+    "export",
+    "serve",
+    "users",
+    "train",
+    "merge",
+    "eval",
+    "select",
+    "similar",
+    "coverage",
+)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
