@@ -14,26 +14,16 @@ Usage: python benchmarks/embed.py [--n 2000]
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+from export import synthesize  # benchmarks/export.py: the import benchmark's synthetic data
 
 from curator import embedding, similarity
 from curator.ingest import import_file
 from curator.store import Store
-
-HERE = Path(__file__).resolve().parent
-
-
-def synthesize(path: Path, n: int) -> None:
-    """The import benchmark's N-trajectory file (one source of truth for the synthetic data)."""
-    spec = importlib.util.spec_from_file_location("import_benchmark", HERE / "import.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.synthesize(path, n)
 
 
 def texts_ours_encodes(con) -> list[str]:

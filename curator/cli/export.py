@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from tqdm import tqdm
@@ -106,28 +107,34 @@ def run(args) -> dict:
         until=args.until,
         tags=tuple(args.tag),
     )
-    bar = tqdm(total=100, unit="%", disable=args.json or not sys.stderr.isatty())
+    with Store(args.db, read_only=True) as store, progress_bar(args.json) as progress:
+        return export_store(
+            store,
+            args.out,
+            fmt=args.format,
+            eval_fraction=args.eval_fraction,
+            seed=args.seed,
+            filters=filters,
+            rehearsal=args.rehearsal,
+            rehearsal_ratio=args.rehearsal_ratio or DEFAULT_REHEARSAL_RATIO,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+
+
+@contextmanager
+def progress_bar(quiet: bool):
+    """A `progress(fraction, message)` callback drawing a bar on a terminal (not with --json)."""
+    bar = tqdm(total=100, unit="%", disable=quiet or not sys.stderr.isatty())
 
     def progress(fraction: float, message: str) -> None:
         bar.set_postfix_str(message[-40:])
         bar.update(round(fraction * 100) - bar.n)
 
-    with Store(args.db, read_only=True) as store:
-        try:
-            return export_store(
-                store,
-                args.out,
-                fmt=args.format,
-                eval_fraction=args.eval_fraction,
-                seed=args.seed,
-                filters=filters,
-                rehearsal=args.rehearsal,
-                rehearsal_ratio=args.rehearsal_ratio or DEFAULT_REHEARSAL_RATIO,
-                overwrite=args.overwrite,
-                progress=progress,
-            )
-        finally:
-            bar.close()
+    try:
+        yield progress
+    finally:
+        bar.close()
 
 
 def human(result: dict) -> str:

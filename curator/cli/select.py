@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
-from tqdm import tqdm
-
 from curator.cli import add_db, add_json
-from curator.cli.export import _fraction
+from curator.cli.export import _fraction, progress_bar
 from curator.export import FORMATS
 from curator.similarity import DEFAULT_THRESHOLD
 from curator.store import Store
@@ -42,28 +38,20 @@ def register(sub) -> str:
 
 
 def run(args) -> dict:
-    bar = tqdm(total=100, unit="%", disable=args.json or not sys.stderr.isatty())
-
-    def progress(fraction: float, message: str) -> None:
-        bar.set_postfix_str(message[-40:])
-        bar.update(round(fraction * 100) - bar.n)
-
-    with Store(args.db) as store:  # writable: missing embeddings are computed and kept
-        try:
-            return select_store(
-                store,
-                args.out,
-                budget=args.budget,
-                strategy=args.strategy,
-                seed=args.seed,
-                threshold=args.threshold,
-                fmt=args.format,
-                eval_fraction=args.eval_fraction,
-                overwrite=args.overwrite,
-                progress=progress,
-            )
-        finally:
-            bar.close()
+    # writable: missing embeddings are computed and kept
+    with Store(args.db) as store, progress_bar(args.json) as progress:
+        return select_store(
+            store,
+            args.out,
+            budget=args.budget,
+            strategy=args.strategy,
+            seed=args.seed,
+            threshold=args.threshold,
+            fmt=args.format,
+            eval_fraction=args.eval_fraction,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
 
 
 def human(result: dict) -> str:
