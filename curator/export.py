@@ -212,7 +212,7 @@ class _Files(ExitStack):
         self.rows[name] += len(lines)
 
     def hashes(self) -> dict:
-        """`_file_hashes` of the files written, without reading them back."""
+        """`file_hashes` of the files written, without reading them back."""
         return {
             name: {"bytes": self.handles[name].tell(), "sha256": self.digests[name].hexdigest()}
             for name in sorted(self.handles)
@@ -356,7 +356,7 @@ def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float, 
         progress(0.85, f"writing {fmt} files")
         _convert(tmp, fmt, files.rows)
         progress(0.95, "hashing files")
-        hashes = _file_hashes(tmp)
+        hashes = file_hashes(tmp)
     return {
         "counts": counts,
         "pairs": count_by_source(plan.pairs),
@@ -631,7 +631,7 @@ def _save_to_disk(folder: Path, tables: dict) -> None:
             datasets.enable_progress_bars()
 
 
-def _file_hashes(root: Path) -> dict:
+def file_hashes(root: Path) -> dict:
     out = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         digest = hashlib.sha256()

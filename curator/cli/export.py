@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from curator.cli import add_db, add_json
 from curator.export import DEFAULT_REHEARSAL_RATIO, FORMATS, ExportFilters, export_store
+from curator.layouts import TARGETS, apply_layout
 from curator.store import Store
 
 
@@ -22,6 +23,14 @@ def register(sub) -> str:
         default="jsonl",
         choices=FORMATS,
         help="jsonl (default), parquet, or hf (a datasets.save_to_disk folder per kind)",
+    )
+    p.add_argument(
+        "--for",
+        dest="target",
+        default="trl",
+        choices=TARGETS,
+        help="whose dataset layout: trl (default), llamafactory (ShareGPT + dataset_info.json) "
+        "or axolotl (chat_template + config snippets); the last two are JSON Lines",
     )
     p.add_argument(
         "--eval-fraction",
@@ -98,6 +107,10 @@ def run(args) -> dict:
         args.export_parser.error("--rehearsal-ratio needs --rehearsal FILE")
     if args.rehearsal_ratio == 0:
         args.export_parser.error("--rehearsal-ratio must be above 0")
+    if args.target != "trl" and args.format != "jsonl":
+        args.export_parser.error(
+            f"--for {args.target} writes JSON Lines; --format {args.format} is for --for trl"
+        )
     filters = ExportFilters(
         source_file=args.file,
         source_format=args.source_format,
@@ -108,7 +121,7 @@ def run(args) -> dict:
         tags=tuple(args.tag),
     )
     with Store(args.db, read_only=True) as store, progress_bar(args.json) as progress:
-        return export_store(
+        result = export_store(
             store,
             args.out,
             fmt=args.format,
@@ -120,6 +133,7 @@ def run(args) -> dict:
             overwrite=args.overwrite,
             progress=progress,
         )
+    return result if args.target == "trl" else {**result, **apply_layout(args.out, args.target)}
 
 
 @contextmanager
@@ -138,7 +152,7 @@ def progress_bar(quiet: bool):
 
 
 def human(result: dict) -> str:
-    lines = [f"wrote {result['out']}"]
+    lines = [f"wrote {result['out']}" + (f" for {result['for']}" if "for" in result else "")]
     for kind in ("sft", "dpo", "kto"):
         lines.append(f"  {kind}: {result[kind]['train']} train, {result[kind]['eval']} eval")
     pairs = result["pairs"]
@@ -157,6 +171,10 @@ def human(result: dict) -> str:
                 if r["used"] < r["wanted"]
                 else ""
             )
+        )
+    if result.get("left_out"):
+        lines.append(
+            f"  {result['left_out']} rows {result['for']} cannot read left out (see layout in manifest.json)"
         )
     if result.get("skipped"):
         lines.append(f"  {result['skipped']} failures left out (see skipped in manifest.json)")
