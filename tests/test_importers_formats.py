@@ -6,20 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from roundtrip import write
 
 from curator.importers import Bad, parse_file
 
 
 def load(tmp_path, name: str, content, fmt: str = "auto"):
     """Write `content` (text, or records to write as JSONL / one JSON value) and import it."""
-    path = tmp_path / name
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8")
-    elif name.endswith(".jsonl"):
-        path.write_text("\n".join(json.dumps(r) for r in content) + "\n", encoding="utf-8")
-    else:
-        path.write_text(json.dumps(content), encoding="utf-8")
-    parsed = parse_file(path, fmt=fmt, teacher="cli-teacher")
+    parsed = parse_file(write(tmp_path, name, content), fmt=fmt, teacher="cli-teacher")
     items = list(parsed.items)
     return (
         parsed.format,

@@ -67,6 +67,8 @@ def _step_card(block: Block, last_step: int, flags: list[dict], markdown: bool) 
     turn = block.turn
     if block.step is None:
         role = "User" if turn.role == "user" else "Result"
+        if turn.name:  # who spoke: a code executor in a multi-agent run, a mid-run system notice
+            role += f" · {escape(turn.name)}"
         return f'<div class="card {turn.role}">{_section(role, text(turn.content, markdown), "msg")}</div>'
     parts = []
     if turn.thought:
@@ -91,14 +93,17 @@ def _step_card(block: Block, last_step: int, flags: list[dict], markdown: bool) 
         )
     for result in block.results:
         parts.append(_section("Result", f'<pre class="txt">{escape(result.content)}</pre>', "result"))
+    if turn.meta.get("end"):  # the environment's closing words: not the model's, never trained on
+        parts.append(_section("Episode end (source)", text(str(turn.meta["end"])), "end"))
     if turn.raw:
         parts.append(
             f'<details class="raw"><summary>raw text</summary><pre>{escape(turn.raw)}</pre></details>'
         )
     flagged = " flagged" if flags else ""
+    agent = f' · <span class="agent">{escape(turn.name)}</span>' if turn.name else ""
     return (
         f'<div class="card step{flagged}" data-step="{block.step}">'
-        f'<div class="step-head">Step {block.step + 1}</div>{_flag_badges(flags)}'
+        f'<div class="step-head">Step {block.step + 1}{agent}</div>{_flag_badges(flags)}'
         f"{''.join(parts)}</div>"
     )
 
@@ -119,6 +124,18 @@ def trajectory_html(
         f'<div class="traj" data-traj="{traj_id}" data-rev="{rev_id}" data-steps="{last + 1}">'
         f"{header}{overall}{''.join(cards)}</div>"
     )
+
+
+def source_failure_html(meta: dict) -> str:
+    """The source's own human label of the first faulty step (Who&When), shown beside the item."""
+    failure = meta.get("failure")
+    if not isinstance(failure, dict) or not (failure.get("agent") or failure.get("reason")):
+        return ""
+    step = failure.get("first_step")
+    where = f"step {step + 1}" if isinstance(step, int) else "a step"
+    who = f" by {escape(str(failure['agent']))}" if failure.get("agent") else ""
+    why = f": {escape(str(failure['reason']))}" if failure.get("reason") else ""
+    return f'<div class="meta source-failure">Source failure at {where}{who}{why}</div>'
 
 
 def ok(message: str) -> str:

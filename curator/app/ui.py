@@ -315,7 +315,7 @@ def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_roo
                 f"{escape(i['format'] or '')} · {escape(i['file'] or '')} "
                 f"{escape(i['record'] or '')} · teacher {escape(i['teacher'] or '?')} · "
                 f"source label {escape(i['label'] or 'none')}</div>"
-            )
+            ) + render.source_failure_html(item.loaded.meta)
             loaded = item.loaded
             return [
                 sess,

@@ -2,8 +2,10 @@
 
 Each family module has `NAME`, `sniff(value) -> bool` (does this parsed record look like mine?) and
 `parse(value, ctx, where, key) -> list[Trajectory]` (raises `RecordError` for a bad record).
-`parse_file` reads a file into records, picks the family, and yields trajectories and `Bad` items;
-it never stops at a bad record.
+A family whose trajectories span many records (an event log, one event a line: Claude Code,
+Codex, span exports) has `groups(records) -> list[(where, records)]` instead, and `parse` takes
+one group's records. `parse_file` reads a file into records, picks the family, and yields
+trajectories and `Bad` items; it never stops at a bad record.
 """
 
 from __future__ import annotations
@@ -15,13 +17,47 @@ from pathlib import Path
 
 import orjson
 
-from curator.importers import alpaca, openai_chat, react, sharegpt, sweagent, toolbench
+from curator.importers import (
+    alfworld,
+    alpaca,
+    atif,
+    claudecode,
+    cline,
+    codex,
+    fireact,
+    multiagent,
+    openai_chat,
+    openinference,
+    otel,
+    react,
+    sharegpt,
+    sweagent,
+    tau2,
+    toolbench,
+)
 from curator.importers.base import Context, RecordError
 from curator.importers.files import Bad, FileError, Record, raw_excerpt, read_records
 from curator.model import Trajectory
 
 # Most specific first: a SWE-agent or ToolBench file also has lists of messages somewhere inside.
-FAMILIES = (sweagent, toolbench, sharegpt, openai_chat, alpaca, react)
+FAMILIES = (
+    sweagent,
+    toolbench,
+    tau2,
+    atif,
+    otel,
+    openinference,
+    multiagent,
+    claudecode,
+    codex,
+    fireact,
+    sharegpt,
+    openai_chat,
+    cline,
+    alpaca,
+    alfworld,
+    react,
+)
 FORMATS = {family.NAME: family for family in FAMILIES}
 SNIFF_SAMPLE = 20
 UNREADABLE = "unreadable"  # a file whose first records are all bad: each is reported as such
@@ -73,7 +109,19 @@ def parse_file(
                     f"recognises its records); try --format NAME"
                 )
     ctx = Context(path=str(path), format=fmt, teacher=teacher)
-    return ParsedFile(str(path), fmt, _items(FORMATS.get(fmt), ctx, itertools.chain(head, records)))
+    family = FORMATS.get(fmt)
+    records = itertools.chain(head, records)
+    if hasattr(family, "groups"):
+        records = _whole(path, records, part)
+        return ParsedFile(str(path), fmt, _group_items(family, ctx, records))
+    return ParsedFile(str(path), fmt, _items(family, ctx, records))
+
+
+def _whole(path: Path, records, part: tuple[int, int]):
+    """An event log's trajectories span the whole file: part 0 reads all of it, the others none."""
+    if part == (0, 1):
+        return records
+    return read_records(path, is_single_record) if part[0] == 0 else iter(())
 
 
 def _items(family, ctx: Context, records) -> Iterator[Trajectory | Bad]:
@@ -84,19 +132,34 @@ def _items(family, ctx: Context, records) -> Iterator[Trajectory | Bad]:
         if family is None:
             yield Bad(record.where, "not a trajectory record of any known format", _raw(record))
             continue
-        try:
-            trajectories = family.parse(record.value, ctx, record.where, record.key)
-        except RecordError as exc:
-            yield Bad(record.where, str(exc), _raw(record))
-            continue
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            yield Bad(
-                record.where, f"unexpected shape for {family.NAME}: {type(exc).__name__}: {exc}", _raw(record)
-            )
-            continue
-        if not trajectories:
-            yield Bad(record.where, f"no trajectory found in this {family.NAME} record", _raw(record))
-        yield from trajectories
+        yield from _parsed(family, ctx, record.where, _raw(record), record.value, record.key)
+
+
+def _group_items(family, ctx: Context, records) -> Iterator[Trajectory | Bad]:
+    good = []
+    for record in records:
+        if isinstance(record, Bad):
+            yield record
+        else:
+            good.append(record)
+    for where, group in family.groups(good):
+        raw = raw_excerpt(b"\n".join(r.raw or orjson.dumps(r.value, default=str) for r in group[:50]))
+        yield from _parsed(family, ctx, where, raw, group, None)
+
+
+def _parsed(family, ctx: Context, where: str, raw: str, value, key) -> Iterator[Trajectory | Bad]:
+    """One record's (or one group's) trajectories, or the Bad item saying why there are none."""
+    try:
+        trajectories = family.parse(value, ctx, where, key)
+    except RecordError as exc:
+        yield Bad(where, str(exc), raw)
+        return
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        yield Bad(where, f"unexpected shape for {family.NAME}: {type(exc).__name__}: {exc}", raw)
+        return
+    if not trajectories:
+        yield Bad(where, f"no trajectory found in this {family.NAME} record", raw)
+    yield from trajectories  # a file of many runs (tau2) may hold Bad items for its bad runs
 
 
 def _raw(record: Record) -> str:

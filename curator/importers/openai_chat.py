@@ -187,7 +187,11 @@ def read_content(value, name: str) -> tuple[str, str, list[ToolCall]]:
         if part_type in TEXT_PARTS:
             texts.append(part_text(part, ("text", "value", "refusal"), where))
         elif part_type in REASONING_PARTS:
-            reasoning.append(part_text(part, ("value", "reasoning", "thinking", "text"), where))
+            reasoning.append(part_text(part, ("value", "reasoning", "thinking", "text", "content"), where))
+        elif part_type == "redacted_thinking":  # Anthropic: encrypted, kept as a mark
+            reasoning.append("[redacted thinking]")
+        elif part_type == "tool_use":  # Anthropic
+            calls.append(anthropic_call(part, where))
         elif part_type == "tool_call":
             calls += calls_from_json(part.get("value", part.get("tool_call")), f"{where}.value")
         elif part_type in MEDIA_PARTS:
@@ -195,6 +199,16 @@ def read_content(value, name: str) -> tuple[str, str, list[ToolCall]]:
         else:
             raise bad(f"{where}.type", f"unknown content part type {part_type!r}")
     return "\n".join(texts), "\n".join(reasoning), calls
+
+
+def anthropic_call(part: dict, name: str) -> ToolCall:
+    """An Anthropic `tool_use` block: `{id, name, input}`."""
+    call_id = part.get("id")
+    return ToolCall(
+        expect(part.get("name"), str, f"{name}.name", "the tool's name as text"),
+        parse_arguments(part.get("input")),
+        call_id if isinstance(call_id, str) else None,
+    )
 
 
 def part_text(part: dict, keys: tuple[str, ...], name: str) -> str:
@@ -246,9 +260,15 @@ class ChatReader:
         """The task is the first user message before any step (`task_instruction`); after that a
         user message is an episode-end marker, an observation answering a ReAct call, or a later
         user turn."""
+        content = message.get(self.content_key)
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") == "tool_result" for p in content
+        ):
+            self.tool_results(content, f"{where}.{self.content_key}")
+            return
         text, _, _ = self.content(message, where)
-        if self.chat.instruction is None and not self.chat.turns and not is_observation(text):
-            self.chat.instruction = text
+        if not self.chat.turns and not is_observation(text):
+            self.chat.instruction = join(self.chat.instruction, text) if self.chat.instruction else text
             return
         if self.chat.turns and (end := end_marker(text)) is not None:
             self.closing(end)
@@ -308,10 +328,32 @@ class ChatReader:
             content, _, _ = self.content(message, where)  # text parts
         call_id = optional_text(message.get("tool_call_id"), f"{where}.tool_call_id")
         name = optional_text(message.get("name"), f"{where}.name")
+        self.result(call_id, name, as_text(content))
+
+    def tool_results(self, parts: list, name: str) -> None:
+        """Anthropic: results come back in a user message, one `tool_result` block per call (text
+        beside them is the user speaking)."""
+        rest = []
+        for i, part in enumerate(parts):
+            if not (isinstance(part, dict) and part.get("type") == "tool_result"):
+                rest.append(part)
+                continue
+            where = f"{name}[{i}]"
+            call_id = optional_text(part.get("tool_use_id"), f"{where}.tool_use_id")
+            text, _, _ = read_content(part.get("content"), f"{where}.content")
+            self.result(call_id, None, text, {"is_error": True} if part.get("is_error") else {})
+        if rest:
+            text, _, _ = read_content(rest, name)
+            self.chat.turns.append(Turn("user", content=text))
+
+    def result(self, call_id: str | None, name: str | None, content: str, meta: dict | None = None) -> None:
+        """A tool result, paired with the call it answers by id (else the oldest unanswered)."""
         call = self.answered_call(call_id)
         if call is not None:
             call_id, name = call_id or call.id, name or call.name
-        self.chat.turns.append(Turn("tool", content=as_text(content), tool_call_id=call_id, name=name))
+        self.chat.turns.append(
+            Turn("tool", content=content, tool_call_id=call_id, name=name, meta=meta or {})
+        )
 
     def answered_call(self, call_id: str | None) -> ToolCall | None:
         for i, call in enumerate(self.pending):
