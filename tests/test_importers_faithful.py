@@ -133,6 +133,8 @@ Correct answer: Muse
 
 ------------- BEGIN INCORRECT AGENTS -----------
 
+You have attempted to answer following question before and failed. m10 Reflections:
+- I should search first.
 Question: m11 Which year?
 Thought 1: m12 guess.
 Action 1: Finish[m13 1990]
@@ -155,10 +157,12 @@ def test_reflexion_log(tmp_path, db):
     assert summary["format"] == "react" and summary["imported"] == 3
     correct, incorrect, halted = trajs
     assert_round_trip(correct, ["m01", "m02", "m03", "m04", "m05", "m06"])
-    assert_round_trip(incorrect, ["m11", "m12", "m13"])
+    assert_round_trip(incorrect, ["m10", "m11", "m12", "m13"])
+    assert incorrect["system"].startswith("You have attempted")  # the reflections it was given
     assert_round_trip(halted, ["m21", "m22", "m23", "m24"])
+    assert correct["system"] is None and halted["system"] is None
     for traj in trajs:  # the banner is not a prompt the model saw
-        assert traj["system"] is None and "Trial summary" not in text_of(traj)
+        assert "Trial summary" not in text_of(traj) and "BEGIN" not in text_of(traj)
         assert traj["meta"]["trial"] == 1
     assert [t["label"] for t in trajs] == ["success", "failure", "failure"]
     assert correct["turns"][-1]["content"] == "m06 Muse"
@@ -238,3 +242,16 @@ def test_records_without_steps_are_quarantined_with_the_reason(tmp_path, db, rec
     summary, _ = stored(db, write(tmp_path, "x.jsonl", [good, record]))
     assert summary["imported"] == 1 and summary["quarantined"] == 1
     assert reason in summary["errors"][0]["reason"]
+
+
+def test_toolbench_round_trip(realdata, db):
+    source = orjson.loads((realdata / "toolbench_g1_answer_10.json").read_bytes())
+    messages = max(source["answer_generation"]["train_messages"], key=len)
+    _, (traj,) = stored(db, str(realdata / "toolbench_g1_answer_10.json"))
+    assert traj["system"] == messages[0]["content"] and traj["instruction"] == messages[1]["content"]
+    steps = [m for m in messages[2:] if m["role"] == "assistant"]
+    results = [m["content"] for m in messages[2:] if m["role"] == "function"]
+    assert [t["content"] for t in traj["turns"] if t["role"] == "tool"] == results
+    stored_calls = [c["name"] for t in traj["turns"] for c in t.get("tool_calls", [])]
+    assert stored_calls == [m["function_call"]["name"] for m in steps[:-1]]  # the last is Finish: the answer
+    assert traj["turns"][-1]["content"] and traj["label"] == "success"

@@ -670,3 +670,11 @@ def test_review_screen_shows_agents_source_failure_and_episode_end(tmp_path):
     (run,) = parse_file(write(tmp_path, "trajs.json", FIREACT_TRAJ)).items
     html = trajectory_html(1, 1, run.turns, [])
     assert "Episode end (source)" in html and html.count("Episode finished") == 1
+
+
+def test_event_log_line_of_the_wrong_shape_is_quarantined_alone(tmp_path, db):
+    lines = [*CLAUDE_CODE[:3], ["not", "an", "event"], *CLAUDE_CODE[3:12]]
+    summary, (main,) = stored(db, write(tmp_path, "session.jsonl", lines))
+    assert summary["imported"] == 1 and summary["quarantined"] == 1
+    assert summary["errors"][0]["where"] == "line 4" and "event object" in summary["errors"][0]["reason"]
+    assert len(calls(main)) == 3

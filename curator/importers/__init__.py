@@ -35,7 +35,7 @@ from curator.importers import (
     tau2,
     toolbench,
 )
-from curator.importers.base import Context, RecordError
+from curator.importers.base import Context, RecordError, kind
 from curator.importers.files import Bad, FileError, Record, raw_excerpt, read_records
 from curator.model import Trajectory
 
@@ -140,6 +140,8 @@ def _group_items(family, ctx: Context, records) -> Iterator[Trajectory | Bad]:
     for record in records:
         if isinstance(record, Bad):
             yield record
+        elif not isinstance(record.value, dict):  # an event log's lines are objects
+            yield Bad(record.where, f"expected an event object, got {kind(record.value)}", _raw(record))
         else:
             good.append(record)
     for where, group in family.groups(good):

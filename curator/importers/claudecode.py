@@ -8,7 +8,7 @@ are one assistant turn, even where a result was logged between two of its calls.
 (`progress`, `system` notices of local commands, `file-history-snapshot`, `queue-operation`,
 `summary`) are not messages the model saw: they are counted in the trajectory's meta.
 
-One trajectory per session (`sessionId`). Sub-agent (side-chain, `isSidechain: true`) events are
+One trajectory per session file. Sub-agent (side-chain, `isSidechain: true`) events are
 imported as their own trajectories, one per sub-agent (`agentId`), never mixed into the main one;
 their meta says `sidechain` and the parent session.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from curator.importers.base import Context, RecordError, RecordInfo, kind
+from curator.importers.base import Context, RecordError, RecordInfo
 from curator.importers.files import Record
 from curator.importers.openai_chat import chat_trajectory, read_chat
 from curator.model import Trajectory
@@ -47,30 +47,18 @@ def sniff(value) -> bool:
 
 
 def groups(records: list[Record]) -> list[tuple[str, list[Record]]]:
-    """The main conversation of each session, then each sub-agent's, in order of first line."""
-    found: dict[tuple, list[Record]] = {}
-    session = None
+    """The main conversation of the file, then each sub-agent's, in order of first line. (A
+    resumed session logs earlier messages under their first session id: a file is one
+    conversation whatever ids its lines carry.)"""
+    found: dict[str | None, list[Record]] = {}
     for record in records:
         event = record.value
-        if not isinstance(event, dict):
-            found.setdefault(("bad", record.where), []).append(record)
-            continue
-        # Snapshots name no session: they belong to the session logged around them.
-        session = event.get("sessionId") or session
-        side = (event.get("agentId") or "sidechain") if event.get("isSidechain") else None
-        found.setdefault((session, side), []).append(record)
-    if (None, None) in found and len(found) > 1:  # snapshots before the first session event
-        early = found.pop((None, None))
-        first = next(k for k in found if k[0] != "bad")
-        found[first] = early + found[first]
+        side = str(event.get("agentId") or "sidechain") if event.get("isSidechain") else None
+        found.setdefault(side, []).append(record)
     out = []
-    for (session, side), group in found.items():
+    for side, group in found.items():
         where = f"lines {group[0].where.split()[-1]}-{group[-1].where.split()[-1]}"
-        if session == "bad":
-            where = group[0].where
-        elif side is not None:
-            where += f" (sub-agent {side})"
-        out.append((where, group))
+        out.append((where if side is None else f"{where} (sub-agent {side})", group))
     return out
 
 
@@ -82,8 +70,6 @@ def messages(group: list[Record]) -> tuple[list[dict], Counter, str | None]:
     model = None
     for record in group:
         event = record.value
-        if not isinstance(event, dict):
-            raise RecordError(f"{record.where}: expected an event object, got {kind(event)}")
         message = event.get("message")
         if event.get("type") not in ("user", "assistant") or not isinstance(message, dict):
             skipped[str(event.get("type"))] += 1
@@ -129,14 +115,14 @@ def parse(group, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
     chat_messages, skipped, model = messages(group)
     if not chat_messages:
         raise RecordError("no user or assistant message in these events")
-    first = group[0].value
+    events = [r.value for r in group]
     info = RecordInfo(teacher=model)  # a session id names a run, not a task: runs group by content
-    info.meta["session_id"] = first.get("sessionId")
+    info.meta["session_id"] = next((e["sessionId"] for e in events if e.get("sessionId")), None)
     if skipped:
         info.meta["events_not_messages"] = dict(skipped)
-    if first.get("isSidechain"):
+    if events[0].get("isSidechain"):
         info.meta["sidechain"] = True
-        info.meta["agent_id"] = first.get("agentId")
+        info.meta["agent_id"] = events[0].get("agentId")
     plain = [{"role": m["role"], "content": m["content"]} for m in chat_messages]
     chat = read_chat(plain, "message")
     return [chat_trajectory(chat, ctx, where, "message", info, ())]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from curator.importers.base import Context, RecordError, RecordInfo, join, kind
+from curator.importers.base import Context, RecordError, RecordInfo, join
 from curator.importers.files import Record
 from curator.importers.openai_chat import chat_trajectory, read_chat, read_content
 from curator.model import Trajectory
@@ -102,8 +102,6 @@ def to_chat(group: list[Record]) -> list[dict]:
     waiting: dict | None = None
     for index, record in enumerate(group):
         message = record.value
-        if not isinstance(message, dict):
-            raise RecordError(f"{record.where}: expected a message object, got {kind(message)}")
         if message.get("type") in ("say", "ask"):
             raise RecordError(
                 "this is Cline's ui_messages.json (the UI's copy of the conversation); "

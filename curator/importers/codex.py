@@ -69,9 +69,6 @@ class Rollout:
     def read(self, records: list[Record]) -> None:
         for record in records:
             line = record.value
-            if not isinstance(line, dict):
-                self.skipped["not an object"] += 1
-                continue
             kind, payload = line.get("type"), line.get("payload")
             if kind == "response_item" and isinstance(payload, dict):
                 self.item(payload, record.where)

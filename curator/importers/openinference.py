@@ -62,7 +62,7 @@ def trace_id(span: dict) -> str:
 def groups(records: list[Record]) -> list[tuple[str, list[Record]]]:
     found: dict[str, list[Record]] = {}
     for record in records:
-        key = trace_id(record.value) if isinstance(record.value, dict) else record.where
+        key = trace_id(record.value)
         found.setdefault(key, []).append(record)
     return [(f"trace {key}" if key else group[0].where, group) for key, group in found.items()]
 
@@ -108,8 +108,6 @@ def parse(group, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
     spans = Spans()
     for record in group:
         span = record.value
-        if not isinstance(span, dict):
-            raise RecordError(f"{record.where}: expected a span object")
         attrs = attributes(span)
         if str(attrs.get("openinference.span.kind", span.get("span_kind", ""))).upper() != "LLM":
             continue

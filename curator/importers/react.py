@@ -68,6 +68,7 @@ FINAL_ANSWER_NAMES = {"final answer", "final_answer"}
 TRIAL = re.compile(r"^[ \t]*BEGIN TRIAL (?P<n>\d+)[ \t]*$", re.MULTILINE)
 SECTION = re.compile(r"^[ \t]*-{3,}[ \t]*BEGIN (?P<kind>[A-Z_]+) AGENTS[ \t]*-*[ \t]*$", re.MULTILINE)
 SECTION_LABELS = {"CORRECT": "success", "INCORRECT": "failure", "HALTED": "failure", "NOT_FINISH": "failure"}
+REFERENCE_LINE = re.compile(r"^[ \t]*Correct answer:.*$", re.MULTILINE | re.IGNORECASE)
 BANNER_LINE = re.compile(
     r"\A(?:#{3,}|-{3,}.*-{3,}|BEGIN TRIAL \d+|Trial summary:.*|Matthews Correlation.*)\Z", re.IGNORECASE
 )
@@ -373,8 +374,16 @@ def log_parts(text: str) -> list[tuple[dict, str]]:
             state = {"trial": int(mark["n"])}
         else:
             state = {**state, "section": mark["kind"]}
-        parts.append((dict(state), text[mark.end() : after.start() if after else len(text)]))
+        section = text[mark.end() : after.start() if after else len(text)]
+        parts += [(dict(state), run) for run in agent_runs(section)]
     return parts
+
+
+def agent_runs(section: str) -> list[str]:
+    """A section's agents, each ending at its `Correct answer:` line: what follows that line (the
+    next agent's reflections, written before its `Question:`) is the next agent's prompt."""
+    cuts = [m.end() for m in REFERENCE_LINE.finditer(section)]
+    return [section[a:b] for a, b in zip([0, *cuts], [*cuts, len(section)]) if section[a:b].strip()]
 
 
 def part_info(state: dict, example: Example) -> RecordInfo:
