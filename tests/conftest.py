@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -101,6 +102,13 @@ def held_store(db):
     finally:
         holder.kill()
         holder.wait()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a `curator serve` a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_cli(

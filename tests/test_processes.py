@@ -11,7 +11,7 @@ import time
 
 import orjson
 import pytest
-from conftest import ROOT, chat_record, run_cli, write_jsonl
+from conftest import ROOT, chat_record, free_port, run_cli, write_jsonl
 
 needs_proc = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
 
@@ -113,7 +113,7 @@ def test_train_on_a_missing_folder_fails_before_loading_torch(tmp_path):
 def test_demo_removes_its_temporary_store_on_exit(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "curator", "serve", "--demo", "--port", "0"],
+        [sys.executable, "-m", "curator", "serve", "--demo", "--port", str(free_port())],
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,
@@ -125,6 +125,8 @@ def test_demo_removes_its_temporary_store_on_exit(tmp_path):
             if line.startswith("serving"):
                 break
         assert list(tmp_path.glob("curator-demo-*/demo.duckdb")), "the demo store is not where expected"
+        time.sleep(1)
+        assert server.poll() is None, "the demo app stopped by itself"
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)

@@ -28,6 +28,7 @@ COMMANDS = (
     "select",
     "similar",
     "coverage",
+    "backup",
 )
 
 

@@ -120,6 +120,7 @@ def _store_path(args) -> Iterator[str | None]:
 def _serve(args, db: str | None, users: dict | None) -> None:
     from curator.app import Workbench, build_app, launch_options
     from curator.app.auth import authenticator
+    from curator.backup import BackupService
     from curator.ingest import import_file
     from curator.store import Store
 
@@ -144,28 +145,29 @@ def _serve(args, db: str | None, users: dict | None) -> None:
             runs_root=store.path.resolve().parent / "runs",
         )
         who = f"{len(users)} reviewers from {args.users}" if users else f"reviewer {local_user}"
-        print(
-            f"serving {store.path} on http://{args.host}:{args.port} ({who}); Ctrl-C stops",
-            file=sys.stderr,
-            flush=True,
-        )
-        signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly: the store closes, checkpointed
-        try:
-            app.queue(default_concurrency_limit=None).launch(
-                server_name=args.host,
-                server_port=args.port,
-                quiet=True,
-                show_error=False,
-                auth=authenticator(users) if users else None,
-                auth_message="Trajectory Curator: log in with your reviewer name",
-                footer_links=[],
-                max_file_size="2gb",
-                **launch_options(),
+        with BackupService(store.path, bench.db):  # `curator backup` while the app runs
+            print(
+                f"serving {store.path} on http://{args.host}:{args.port} ({who}); Ctrl-C stops",
+                file=sys.stderr,
+                flush=True,
             )
-        except KeyboardInterrupt:
-            pass
-        finally:
-            app.close()
+            signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly: the store closes, checkpointed
+            try:
+                app.queue(default_concurrency_limit=None).launch(
+                    server_name=args.host,
+                    server_port=args.port,
+                    quiet=True,
+                    show_error=False,
+                    auth=authenticator(users) if users else None,
+                    auth_message="Trajectory Curator: log in with your reviewer name",
+                    footer_links=[],
+                    max_file_size="2gb",
+                    **launch_options(),
+                )
+            except KeyboardInterrupt:
+                pass
+            finally:
+                app.close()
 
 
 def _interrupt(signum, frame):
