@@ -145,11 +145,12 @@ def test_codex_rollout(tmp_path, db):
 
 
 def test_codex_rollout_without_wrappers(tmp_path, db):
-    lines = [{"id": "r2", "timestamp": "t", "instructions": "m01"}] + [
+    lines = [{"id": "r2", "timestamp": "t", "instructions": "m01"}, {"record_type": "state"}] + [
         line["payload"] for line in CODEX if line["type"] == "response_item"
     ]
     summary, (traj,) = stored(db, write(tmp_path, "old.jsonl", lines))
     assert summary["format"] == "codex" and traj["system"] == "m01\n\nm02 sandbox"
+    assert traj["meta"]["session_id"] == "r2"
     assert results(traj) == [("c1", "m06 ok"), ("c2", "m08 applied")]
 
 
@@ -678,3 +679,12 @@ def test_event_log_line_of_the_wrong_shape_is_quarantined_alone(tmp_path, db):
     assert summary["imported"] == 1 and summary["quarantined"] == 1
     assert summary["errors"][0]["where"] == "line 4" and "event object" in summary["errors"][0]["reason"]
     assert len(calls(main)) == 3
+
+
+def test_otlp_spans_with_openinference_attributes(tmp_path, db):
+    export = {
+        "resourceSpans": [{"scopeSpans": [{"spans": [otlp_span("1", OPENINFERENCE[0]["attributes"])]}]}]
+    }
+    summary, (traj,) = stored(db, write(tmp_path, "phoenix_otlp.json", export))
+    assert summary["format"] == "otel" and traj["system"] == "m01" and traj["instruction"] == "m02"
+    assert calls(traj) == [("lookup", {"q": "m03"}, "c1")]

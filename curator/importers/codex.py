@@ -7,7 +7,8 @@
 `custom_tool_call {name, input}` / `custom_tool_call_output`, `local_shell_call {action}` /
 `local_shell_call_output`, `web_search_call`. Calls and outputs pair by `call_id`. Older
 rollouts write the items as the lines themselves (no `response_item` wrapper); both are read.
-`session_meta` gives the session id and base instructions (the start of the system prompt),
+`session_meta` (or an older rollout's header line `{id, timestamp, instructions}`; its
+`{"record_type": "state"}` markers are skipped) gives the session id and base instructions,
 `turn_context` the model. `event_msg` lines repeat what the items say for the terminal UI and are
 not read as messages (counted in meta).
 
@@ -78,7 +79,7 @@ class Rollout:
                 self.info.teacher = self.info.teacher or payload.get("model")
             elif kind in ITEMS:
                 self.item(line, record.where)
-            elif "instructions" in line and "id" in line:  # an older rollout's first line
+            elif "id" in line and "timestamp" in line and kind is None:  # an older rollout's header
                 self.session(line)
             else:
                 self.skipped[str(kind or "other")] += 1

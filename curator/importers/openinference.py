@@ -17,7 +17,7 @@ from __future__ import annotations
 from curator.importers.base import Context, RecordError, RecordInfo, normalize_tools
 from curator.importers.files import Record
 from curator.importers.openai_chat import chat_trajectory, read_chat
-from curator.importers.otel import Spans, loads
+from curator.importers.otel import Spans, indexed_messages, loads
 from curator.model import Trajectory
 
 NAME = "openinference"
@@ -67,43 +67,6 @@ def groups(records: list[Record]) -> list[tuple[str, list[Record]]]:
     return [(f"trace {key}" if key else group[0].where, group) for key, group in found.items()]
 
 
-def messages(attrs: dict, prefix: str) -> list[dict]:
-    """`llm.input_messages.*` (or output) as OpenAI chat messages."""
-    by_index: dict[int, dict] = {}
-    for key, value in attrs.items():
-        if not key.startswith(prefix):
-            continue
-        index, _, rest = key[len(prefix) :].partition(".")
-        if index.isdigit():
-            by_index.setdefault(int(index), {})[rest.removeprefix("message.")] = value
-    return [message(fields) for _, fields in sorted(by_index.items())]
-
-
-def message(fields: dict) -> dict:
-    out = {"role": fields.get("role") or "user", "content": fields.get("content")}
-    if out["content"] is None:
-        texts = [v for k, v in sorted(fields.items()) if k.startswith("contents.") and k.endswith(".text")]
-        out["content"] = "\n".join(str(t) for t in texts)
-    calls: dict[int, dict] = {}
-    for key, value in fields.items():
-        if key.startswith("tool_calls."):
-            index, _, rest = key[len("tool_calls.") :].partition(".")
-            calls.setdefault(int(index), {})[rest.removeprefix("tool_call.")] = value
-    if calls:
-        out["tool_calls"] = [
-            {
-                "id": c.get("id"),
-                "type": "function",
-                "function": {"name": c.get("function.name"), "arguments": c.get("function.arguments")},
-            }
-            for _, c in sorted(calls.items())
-        ]
-    for key in ("tool_call_id", "name"):
-        if fields.get(key) is not None:
-            out[key] = fields[key]
-    return out
-
-
 def parse(group, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
     spans = Spans()
     for record in group:
@@ -116,8 +79,8 @@ def parse(group, ctx: Context, where: str, key: str | None) -> list[Trajectory]:
             start,
             "GENERATION",
             {},
-            messages(attrs, "llm.input_messages."),
-            messages(attrs, "llm.output_messages."),
+            indexed_messages(attrs, "llm.input_messages."),
+            indexed_messages(attrs, "llm.output_messages."),
             attrs.get("llm.model_name"),
         )
         if not spans.tools:

@@ -12,6 +12,8 @@ calls' messages stitched in time order (a call's input that repeats the conversa
 only what is new). `gen_ai.system_instructions` is the system prompt where no message is;
 `gen_ai.tool.definitions` the tools; `gen_ai.request.model` the teacher; the trace's scores its
 outcome (`correctness`, `success`, `reward`, ...), all kept in meta. One trajectory per trace.
+OTLP spans carrying OpenInference attributes (Phoenix exporting over OTLP) are read with the
+OpenInference message rules below (`indexed_messages`).
 
 The stitching is shared with the OpenInference reader (`openinference.py`).
 """
@@ -141,6 +143,43 @@ def tool_response(value) -> str:
     return parsed if isinstance(parsed, str) else orjson.dumps(parsed).decode()
 
 
+def indexed_messages(attrs: dict, prefix: str) -> list[dict]:
+    """OpenInference's flat `llm.input_messages.*` (or output) attributes as OpenAI chat messages."""
+    by_index: dict[int, dict] = {}
+    for key, value in attrs.items():
+        if not key.startswith(prefix):
+            continue
+        index, _, rest = key[len(prefix) :].partition(".")
+        if index.isdigit():
+            by_index.setdefault(int(index), {})[rest.removeprefix("message.")] = value
+    return [indexed_message(fields) for _, fields in sorted(by_index.items())]
+
+
+def indexed_message(fields: dict) -> dict:
+    out = {"role": fields.get("role") or "user", "content": fields.get("content")}
+    if out["content"] is None:
+        texts = [v for k, v in sorted(fields.items()) if k.startswith("contents.") and k.endswith(".text")]
+        out["content"] = "\n".join(str(t) for t in texts)
+    calls: dict[int, dict] = {}
+    for key, value in fields.items():
+        if key.startswith("tool_calls."):
+            index, _, rest = key[len("tool_calls.") :].partition(".")
+            calls.setdefault(int(index), {})[rest.removeprefix("tool_call.")] = value
+    if calls:
+        out["tool_calls"] = [
+            {
+                "id": c.get("id"),
+                "type": "function",
+                "function": {"name": c.get("function.name"), "arguments": c.get("function.arguments")},
+            }
+            for _, c in sorted(calls.items())
+        ]
+    for key in ("tool_call_id", "name"):
+        if fields.get(key) is not None:
+            out[key] = fields[key]
+    return out
+
+
 # --- calls and conversations -------------------------------------------------------------------
 
 
@@ -241,7 +280,13 @@ def otlp(value: dict) -> tuple[Spans, RecordInfo]:
             for span in scope.get("spans", []):
                 attrs = {a["key"]: otlp_value(a.get("value", {})) for a in span.get("attributes", [])}
                 trace_ids.add(span.get("traceId"))
-                spans.add(str(span.get("startTimeUnixNano", "")).zfill(24), "", attrs, None, None)
+                start = str(span.get("startTimeUnixNano", "")).zfill(24)
+                if str(attrs.get("openinference.span.kind", "")).upper() == "LLM":  # Phoenix over OTLP
+                    inputs = indexed_messages(attrs, "llm.input_messages.")
+                    outputs = indexed_messages(attrs, "llm.output_messages.")
+                    spans.add(start, "GENERATION", {}, inputs, outputs, attrs.get("llm.model_name"))
+                else:
+                    spans.add(start, "", attrs, None, None)
     return spans, RecordInfo(meta={"trace_id": sorted(filter(None, trace_ids))})
 
 
