@@ -96,6 +96,11 @@ def by_failure_tag(con) -> list[dict]:
     ]
 
 
+def first_failure_tags(con) -> dict[int, str]:
+    """traj_id -> the first (alphabetically) tag of its standing failure decision."""
+    return dict(con.execute("SELECT traj_id, min(tag) FROM failure_tags GROUP BY traj_id").fetchall())
+
+
 def coverage(store: Store, few: int = FEW, top: int = TOP) -> dict:
     """The `curator coverage --json` object."""
     con = store.con
