@@ -6,8 +6,8 @@ the app stays responsive and `cancel_run` can end the whole process tree. The jo
 the store; `refresh` turns a finished process into an outcome: `result.json` -> succeeded, none ->
 failed with the last log lines. Runs survive an app restart: the pid and the folder are stored.
 
-Run folder: job.json (what to run), export/ (the datasets), train/ (the trainer's OUT:
-metrics.jsonl, adapters, checkpoints), log.txt, result.json (training), evaluation.json.
+The run folder's layout and `job.json` (a `trainer.runfolder.Job`: a TrainConfig plus the base,
+the preset's name and the held-out tasks to evaluate on) are the contract in `trainer.runfolder`.
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from curator.store import Store, StoreError
+from trainer.runfolder import EVALUATION, EXPORT, LOG, METRICS, RESULT, TRAIN, Job
 
-LOG = "log.txt"
-RESULT = "result.json"
-EVALUATION = "evaluation.json"
 _started: dict[int, subprocess.Popen] = {}  # this process's children, so they can be reaped
 
 
@@ -33,19 +30,7 @@ class RunError(StoreError):
     """A run cannot be started or changed as asked; one line."""
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """What the Train tab (or a script) asks for; the job passes it to the trainer and harness."""
-
-    base: str | None = None  # None: the embedded SmolLM2-135M-Instruct
-    preset: str = "cpu-demo"
-    stages: tuple[str, ...] = ("sft", "dpo")
-    max_steps: int | None = None  # per stage, overrides the preset's epochs
-    eval_tasks: int | None = None  # held-out tasks to evaluate on after training (None: all, 0: skip)
-    eval_each_epoch: int | None = None  # run the benchmark on this many tasks after every epoch
-
-
-def start_run(store: Store, config: RunConfig, *, user: str, root: str | os.PathLike, progress=None) -> int:
+def start_run(store: Store, job: Job, *, user: str, root: str | os.PathLike, progress=None) -> int:
     """Export, then start the job process; returns the run id. One run at a time per store."""
     from curator.export import export_store
 
@@ -58,8 +43,8 @@ def start_run(store: Store, config: RunConfig, *, user: str, root: str | os.Path
     if folder.exists():
         raise RunError(f"{folder} already exists; remove it or choose another runs folder")
     folder.mkdir(parents=True)
-    export_store(store, folder / "export", progress=progress)
-    (folder / "job.json").write_text(json.dumps(asdict(config), indent=2))
+    export_store(store, folder / EXPORT, progress=progress)
+    job.write(folder)
     with open(folder / LOG, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "trainer.job", str(folder)],
@@ -76,10 +61,10 @@ def start_run(store: Store, config: RunConfig, *, user: str, root: str | os.Path
         [
             run_id,
             user,
-            config.base or "default",
-            config.preset,
-            ",".join(config.stages),
-            json.dumps(asdict(config)),
+            job.base or "default",
+            job.preset,
+            ",".join(job.config.stages),
+            json.dumps(job.to_dict()),
             str(folder),
             proc.pid,
         ],
@@ -143,7 +128,7 @@ def list_runs(store: Store) -> list[dict]:
 
 def read_metrics(folder: str | os.PathLike) -> list[dict]:
     """The trainer's metrics log so far (one object per logging step), for live curves."""
-    path = Path(folder) / "train" / "metrics.jsonl"
+    path = Path(folder) / TRAIN / METRICS
     if not path.is_file():
         return []
     rows = []

@@ -3,31 +3,75 @@ transcripts shown as step cards (escaped: a model wrote them)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import fields, replace
+from datetime import datetime
+
 import pytest
 
-from curator.app.training import config_of, curves, episode_turns, metrics_table, transcripts_html
+from curator.app.training import (
+    MORE,
+    curves,
+    details_html,
+    episode_turns,
+    job_of,
+    metrics_table,
+    transcripts_html,
+)
 from curator.store import StoreError
+from trainer.presets import PRESETS, TrainConfig
 
 
-def test_the_form_becomes_a_run_config():
-    config = config_of(" ", "cpu-demo", ["dpo", "sft"], 0, 10, False)
-    assert (config.base, config.stages, config.max_steps, config.eval_tasks, config.eval_each_epoch) == (
-        None,
-        ("sft", "dpo"),
-        None,
-        10,
-        None,
+def test_the_form_becomes_a_job_of_a_whole_train_config():
+    job = job_of(" ", "cpu-demo", ["dpo", "sft"], "", 10, False)
+    assert (job.base, job.preset, job.eval_tasks) == (None, "cpu-demo", 10)
+    assert job.config == replace(PRESETS["cpu-demo"], stages=("sft", "dpo"))  # empty boxes: the preset's
+    job = job_of(
+        "/models/x", "cpu-smoke", ["sft"], "2", 3, True, {"lora_r": "8", "bf16": "false", "seed": ""}
     )
-    config = config_of("/models/x", "cpu-smoke", ["sft"], 2, 3, True)
-    assert (config.base, config.max_steps, config.eval_each_epoch) == ("/models/x", 2, 3)
+    assert (job.base, job.config.max_steps, job.config.eval_each_epoch) == ("/models/x", 2, 3)
+    assert (job.config.lora_r, job.config.bf16, job.config.seed) == (8, False, PRESETS["cpu-smoke"].seed)
     for args, reason in (
-        (([], 0, 1, False), "stage"),
-        ((["sft"], -1, 1, False), "max steps"),
-        ((["sft"], 0, 99, False), "eval tasks"),
-        ((["sft"], 0, 0, True), "every epoch"),
+        (([], "", 1, False), "stage"),
+        ((["sft"], "-1", 1, False), "max_steps"),
+        ((["sft"], "two", 1, False), "max_steps"),
+        ((["sft"], "", 99, False), "eval tasks"),
+        ((["sft"], "", 0, True), "every epoch"),
     ):
         with pytest.raises(StoreError, match=reason):
-            config_of("", "cpu-demo", *args)
+            job_of("", "cpu-demo", *args)
+    with pytest.raises(StoreError, match="lora_r"):
+        job_of("", "cpu-demo", ["sft"], "", 1, False, {"lora_r": "big"})
+
+
+def test_the_form_offers_every_other_setting_of_the_config():
+    assert set(MORE) | {"stages", "max_steps", "eval_each_epoch"} == {f.name for f in fields(TrainConfig)} - {
+        "extra"
+    }
+
+
+def test_details_show_what_changed_from_the_preset_also_for_old_runs():
+    run = {
+        "created_at": datetime(2026, 1, 1),
+        "created_by": "ann",
+        "folder": "/r",
+        "pid": 1,
+        "result": None,
+        "error": None,
+    }
+    job = job_of("", "cpu-smoke", ["sft"], "3", 0, False, {"lora_r": "8"})
+    html = details_html({**run, "config": json.dumps(job.to_dict())})
+    assert "lora_r 8" in html and "max_steps 3" in html and "stages sft" in html
+    old = {
+        "base": None,
+        "preset": "cpu-demo",
+        "stages": ["sft"],
+        "max_steps": None,
+        "eval_tasks": 2,
+        "eval_each_epoch": None,
+    }
+    html = details_html({**run, "config": json.dumps(old)})  # a run recorded by an earlier version
+    assert "the epochs decide" in html and "stages sft" in html
 
 
 def test_curves_split_losses_margins_and_epoch_benchmarks():

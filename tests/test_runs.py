@@ -7,12 +7,15 @@ import json
 import os
 import signal
 import time
+from dataclasses import replace
 
 import pytest
 from conftest import SAMPLE, cli_json
 
-from curator.runs import RunConfig, RunError, cancel_run, list_runs, read_metrics, refresh, start_run
+from curator.runs import RunError, cancel_run, list_runs, read_metrics, refresh, start_run
 from curator.store import Store
+from trainer.presets import PRESETS
+from trainer.runfolder import Job
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +43,11 @@ def wait_until_finished(store: Store, run_id: int, timeout: float) -> dict:
 
 def test_a_run_trains_evaluates_and_is_recorded(curated, tiny_base, tmp_path):
     with Store(curated) as store:
-        config = RunConfig(
-            base=str(tiny_base), preset="cpu-smoke", max_steps=2, eval_tasks=1, eval_each_epoch=1
+        config = Job(
+            replace(PRESETS["cpu-smoke"], max_steps=2, eval_each_epoch=1),
+            base=str(tiny_base),
+            preset="cpu-smoke",
+            eval_tasks=1,
         )
         run_id = start_run(store, config, user="ann", root=tmp_path / "runs")
         with pytest.raises(RunError, match="still running"):
@@ -62,7 +68,9 @@ def test_a_run_trains_evaluates_and_is_recorded(curated, tiny_base, tmp_path):
 
 def test_cancel_ends_the_process_tree_and_marks_the_run(curated, tmp_path):
     with Store(curated) as store:
-        run_id = start_run(store, RunConfig(preset="cpu-demo"), user="ann", root=tmp_path / "runs")
+        run_id = start_run(
+            store, Job(PRESETS["cpu-demo"], preset="cpu-demo"), user="ann", root=tmp_path / "runs"
+        )
         pid = store.scalar("SELECT pid FROM runs WHERE run_id = ?", [run_id])
         time.sleep(2)
         cancel_run(store, run_id)
@@ -74,7 +82,10 @@ def test_cancel_ends_the_process_tree_and_marks_the_run(curated, tmp_path):
 def test_a_job_that_died_is_failed_with_its_last_log_lines(curated, tmp_path):
     with Store(curated) as store:
         run_id = start_run(
-            store, RunConfig(base=str(tmp_path / "no-such-model")), user="ann", root=tmp_path / "runs"
+            store,
+            Job(PRESETS["cpu-demo"], base=str(tmp_path / "no-such-model")),
+            user="ann",
+            root=tmp_path / "runs",
         )
         run = wait_until_finished(store, run_id, timeout=120)
         assert run["status"] == "failed"
@@ -85,7 +96,9 @@ def test_a_run_killed_from_outside_is_failed_after_an_app_restart(curated, tmp_p
     import curator.runs
 
     with Store(curated) as store:
-        run_id = start_run(store, RunConfig(preset="cpu-demo"), user="ann", root=tmp_path / "runs")
+        run_id = start_run(
+            store, Job(PRESETS["cpu-demo"], preset="cpu-demo"), user="ann", root=tmp_path / "runs"
+        )
         pid = store.scalar("SELECT pid FROM runs WHERE run_id = ?", [run_id])
         child = curator.runs._started.pop(run_id)  # forgotten, as after an app restart
         time.sleep(1)

@@ -13,17 +13,52 @@ import sys
 
 from trainer.errors import TrainerError, disk_full_message, require_data_folder
 from trainer.evaluate import add_eval_args
-from trainer.presets import PRESETS, get_preset, with_overrides
+from trainer.presets import (
+    PRESETS,
+    TrainConfig,
+    field_type,
+    get_preset,
+    parse_value,
+    settable,
+    with_overrides,
+)
 
-STAGES = ("sft", "dpo", "kto")
+METAVARS = {int: "N", float: "X", str: "TEXT"}
 
 
-def stage_list(text: str) -> tuple[str, ...]:
-    stages = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = [s for s in stages if s not in STAGES]
-    if not stages or unknown:
-        raise argparse.ArgumentTypeError(f"stages must be a comma list of {', '.join(STAGES)}; got '{text}'")
-    return stages
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """One flag per settable `TrainConfig` field (`--max-steps` for `max_steps`), its help from the field: the
+    flags are derived, never listed. A flag not given is None, so the preset's value stays."""
+    group = parser.add_argument_group("training settings (default: the preset's)")
+    for f in settable():
+        flags = [f"--{f.name.replace('_', '-')}", *f.metadata.get("flags", ())]
+        help = f.metadata["help"].replace("%", "%%")
+        if field_type(f.name) is bool:
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, help=help)
+        else:
+            group.add_argument(
+                *flags,
+                dest=f.name,
+                type=_parser(f.name),
+                metavar=METAVARS.get(field_type(f.name), "LIST"),
+                help=help,
+            )
+
+
+def _parser(name: str):
+    def parse(text: str):
+        try:
+            return parse_value(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    parse.__name__ = name  # argparse names the field in its usage error
+    return parse
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The preset (`--preset`) with every field flag that was given."""
+    return with_overrides(get_preset(args.preset), **{f.name: getattr(args, f.name) for f in settable()})
 
 
 def add_run_args(parser: argparse.ArgumentParser, *, data_required: bool = True) -> None:
@@ -33,37 +68,11 @@ def add_run_args(parser: argparse.ArgumentParser, *, data_required: bool = True)
         "--base", help="Hugging Face id or local folder; default: embedded SmolLM2-135M-Instruct"
     )
     parser.add_argument("--preset", help=f"one of {', '.join(PRESETS)}")
-    parser.add_argument("--stages", type=stage_list, help="comma list, in order (default sft,dpo)")
-    parser.add_argument("--max-steps", type=int, help="per stage; overrides epochs")
     parser.add_argument(
         "--resume", action="store_true", help="continue a killed run from its last checkpoint"
     )
-    parser.add_argument("--epochs", type=float)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--grad-accum", type=int)
-    parser.add_argument("--max-length", type=int, help="tokens; longer rows are reported and left out")
-    parser.add_argument("--lr", type=float, help="SFT learning rate")
-    parser.add_argument("--dpo-lr", type=float, help="DPO learning rate")
-    parser.add_argument("--kto-lr", type=float, help="KTO learning rate")
-    parser.add_argument("--beta", type=float, help="DPO/KTO beta")
-    parser.add_argument("--lora-r", type=int)
-    parser.add_argument("--lora-alpha", type=int)
-    parser.add_argument("--save-steps", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument(
-        "--qlora",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="4-bit nf4 base (default: on with a GPU)",
-    )
-    parser.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="bf16 compute (default: on where supported)",
-    )
-    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_config_args(parser)
 
 
 def add_merge_args(parser: argparse.ArgumentParser) -> None:
@@ -76,29 +85,10 @@ def add_merge_args(parser: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> dict:
     if not args.data:
         raise TrainerError("--data EXPORT_DIR is required")
+    config = config_from_args(args)
     require_data_folder(args.data)
     from trainer.run import train
 
-    config = with_overrides(
-        get_preset(args.preset),
-        stages=args.stages,
-        max_steps=args.max_steps,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        grad_accum=args.grad_accum,
-        max_length=args.max_length,
-        sft_lr=args.lr,
-        dpo_lr=args.dpo_lr,
-        kto_lr=args.kto_lr,
-        beta=args.beta,
-        lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        save_steps=args.save_steps,
-        seed=args.seed,
-        qlora=args.qlora,
-        bf16=args.bf16,
-        gradient_checkpointing=args.gradient_checkpointing,
-    )
     return train(args.data, args.out, args.base, config, resume=args.resume)
 
 

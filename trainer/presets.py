@@ -1,55 +1,104 @@
-"""Training configuration: one documented dataclass; presets are instances of it, and CLI overrides replace
-fields with `dataclasses.replace`."""
+"""Training configuration, defined once: `TrainConfig` is a documented dataclass (TRL style, the help text of each
+field in its metadata). The CLI flags (`trainer.cli.add_config_args`), the Train tab's form and `job.json` are all
+derived from its fields; presets are instances of it, and overrides replace fields with `dataclasses.replace`.
+
+"Unset" has one encoding, None: the preset's value, the epochs, the hardware or "off" decide.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from trainer.errors import TrainerError
+
+STAGES = ("sft", "dpo", "kto")
+
+
+def stage_list(text: str) -> tuple[str, ...]:
+    """`sft,dpo` -> ("sft", "dpo"); raises ValueError naming the known stages."""
+    stages = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in stages if s not in STAGES]
+    if not stages or unknown:
+        raise ValueError(f"stages must be a comma list of {', '.join(STAGES)}; got '{text}'")
+    return stages
+
+
+def module_list(text: str) -> tuple[str, ...] | str:
+    """`all-linear` (PEFT's shorthand) or a comma list of module names."""
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not names:
+        raise ValueError("target modules: give all-linear or a comma list of module names")
+    return names[0] if names == ("all-linear",) else names
+
+
+def option(default, help: str, **extra):
+    """A field with its help text (and, optionally, `parse` for the CLI and form, `flags` aliases, `cli=False`)."""
+    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters and hardware options of one training run (all stages)."""
 
-    stages: tuple[str, ...] = (
-        "sft",
-        "dpo",
-    )  # run in order; each preference stage starts from the previous adapter
-    max_length: int = 2048  # tokens; longer rows are reported and left out, never cut
-    compact_tools: bool = False  # generic template only: one line per tool instead of full JSON schemas
-    batch_size: int = 8  # rows per device per step (DPO: pairs)
-    grad_accum: int = 1
-    epochs: float = 1.0
-    max_steps: int = -1  # per stage; > 0 overrides epochs
-    pref_max_steps: int = (
-        -1
-    )  # DPO/KTO only, when max_steps is not set: > 0 caps them (on CPU a pair costs ~4 SFT rows)
-    sft_lr: float = 2e-4
-    dpo_lr: float = 2e-5
-    kto_lr: float = 2e-5
-    beta: float = 0.1  # DPO/KTO: strength of the pull toward the reference policy
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] | str = "all-linear"
-    lora_layers: int | None = (
-        None  # LoRA on the top N decoder layers only (None: all); backward stops below them
+    stages: tuple[str, ...] = option(
+        ("sft", "dpo"),
+        "stages, in order; each preference stage starts from the previous adapter",
+        parse=stage_list,
     )
-    qlora: bool | None = None  # 4-bit nf4 base with double quantization; None: on when a GPU is present
-    bf16: bool | None = None  # bf16 compute (autocast on CPU); None: on where the hardware supports it
-    gradient_checkpointing: bool = False  # saves memory, costs ~30% more compute: for big models only
-    optim: str = "adamw_torch"
-    group_by_length: bool = True  # batches of similar lengths: little padding, same loss
-    warmup_ratio: float = 0.0
-    logging_steps: int = 1
-    save_steps: int = 50
-    seed: int = 0
-    eval_rows: int | None = (
-        None  # eval-split rows scored after each stage (None: all); the eval pass costs time
+    max_length: int = option(2048, "tokens; longer rows are reported and left out, never cut")
+    compact_tools: bool = option(
+        False, "generic template only: one line per tool instead of full JSON schemas"
     )
-    eval_each_epoch: int = 0  # held-out tasks to run the agent benchmark on after every epoch (0: off)
-    extra: dict = field(default_factory=dict)  # further TrainingArguments (e.g. from a preset for big models)
+    batch_size: int = option(8, "rows per device per step (DPO: pairs)")
+    grad_accum: int = option(1, "gradient accumulation steps")
+    epochs: float = option(1.0, "epochs per stage")
+    max_steps: int | None = option(None, "steps per stage; overrides the epochs (unset: the epochs decide)")
+    pref_max_steps: int | None = option(
+        None, "DPO/KTO only, when max steps is unset: caps them (on CPU a pair costs ~4 SFT rows)"
+    )
+    sft_lr: float = option(2e-4, "SFT learning rate", flags=("--lr",))
+    dpo_lr: float = option(2e-5, "DPO learning rate")
+    kto_lr: float = option(2e-5, "KTO learning rate")
+    beta: float = option(0.1, "DPO/KTO: strength of the pull toward the reference policy")
+    lora_r: int = option(16, "LoRA rank")
+    lora_alpha: int = option(32, "LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = option(0.05, "LoRA dropout")
+    target_modules: tuple[str, ...] | str = option(
+        "all-linear", "modules LoRA adapts: all-linear or a comma list of names", parse=module_list
+    )
+    lora_layers: int | None = option(
+        None, "LoRA on the top N decoder layers only (unset: all); backward stops below them"
+    )
+    qlora: bool | None = option(
+        None, "4-bit nf4 base with double quantization (unset: on when a GPU is present)"
+    )
+    bf16: bool | None = option(
+        None, "bf16 compute, autocast on CPU (unset: on where the hardware supports it)"
+    )
+    gradient_checkpointing: bool = option(False, "saves memory, costs ~30% more compute: for big models only")
+    optim: str = option("adamw_torch", "optimizer (a transformers `optim` name)")
+    group_by_length: bool = option(True, "batches of similar lengths: little padding, same loss")
+    warmup_ratio: float = option(0.0, "share of the steps spent warming the learning rate up")
+    logging_steps: int = option(1, "steps between two metrics records")
+    save_steps: int = option(50, "steps between two checkpoints")
+    seed: int = option(0, "random seed (data order, LoRA init)")
+    eval_rows: int | None = option(
+        None, "eval-split rows scored after each stage (unset: all); the eval pass costs time"
+    )
+    eval_each_epoch: int | None = option(
+        None, "held-out tasks to run the agent benchmark on after every epoch (unset: off)"
+    )
+    extra: dict = field(
+        default_factory=dict,
+        metadata={"help": "further TrainingArguments (e.g. from a preset)", "cli": False},
+    )
+
+    def __post_init__(self):
+        for name in ("max_steps", "pref_max_steps", "lora_layers", "eval_each_epoch"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise TrainerError(f"{name} must be at least 1, or unset; got {value}")
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -117,10 +166,9 @@ PRESETS: dict[str, TrainConfig] = {
 
 
 def stage_steps(config: TrainConfig, stage: str) -> int:
-    """The step limit of one stage (-1: its epochs decide)."""
-    if config.max_steps > 0 or stage == "sft":
-        return config.max_steps
-    return config.pref_max_steps
+    """The step limit of one stage in TRL's encoding (-1: its epochs decide)."""
+    steps = config.max_steps if config.max_steps is not None or stage == "sft" else config.pref_max_steps
+    return -1 if steps is None else steps
 
 
 def get_preset(name: str | None) -> TrainConfig:
@@ -132,5 +180,48 @@ def get_preset(name: str | None) -> TrainConfig:
 
 
 def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:
-    """The config with every override that is not None."""
+    """The config with every override that is not None (None: unset, the config's value stays)."""
     return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def settable() -> list:
+    """The fields a user sets by name (CLI flags, the Train tab's form): all but `cli=False` ones."""
+    return [f for f in fields(TrainConfig) if f.metadata.get("cli", True)]
+
+
+def field_type(name: str) -> type:
+    """The scalar type of a field (int for `int | None`); tuple-valued fields have a `parse` instead."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def parse_value(name: str, text: str):
+    """A field's value from its text form (a CLI flag's argument, a form box); raises ValueError in one line."""
+    meta = TrainConfig.__dataclass_fields__[name].metadata
+    if "parse" in meta:
+        return meta["parse"](text)
+    kind = field_type(name)
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false", "on", "off", "yes", "no", "1", "0"):
+            raise ValueError(f"{name}: expected true or false, got '{text}'")
+        return lowered in ("true", "on", "yes", "1")
+    try:
+        return kind(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}: expected {kind.__name__}, got '{text}'") from None
+
+
+def to_dict(config: TrainConfig) -> dict:
+    """The config as JSON-ready values (job.json, run.json)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+
+
+def from_dict(values: dict) -> TrainConfig:
+    """The inverse of `to_dict`; an unknown key is an error (a file written by another version)."""
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrainerError(f"unknown training settings: {', '.join(unknown)}")
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

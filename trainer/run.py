@@ -1,7 +1,7 @@
 """One training run: export folder -> pre-flight -> stages in order -> adapters, metrics, checkpoints.
 
-Layout of OUT: run.json (what ran), metrics.jsonl (all stages), <stage>/checkpoint-N, <stage>/adapter (PEFT
-adapter with the tokenizer and chat template), <stage>/summary.json. With `resume`, finished stages are kept and an
+Layout of OUT: `trainer.runfolder` (TRAIN): run.json (what ran), metrics.jsonl (all stages), <stage>/checkpoint-N,
+<stage>/adapter (PEFT adapter with the tokenizer and chat template), <stage>/summary.json. With `resume`, finished stages are kept and an
 interrupted one continues from its last checkpoint.
 """
 
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import gc
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 from trainer.base import load_tokenizer, resolve_base
 from trainer.data import check_export, load_rows
 from trainer.errors import TrainerError
 from trainer.preflight import log, prepare
-from trainer.presets import TrainConfig
-from trainer.stages import ADAPTER, EpochBenchmark, MetricsLog, preference_trainer, run_stage, sft_trainer
+from trainer.presets import TrainConfig, to_dict
+from trainer.runfolder import ADAPTER, METRICS, RUN, SUMMARY
+from trainer.stages import EpochBenchmark, MetricsLog, preference_trainer, run_stage, sft_trainer
 from trainer.template import use_template
 
 
@@ -52,26 +52,26 @@ def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resum
     use_template(tokenizer, config.compact_tools)
     prepared = prepare_stages(data, tokenizer, config)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run.json").write_text(
+    (out / RUN).write_text(
         json.dumps(
-            {"data": str(data), "base": str(base_path), "config": asdict(config)}, indent=2, default=str
+            {"data": str(data), "base": str(base_path), "config": to_dict(config)}, indent=2, default=str
         )
     )
     summaries, adapter = {}, None
     for stage, (train_rows, eval_rows) in prepared.items():
         stage_out = out / stage
-        if resume and (stage_out / "summary.json").is_file() and (stage_out / ADAPTER).is_dir():
+        if resume and (stage_out / SUMMARY).is_file() and (stage_out / ADAPTER).is_dir():
             log(f"{stage}: finished in an earlier run; kept")
             summaries[stage], adapter = (
-                json.loads((stage_out / "summary.json").read_text()),
+                json.loads((stage_out / SUMMARY).read_text()),
                 stage_out / ADAPTER,
             )
             continue
         log(f"{stage}: training on {len(train_rows)} rows" + (f" from {adapter}" if adapter else ""))
-        metrics = MetricsLog(out / "metrics.jsonl", stage)
+        metrics = MetricsLog(out / METRICS, stage)
         callbacks = [metrics]
         if config.eval_each_epoch:
-            callbacks.append(EpochBenchmark(out / "metrics.jsonl", stage, tokenizer, config.eval_each_epoch))
+            callbacks.append(EpochBenchmark(out / METRICS, stage, tokenizer, config.eval_each_epoch))
         if stage == "sft":
             trainer = sft_trainer(base_path, tokenizer, train_rows, eval_rows, config, stage_out, callbacks)
         else:

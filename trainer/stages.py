@@ -17,8 +17,7 @@ from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, SFTConfig, SFTTrai
 
 from trainer.base import cpu_4bit_guard, load_model
 from trainer.presets import TrainConfig, stage_steps
-
-ADAPTER = "adapter"  # each stage's final adapter: OUT/<stage>/adapter
+from trainer.runfolder import ADAPTER, SUMMARY
 
 
 @dataclass
@@ -272,5 +271,5 @@ def run_stage(trainer, out: Path, metrics: MetricsLog, resume: bool) -> dict:
     }
     if trainer.eval_dataset is not None:
         summary["eval_loss"] = trainer.evaluate().get("eval_loss")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2))
     return summary

@@ -23,14 +23,26 @@ from curator.app import render
 from curator.app.workbench import Workbench
 from curator.export import ExportError
 from curator.model import ToolCall, Turn
-from curator.runs import RESULT, RunConfig, log_tail, read_evaluation, read_metrics
+from curator.runs import log_tail, read_evaluation, read_metrics
 from curator.store import StoreError
 from curator.world import EVAL_TASKS
+from trainer.errors import TrainerError
 from trainer.evaluate import METRICS
-from trainer.presets import PRESETS
+from trainer.presets import (
+    PRESETS,
+    STAGES,
+    TrainConfig,
+    field_type,
+    get_preset,
+    parse_value,
+    settable,
+    with_overrides,
+)
+from trainer.runfolder import RESULT, Job
 
 DEFAULT_BASE = "SmolLM2-135M-Instruct (embedded default)"
-STAGES = ("sft", "dpo", "kto")
+FORM = ("stages", "max_steps", "eval_each_epoch")  # in the form's first rows; the other settings under "more"
+MORE = [f.name for f in settable() if f.name not in FORM]
 RUN_COLUMNS = [
     "id",
     "created",
@@ -54,26 +66,47 @@ OUTCOMES = {
 }
 
 
-def config_of(base, preset, stages, max_steps, eval_tasks, each_epoch) -> RunConfig:
-    """The form as a RunConfig; raises StoreError (one line) for what the user must change.
-    A browser sends an emptied number field as 0, so 0 max steps means the preset's epochs."""
+def help_of(name: str) -> str:
+    """A TrainConfig field's help text: the form's labels are the CLI's help."""
+    return TrainConfig.__dataclass_fields__[name].metadata["help"]
+
+
+def placeholders(preset: str) -> list[str]:
+    """What each "more settings" box means when left empty: the preset's value."""
+    config = get_preset(preset)
+    return [_text(getattr(config, name)) for name in MORE]
+
+
+def _text(value) -> str:
+    if value is None:
+        return "unset"
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+def job_of(
+    base, preset, stages, max_steps, eval_tasks, each_epoch, more: dict[str, str] | None = None
+) -> Job:
+    """The form as a Job; raises StoreError (one line) for what the user must change. A text box holds a
+    field's text form, parsed as the CLI parses its flag; an empty box leaves the preset's value."""
     if not stages:
         raise StoreError("tick at least one stage")
-    max_steps, eval_tasks = int(max_steps or 0), int(eval_tasks or 0)
-    if max_steps < 0:
-        raise StoreError(f"max steps must be 0 (the preset's epochs) or more, got {max_steps}")
+    eval_tasks = int(eval_tasks or 0)
     if not 0 <= eval_tasks <= len(EVAL_TASKS):
         raise StoreError(f"eval tasks must be 0 (no evaluation) to {len(EVAL_TASKS)}, got {eval_tasks}")
     if each_epoch and not eval_tasks:
         raise StoreError("the benchmark after every epoch needs at least 1 eval task")
-    return RunConfig(
-        base=(base or "").strip() or None,
-        preset=preset,
-        stages=tuple(s for s in STAGES if s in stages),
-        max_steps=max_steps or None,
-        eval_tasks=eval_tasks,
-        eval_each_epoch=eval_tasks if each_epoch else None,
-    )
+    texts = {"max_steps": max_steps, **(more or {})}
+    try:
+        overrides = {k: parse_value(k, str(v)) for k, v in texts.items() if str(v or "").strip()}
+        config = with_overrides(
+            get_preset(preset),
+            **overrides,
+            stages=tuple(s for s in STAGES if s in stages),
+            eval_each_epoch=eval_tasks if each_epoch else None,
+        )
+    except (ValueError, TrainerError) as exc:
+        raise StoreError(str(exc)) from exc
+    return Job(config, base=(base or "").strip() or None, preset=preset, eval_tasks=eval_tasks)
 
 
 def base_name(base: str | None) -> str:
@@ -185,15 +218,18 @@ def phase(run: dict, metrics: list[dict]) -> str:
 
 
 def details_html(run: dict) -> str:
-    config = json.loads(run["config"])
+    job = Job.from_dict(json.loads(run["config"]))
+    preset = get_preset(job.preset) if job.preset in PRESETS else TrainConfig()
+    changed = [f"{k} {_text(v)}" for k, v in vars(job.config).items() if v != getattr(preset, k)]
     rows = [
         ("created", f"{run['created_at']:%Y-%m-%d %H:%M:%S} by {run['created_by']}"),
-        ("base", base_name(config["base"])),
-        ("preset", config["preset"]),
-        ("stages", ", ".join(config["stages"])),
-        ("max steps", config["max_steps"] or "preset's epochs"),
-        ("eval tasks", "all" if config["eval_tasks"] is None else config["eval_tasks"]),
-        ("benchmark every epoch", config["eval_each_epoch"] or "off"),
+        ("base", base_name(job.base)),
+        ("preset", job.preset or "-"),
+        ("stages", ", ".join(job.config.stages)),
+        ("max steps", job.config.max_steps or "the epochs decide"),
+        ("changed from the preset", ", ".join(changed) or "nothing"),
+        ("eval tasks", "all" if job.eval_tasks is None else job.eval_tasks),
+        ("benchmark every epoch", job.config.eval_each_epoch or "off"),
         ("folder", run["folder"]),
         ("process", run["pid"]),
         ("adapter", _result(run).get("adapter", "-")),
@@ -331,6 +367,22 @@ def task_choices(evaluation: dict | None) -> list[tuple[str, str]]:
     ]
 
 
+def more_settings() -> dict[str, gr.Textbox]:
+    """One box per other TrainConfig field, labelled with its help text; empty: the preset's value."""
+    boxes = {}
+    with gr.Accordion("more settings (empty: the preset's value)", open=False, elem_id="tr-more"):
+        for start in range(0, len(MORE), 4):
+            with gr.Row():
+                for name, shown in zip(MORE[start : start + 4], placeholders("cpu-demo")[start : start + 4]):
+                    boxes[name] = gr.Textbox(
+                        label=name.replace("_", " "),
+                        info=help_of(name) + (" (true or false)" if field_type(name) is bool else ""),
+                        placeholder=shown,
+                        elem_id=f"tr-{name.replace('_', '-')}",
+                    )
+    return boxes
+
+
 def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
     """The tab's layout and handlers, inside the app's Tabs. `who(request)` names the user.
     Opening the tab shows the running run, else the latest: after a reload too."""
@@ -343,14 +395,16 @@ def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
                 scale=3,
             )
             preset = gr.Dropdown(list(PRESETS), value="cpu-demo", label="preset", elem_id="tr-preset")
-            stages = gr.CheckboxGroup(list(STAGES), value=["sft", "dpo"], label="stages", elem_id="tr-stages")
+            stages = gr.CheckboxGroup(
+                list(STAGES),
+                value=["sft", "dpo"],
+                label="stages",
+                info=help_of("stages"),
+                elem_id="tr-stages",
+            )
         with gr.Row():
-            max_steps = gr.Number(
-                label="max steps per stage (0: the preset's epochs)",
-                precision=0,
-                value=0,
-                minimum=0,
-                elem_id="tr-max-steps",
+            max_steps = gr.Textbox(
+                label="max steps", info=help_of("max_steps"), placeholder="unset", elem_id="tr-max-steps"
             )
             eval_tasks = gr.Number(
                 label=f"held-out eval tasks, base vs tuned after training (0: none; all: {len(EVAL_TASKS)})",
@@ -361,8 +415,11 @@ def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
                 elem_id="tr-eval-tasks",
             )
             each_epoch = gr.Checkbox(
-                label="benchmark after every epoch (on the eval tasks)", elem_id="tr-each-epoch"
+                label="benchmark after every epoch (on the eval tasks)",
+                info=help_of("eval_each_epoch"),
+                elem_id="tr-each-epoch",
             )
+        more = more_settings()
         with gr.Row():
             train_btn = gr.Button("Train", variant="primary", elem_id="tr-train")
             cancel_btn = gr.Button("Cancel run", variant="stop", elem_id="tr-cancel")
@@ -471,20 +528,19 @@ def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
         running = any(r["status"] == "running" for r in all_runs)
         return [gr.skip(), runs_table(all_runs), *[gr.skip()] * 11, gr.Timer(active=running), gr.skip()]
 
-    def on_train(
-        base_,
-        preset_,
-        stages_,
-        max_steps_,
-        eval_tasks_,
-        each_epoch_,
-        request: gr.Request,
-        progress=gr.Progress(),
-    ):
+    def on_train(form: dict, request: gr.Request, progress=gr.Progress()):
         try:
-            config = config_of(base_, preset_, stages_, max_steps_, eval_tasks_, each_epoch_)
+            job = job_of(
+                form[base],
+                form[preset],
+                form[stages],
+                form[max_steps],
+                form[eval_tasks],
+                form[each_epoch],
+                {name: form[box] for name, box in more.items()},
+            )
             run_id = bench.start_run(
-                config, who(request), runs_root, lambda f, text: progress(f, desc=f"export: {text}")
+                job, who(request), runs_root, lambda f, text: progress(f, desc=f"export: {text}")
             )
         except (StoreError, ExportError) as exc:
             return [render.err(str(exc)), *[gr.skip()] * len(view_outputs)]
@@ -510,8 +566,11 @@ def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
         folder = next((r["folder"] for r in bench.runs() if r["run_id"] == run_id), None)
         return transcripts_html(read_evaluation(folder) if folder else None, task_id)
 
-    form = [base, preset, stages, max_steps, eval_tasks, each_epoch]
+    form = {base, preset, stages, max_steps, eval_tasks, each_epoch, *more.values()}
     train_btn.click(on_train, form, [message, *view_outputs], concurrency_limit=1)
+    preset.change(
+        lambda p: [gr.Textbox(placeholder=text) for text in placeholders(p)], [preset], list(more.values())
+    )
     cancel_btn.click(on_cancel, [pick], [message, *view_outputs], show_progress="hidden")
     timer.tick(on_tick, [pick, shown_status], view_outputs, show_progress="hidden")
     pick.input(view, [pick], view_outputs, show_progress="hidden")

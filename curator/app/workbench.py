@@ -32,8 +32,9 @@ from curator.review import (
     release_lease,
     undo,
 )
-from curator.runs import RunConfig, cancel_run, list_runs, start_run
+from curator.runs import cancel_run, list_runs, start_run
 from curator.store import Store
+from trainer.runfolder import Job
 
 
 @dataclass
@@ -158,9 +159,9 @@ class Workbench:
 
     # -- training runs (the export runs here, under the lock; the training in its own process)
 
-    def start_run(self, config: RunConfig, user: str, root: Path, progress=None) -> int:
+    def start_run(self, job: Job, user: str, root: Path, progress=None) -> int:
         with self.db() as store:
-            return start_run(store, config, user=user, root=root, progress=progress)
+            return start_run(store, job, user=user, root=root, progress=progress)
 
     def runs(self) -> list[dict]:
         """All runs, newest first, after recording the outcome of any that ended."""

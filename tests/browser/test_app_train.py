@@ -66,7 +66,7 @@ def test_a_run_trains_and_shows_base_vs_tuned(curated, tiny_base, serve, page_of
     assert "SmolLM2-135M-Instruct" in page.get_attribute("#tr-base textarea, #tr-base input", "placeholder")
     page.fill("#tr-base :is(input, textarea)", str(tiny_base))
     choose(page, "tr-preset", "cpu-smoke")
-    page.fill("#tr-max-steps input", "2")
+    page.fill("#tr-max-steps :is(input, textarea)", "2")
     page.fill("#tr-eval-tasks input", "2")
     page.check("#tr-each-epoch input")
     page.click("#tr-train")
