@@ -30,6 +30,7 @@ from pathlib import Path
 import orjson
 
 from curator.errors import JobError
+from curator.filters import ExportFilters, selected_sql
 from curator.messages import flat_message, json_string, task_messages
 from curator.pairs import (
     ACCEPTED,
@@ -45,7 +46,6 @@ from curator.pairs import (
     load_tasks,
     snapshot,
 )
-from curator.selection import ExportFilters, selected_sql
 from curator.store import Store
 
 __all__ = [
@@ -724,13 +724,7 @@ def _check_options(store: Store, fmt, eval_fraction, rehearsal_ratio, filters) -
         raise ExportError(f"eval fraction must be at least 0 and below 1, got {eval_fraction}")
     if not 0 < rehearsal_ratio < 1:
         raise ExportError(f"rehearsal ratio must be above 0 and below 1, got {rehearsal_ratio}")
-    if filters.tags:
-        known = {t for (t,) in store.con.execute("SELECT DISTINCT tag FROM taxonomy").fetchall()}
-        unknown = [t for t in filters.tags if t not in known]
-        if unknown:
-            raise ExportError(
-                f"unknown failure tag(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+    store.check_tags(filters.tags, error=ExportError)
 
 
 def _describe(filters: ExportFilters) -> str:

@@ -1,14 +1,21 @@
-"""Which reviewed trajectories an export takes: `ExportFilters` and the SQL it becomes.
+"""Which trajectories a command takes: `ExportFilters`, how a user writes them, and the SQL they become.
 
-Shared by the pair builders (`curator.pairs`), the exporter and the app's Export tab, so that a
-preview, `curator stats` and the files written all count the same rows.
+One parser and one SQL builder, shared by `curator export`, `curator bulk`, the pair builders
+(`curator.pairs`), the exporter and the app's Export tab, so that a preview, the CLI and the
+files written all count the same rows and read a date the same way.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from curator.errors import CuratorError
+
+
+class FilterError(CuratorError):
+    """A filter the user wrote cannot be read; one line naming the filter."""
 
 
 @dataclass(frozen=True)
@@ -20,10 +27,13 @@ class ExportFilters:
     - `source_format`: the importer format name (`openai_chat`, `react`, ...).
     - `teacher`: the teacher model's name.
     - `reviewer`: who made the standing decision (for compare pairs: who compared).
-    - `since` / `until`: when that decision was made; `since` inclusive, `until` exclusive.
+    - `since` / `until`: when that decision was made; `since` inclusive, `until` exclusive (a
+      bare date written by a user becomes the next midnight: see `parse_when`).
     - `tags`: failures carrying at least one of these tags. Accepted trajectories have no tags
       and are not affected, so "export the loop failures" still keeps the SFT rows.
     - `traj_ids`: only these trajectories (`curator select` chose them); a pair needs both sides.
+    - `source_label`: the label the source file gave (`success`, `failure`); `task_keys`: only
+      these tasks (None: all). `curator bulk` uses these two.
     """
 
     source_file: str | None = None
@@ -34,6 +44,8 @@ class ExportFilters:
     until: datetime | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
     traj_ids: tuple[int, ...] = field(default_factory=tuple)
+    source_label: str | None = None
+    task_keys: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict:
         """The filters as the manifest records them (only those set)."""
@@ -49,6 +61,44 @@ class ExportFilters:
         return out
 
 
+def parse_when(text: str, *, end: bool = False, name: str = "date") -> datetime:
+    """A user's date or time (`2025-01-31`, `2025-01-31T14:00`). A bare date as an end (`--until`,
+    the app's "decided until") includes that whole day: it becomes the next midnight, exclusive."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise FilterError(
+            f"{name}: {text!r} is not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)"
+        ) from None
+    return value + timedelta(days=1) if end and len(text.strip()) == 10 else value
+
+
+def from_text(
+    *,
+    file: str | None = None,
+    source_format: str | None = None,
+    teacher: str | None = None,
+    reviewer: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    tags=(),
+) -> ExportFilters:
+    """Filters as a user types them (CLI options, the app's form): empty means no restriction."""
+
+    def text(value):
+        return (value or "").strip() or None
+
+    return ExportFilters(
+        source_file=text(file),
+        source_format=text(source_format),
+        teacher=text(teacher),
+        reviewer=text(reviewer),
+        since=parse_when(since, name="since") if text(since) else None,
+        until=parse_when(until, end=True, name="until") if text(until) else None,
+        tags=tuple(tags or ()),
+    )
+
+
 def matching_files(con, pattern: str) -> list[str]:
     """Imported files whose path matches a glob (a plain path matches itself): the one rule for
     `--file` in `curator bulk`, `curator export` and the app."""
@@ -61,7 +111,7 @@ def matching_files(con, pattern: str) -> list[str]:
 
 def trajectory_where(con, filters: ExportFilters, alias: str = "t") -> tuple[str, list]:
     """SQL condition (and parameters) on the `trajectories` row `alias`: file, format, teacher,
-    ids."""
+    ids, label, task."""
     where, params = ["TRUE"], []
     if filters.source_file:
         where.append(f"list_contains(?, {alias}.source_file)")
@@ -75,6 +125,12 @@ def trajectory_where(con, filters: ExportFilters, alias: str = "t") -> tuple[str
     if filters.traj_ids:
         where.append(f"list_contains(?, {alias}.traj_id)")
         params.append(list(filters.traj_ids))
+    if filters.source_label:
+        where.append(f"{alias}.source_label = ?")
+        params.append(filters.source_label)
+    if filters.task_keys is not None:
+        where.append(f"{alias}.task_key IN (SELECT unnest(?))")  # a semi-join: not a scan of the list per row
+        params.append(list(filters.task_keys))
     return " AND ".join(where), params
 
 

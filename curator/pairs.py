@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import orjson
 
+from curator.filters import ExportFilters, decision_where, selected_sql, trajectory_where
 from curator.messages import ASSISTANT
 from curator.model import Task
-from curator.selection import ExportFilters, decision_where, selected_sql, trajectory_where
 from curator.store import Store
 
 ACCEPTED = ("accepted", "edited")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import orjson
 
 from curator.checks import run_checks
+from curator.filters import ExportFilters, trajectory_where
 from curator.messages import rendered
 from curator.model import Task, Turn
-from curator.selection import matching_files
 from curator.store import Store, StoreError
 
 DECISION_STATUS = {"accept": "accepted", "edit": "edited", "fail": "failed", "skip": "skipped"}
@@ -287,26 +287,14 @@ def bulk(
     if kind not in ("accept", "fail"):
         raise ReviewError(f"bulk decides accept or fail, not {kind!r}")
     version = store.taxonomy_version()
-    known = {t["tag"] for t in store.taxonomy(version)}
-    unknown = [t for t in tags if t not in known]
-    if unknown:
-        raise ReviewError(
-            f"unknown failure tag(s) {', '.join(unknown)}; taxonomy v{version} "
-            f"has: {', '.join(sorted(known))}"
-        )
-    where, params = ["s.status = 'pending'"], []
-    if source_label:
-        where.append("t.source_label = ?")
-        params.append(source_label)
-    if fmt:
-        where.append("t.source_format = ?")
-        params.append(fmt)
-    if file_pattern:
-        where.append("list_contains(?, t.source_file)")
-        params.append(matching_files(store.con, file_pattern))
-    if task_keys is not None:
-        where.append("t.task_key IN (SELECT unnest(?))")  # a semi-join: not a scan of the list per row
-        params.append(list(task_keys))
+    store.check_tags(tags, version, error=ReviewError)
+    chosen = ExportFilters(
+        source_file=file_pattern,
+        source_format=fmt,
+        source_label=source_label,
+        task_keys=None if task_keys is None else tuple(task_keys),
+    )
+    t_sql, params = trajectory_where(store.con, chosen)
     given = list(tags) or None
     with store.transaction() as con:
         start = store.scalar("SELECT coalesce(max(event_id), 0) FROM events")
@@ -322,7 +310,7 @@ def bulk(
                         t.n_steps - 1) END,
                    'bulk', ?
             FROM trajectories t JOIN state s USING (traj_id)
-            WHERE {" AND ".join(where)} ORDER BY t.traj_id""",
+            WHERE s.status = 'pending' AND {t_sql} ORDER BY t.traj_id""",
             [reviewer, kind, kind, given, kind, version, *params],
         )
         con.execute(
@@ -401,14 +389,9 @@ def _guard(store: Store, traj_id: int, reviewer: str, seen: int | None, check_se
 
 
 def _check_failure(store: Store, traj_id: int, rev_id: int, tags, first_step, version: int):
-    known = {t["tag"] for t in store.taxonomy(version)}
     if not tags:
         raise ReviewError(f"trajectory {traj_id}: a failure needs at least one tag")
-    unknown = [t for t in tags if t not in known]
-    if unknown:
-        raise ReviewError(
-            f"trajectory {traj_id}: unknown failure tag(s) {', '.join(unknown)} (taxonomy v{version})"
-        )
+    store.check_tags(tags, version, error=ReviewError, where=f"trajectory {traj_id}: ")
     steps = store.scalar(
         """SELECT count(*) FROM (SELECT unnest(turns::JSON[]) AS t FROM revisions
            WHERE rev_id = ?) WHERE t->>'role' = 'assistant'""",

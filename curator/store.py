@@ -297,6 +297,20 @@ class Store:
     def taxonomy_version(self) -> int:
         return self.scalar("SELECT max(version) FROM taxonomy")
 
+    def check_tags(
+        self, tags, version: int | None = None, *, error: type[CuratorError] = StoreError, where=""
+    ):
+        """The one tag check: raise `error` naming every tag not in taxonomy `version` (None: in
+        any version, as old decisions keep their tags); `where` prefixes the message."""
+        sql = "SELECT DISTINCT tag FROM taxonomy" + (" WHERE version = ?" if version else "")
+        known = set(self.column(sql, [version] if version else []))
+        unknown = [t for t in tags if t not in known]
+        if unknown:
+            of = f"taxonomy v{version}" if version else "the taxonomy"
+            raise error(
+                f"{where}unknown failure tag(s) {', '.join(unknown)}; {of} has: {', '.join(sorted(known))}"
+            )
+
     def taxonomy(self, version: int | None = None) -> list[dict]:
         version = version or self.taxonomy_version()
         rows = self.con.execute(

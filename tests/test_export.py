@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import orjson
 import pytest
-from conftest import SAMPLE, cli_json, write_jsonl
+from conftest import SAMPLE, cli_json, run_cli, write_jsonl
 from test_pairs import build_store
 
 from curator.cli import main
@@ -21,6 +21,7 @@ from curator.export import (
     preview_counts,
     resolve_export_dir,
 )
+from curator.filters import FilterError, from_text
 from curator.messages import flat_message
 from curator.store import Store
 
@@ -253,6 +254,35 @@ def test_bad_options(hand, db, tmp_path):
     ):
         with pytest.raises(ExportError, match=message):
             export(db, tmp_path / "x", **kw)
+
+
+def test_since_and_until_include_the_whole_day_on_the_cli_and_in_the_app(hand, db, tmp_path):
+    """One meaning of a bare date: `--since D` from the start of D, `--until D` through the end of D,
+    the same through the CLI and through `filters.from_text` (what the app's Export tab calls)."""
+    today = datetime.now().date()
+    yesterday, tomorrow = (today + timedelta(days=d) for d in (-1, 1))
+    with Store(db, read_only=True) as store:
+        everything = preview_counts(store, ExportFilters())
+    for since, until, kept in (
+        (today, today, True),
+        (yesterday, today, True),
+        (None, yesterday, False),
+        (tomorrow, None, False),
+    ):
+        args = [f"--{k}={v}" for k, v in (("since", since), ("until", until)) if v]
+        out = tmp_path / f"{since}-{until}"
+        proc = run_cli("export", "--out", str(out), "--json", *args, db=db)
+        filters = from_text(since=since and str(since), until=until and str(until))
+        if kept:
+            assert orjson.loads(proc.stdout)["sft"] == everything["sft"], args
+            with Store(db, read_only=True) as store:
+                assert preview_counts(store, filters)["sft"] == everything["sft"], args
+        else:
+            assert proc.returncode == 1 and "nothing to export" in proc.stderr, args
+            with Store(db, read_only=True) as store:
+                assert preview_counts(store, filters)["sft"] == {"train": 0, "eval": 0}, args
+    with pytest.raises(FilterError, match="until: 'soon' is not a date"):
+        from_text(until="soon")
 
 
 def test_cli_export_json_and_exit_codes(hand, db, tmp_path, capsys):

@@ -24,10 +24,10 @@ from curator.app.steps import step_count
 from curator.app.taxonomy import TaxonomyError, save_version
 from curator.app.workbench import Shown, Workbench
 from curator.export import ExportError, export_store, list_exports, preview_counts, resolve_export_dir
+from curator.filters import ExportFilters
 from curator.importers import FORMATS
 from curator.model import Turn
 from curator.review import LeaseHeld, ReviewError, StaleWrite, load_task
-from curator.selection import ExportFilters
 
 STATIC = Path(__file__).resolve().parent / "static"
 HELP = """<div id="help" class="card"><b>Keys</b> (not while typing in a field):

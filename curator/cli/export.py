@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tqdm import tqdm
 
 from curator.cli import add_db, add_json
 from curator.export import DEFAULT_REHEARSAL_RATIO, FORMATS, ExportFilters, export_store
+from curator.filters import FilterError, parse_when
 from curator.layouts import TARGETS, apply_layout
 from curator.store import Store
 
@@ -58,12 +59,17 @@ def register(sub) -> str:
     f.add_argument("--source-format", metavar="NAME", help="only trajectories of this import format")
     f.add_argument("--teacher", metavar="NAME", help="only trajectories of this teacher model")
     f.add_argument("--reviewer", metavar="NAME", help="only decisions made by this reviewer")
-    f.add_argument("--since", type=_when, metavar="DATE", help="only decisions from this time on")
+    f.add_argument(
+        "--since",
+        type=_when,
+        metavar="DATE",
+        help="only decisions from this time on (a bare date: from the start of that day)",
+    )
     f.add_argument(
         "--until",
         type=_when_end,
         metavar="DATE",
-        help="only decisions before this time (a bare date: to the end of that day)",
+        help="only decisions up to this time (a bare date: that whole day included)",
     )
     f.add_argument(
         "--tag",
@@ -88,18 +94,15 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _when(text: str) -> datetime:
+def _when(text: str, end: bool = False) -> datetime:
     try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)"
-        ) from None
+        return parse_when(text, end=end, name="--until" if end else "--since")
+    except FilterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _when_end(text: str) -> datetime:
-    value = _when(text)
-    return value + timedelta(days=1) if len(text) == 10 else value
+    return _when(text, end=True)
 
 
 def run(args) -> dict:
