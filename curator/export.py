@@ -8,7 +8,7 @@
     DIR/manifest.json            counts, filters, seed, per-row lineage, file hashes
     DIR/README.md                dataset card
 
-(`.parquet` files, or one `datasets.save_to_disk` folder per kind, with `fmt`.) Splits are made by
+(`.parquet` files, or one `datasets.save_to_disk` folder per kind, with `file_format`.) Splits are made by
 task: a task's rows all land in `train` or all in `eval`. A split without rows has no file:
 `datasets` cannot load an empty JSON Lines file. The folder is built beside its final place and
 renamed into it at the end, so a failed or killed export leaves nothing half-written.
@@ -59,7 +59,7 @@ __all__ = [
 
 KINDS = ("sft", "dpo", "kto")
 SPLITS = ("train", "eval")
-FORMATS = ("jsonl", "parquet", "hf")
+FILE_FORMATS = ("jsonl", "parquet", "hf")
 REHEARSAL_ROLES = ("system", "user", "assistant", "tool")
 DEFAULT_REHEARSAL_RATIO = 0.1
 BATCH = 4096
@@ -223,7 +223,7 @@ def export_store(
     store: Store,
     out_dir,
     *,
-    fmt: str = "jsonl",
+    file_format: str = "jsonl",
     eval_fraction: float = 0.1,
     seed: int = 0,
     filters: ExportFilters | None = None,
@@ -244,7 +244,7 @@ def export_store(
     how far the export got. Raises `ExportError` (one line) for anything the user must change.
     """
     filters = filters or ExportFilters()
-    _check_options(store, fmt, eval_fraction, rehearsal_ratio, filters)
+    _check_options(store, file_format, eval_fraction, rehearsal_ratio, filters)
     progress = progress or (lambda fraction, message: None)
     out = Path(out_dir)
     _check_out(out, overwrite)
@@ -254,7 +254,7 @@ def export_store(
             store,
             out,
             filters,
-            fmt,
+            file_format,
             eval_fraction,
             seed,
             rehearsal,
@@ -271,7 +271,7 @@ def _export(
     store: Store,
     out: Path,
     filters: ExportFilters,
-    fmt: str,
+    file_format: str,
     eval_fraction: float,
     seed: int,
     rehearsal,
@@ -291,12 +291,12 @@ def _export(
     mix = _read_rehearsal(Path(rehearsal)) if rehearsal else None
     tmp = _make_tmp(out)
     try:
-        manifest = _write(con, plan, tmp, fmt, seed, mix, rehearsal_ratio, progress)
+        manifest = _write(con, plan, tmp, file_format, seed, mix, rehearsal_ratio, progress)
         manifest.update(
             curator_export=1,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             store=str(store.path),
-            format=fmt,
+            format=file_format,
             seed=seed,
             eval_fraction=eval_fraction,
             filters=filters.to_dict(),
@@ -321,7 +321,9 @@ def _export(
     }
 
 
-def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float, progress: Progress) -> dict:
+def _write(
+    con, plan: _Plan, tmp: Path, file_format: str, seed: int, mix, ratio: float, progress: Progress
+) -> dict:
     lineage = {kind: [] for kind in KINDS}
     tasks = _load_tasks(con, [p.task_hash for p in plan.pairs] + [f.item.task_hash for f in plan.failures])
     with _Files(tmp) as files:
@@ -352,9 +354,9 @@ def _write(con, plan: _Plan, tmp: Path, fmt: str, seed: int, mix, ratio: float, 
         )
         hashes = files.hashes()
     counts = {kind: {split: files.rows.get(f"{kind}/{split}.jsonl", 0) for split in SPLITS} for kind in KINDS}
-    if fmt != "jsonl":
-        progress(0.85, f"writing {fmt} files")
-        _convert(tmp, fmt, files.rows)
+    if file_format != "jsonl":
+        progress(0.85, f"writing {file_format} files")
+        _convert(tmp, file_format, files.rows)
         progress(0.95, "hashing files")
         hashes = file_hashes(tmp)
     return {
@@ -586,7 +588,7 @@ def arrow_schemas() -> dict:
     }
 
 
-def _convert(tmp: Path, fmt: str, written: dict) -> None:
+def _convert(tmp: Path, file_format: str, written: dict) -> None:
     """Turn the JSON Lines just written into Parquet files or `save_to_disk` folders."""
     import pyarrow.json as paj
     import pyarrow.parquet as pq
@@ -603,10 +605,10 @@ def _convert(tmp: Path, fmt: str, written: dict) -> None:
                 read_options=paj.ReadOptions(block_size=16 << 20),
                 parse_options=paj.ParseOptions(explicit_schema=schemas[kind]),
             )
-            if fmt == "parquet":
+            if file_format == "parquet":
                 pq.write_table(tables[split], tmp / kind / f"{split}.parquet")
             path.unlink()
-        if fmt == "hf" and tables:
+        if file_format == "hf" and tables:
             _save_to_disk(tmp / kind, tables)
 
 
@@ -717,9 +719,9 @@ def _move_into_place(tmp: Path, out: Path) -> None:
 # -- options, card -----------------------------------------------------------------------------
 
 
-def _check_options(store: Store, fmt, eval_fraction, rehearsal_ratio, filters) -> None:
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+def _check_options(store: Store, file_format, eval_fraction, rehearsal_ratio, filters) -> None:
+    if file_format not in FILE_FORMATS:
+        raise ExportError(f"unknown export format {file_format!r}; use one of {', '.join(FILE_FORMATS)}")
     if not 0 <= eval_fraction < 1:
         raise ExportError(f"eval fraction must be at least 0 and below 1, got {eval_fraction}")
     if not 0 < rehearsal_ratio < 1:
@@ -744,8 +746,8 @@ def _ordered(manifest: dict) -> dict:
 def dataset_card(name: str, manifest: dict) -> str:
     """The README.md of an export: what each file holds and how it was made. For JSON Lines and
     Parquet its header declares the files, so `load_dataset(DIR, "sft")` works too."""
-    counts, pairs, fmt = manifest["counts"], manifest["pairs"], manifest["format"]
-    ext = {"jsonl": "jsonl", "parquet": "parquet"}.get(fmt)
+    counts, pairs, file_format = manifest["counts"], manifest["pairs"], manifest["format"]
+    ext = {"jsonl": "jsonl", "parquet": "parquet"}.get(file_format)
     files = manifest["files"]
     header = ["---", "tags: [agent, tool-calling, trl, sft, dpo, kto]"]
     if ext:
@@ -760,7 +762,7 @@ def dataset_card(name: str, manifest: dict) -> str:
         "jsonl": "`{kind}/train.jsonl`, `{kind}/eval.jsonl`",
         "parquet": "`{kind}/train.parquet`, `{kind}/eval.parquet`",
         "hf": "`{kind}/` (a `datasets.DatasetDict` saved with `save_to_disk`)",
-    }[fmt]
+    }[file_format]
 
     def n(kind):
         return f"{counts[kind]['train']} train / {counts[kind]['eval']} eval rows"

@@ -130,11 +130,11 @@ class _Columns:
         self.batches.extend(rows.to_batches())
 
 
-def import_file(store: Store, path: str, fmt: str = "auto", teacher: str | None = None) -> FileSummary:
+def import_file(store: Store, path: str, family: str = "auto", teacher: str | None = None) -> FileSummary:
     summary = FileSummary(path=str(path))
     try:
         parts = 2 if _can_split(path) else 1
-        parsed = parse_file(path, fmt, teacher, part=(0, parts))
+        parsed = parse_file(path, family, teacher, part=(0, parts))
         summary.format = parsed.format
         if parts == 1:
             batch = _batch(parsed.items)
@@ -180,9 +180,9 @@ def _batch(items: Iterable[Trajectory | Bad]) -> _Batch:
     return batch
 
 
-def _part_batch(path: str, fmt: str, teacher: str | None, part: tuple[int, int]) -> _Batch:
+def _part_batch(path: str, family: str, teacher: str | None, part: tuple[int, int]) -> _Batch:
     """The batch of one part of a file (run in the second process)."""
-    batch = _batch(parse_file(path, fmt, teacher, part).items)
+    batch = _batch(parse_file(path, family, teacher, part).items)
     batch.columns.flush()  # rows into Arrow: what crosses back is a few large buffers
     return batch
 

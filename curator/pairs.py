@@ -42,7 +42,7 @@ ACCEPTED = ("accepted", "edited")
 
 
 @dataclass(slots=True)
-class Item:
+class Reviewed:
     """One selected trajectory at one revision, with the decision that stands on it.
 
     `keys` are the revision's stored `turn_keys`, one per turn: pairs are found by comparing
@@ -69,8 +69,8 @@ class Pair:
     edits: where the reviewer rewrote)."""
 
     source: str  # edit | compare | same_task
-    chosen_item: Item
-    rejected_item: Item
+    chosen_item: Reviewed
+    rejected_item: Reviewed
     at: int
     events: tuple | list = ()  # `lineage` once the pairs are built
     reviewers: tuple | list = ()
@@ -115,7 +115,7 @@ class Failure:
     """A KTO row: the failed trajectory before its first faulty step (assistant step `step`, turn
     position `at`), and that step."""
 
-    item: Item
+    item: Reviewed
     at: int
     step: int
 
@@ -154,7 +154,7 @@ def edit_cuts(original, edited) -> list[int]:
     return cuts
 
 
-def failure_cut(item: Item) -> Failure | None:
+def failure_cut(item: Reviewed) -> Failure | None:
     """The KTO row of a failed item; None when its first faulty step is not one of its steps."""
     steps = assistant_positions(item.keys)
     step = item.first_step if item.first_step is not None else len(steps) - 1
@@ -163,7 +163,7 @@ def failure_cut(item: Item) -> Failure | None:
     return Failure(item, steps[step], step)
 
 
-def _pair(source, chosen: Item, rejected: Item, events=None, reviewers=None) -> Pair | None:
+def _pair(source, chosen: Reviewed, rejected: Reviewed, events=None, reviewers=None) -> Pair | None:
     """A pair cut where two trajectories of one task first differ (sources 2 and 3). Its events
     and reviewers: those given, else the decisions standing on both items."""
     if chosen.task_hash != rejected.task_hash or chosen.task_key != rejected.task_key:
@@ -186,7 +186,7 @@ def lineage(values) -> list:
 
 def load_items(
     con, filters: ExportFilters, statuses: tuple[str, ...], extra: str = "", params: tuple = ()
-) -> list[Item]:
+) -> list[Reviewed]:
     """Selected trajectories in `statuses` (and the extra SQL condition), in traj_id order."""
     sql, base = selected_sql(con, filters, statuses)
     rows = con.execute(
@@ -209,8 +209,8 @@ def _item(
     taxonomy_version,
     edit_event,
     editor,
-) -> Item:
-    return Item(
+) -> Reviewed:
+    return Reviewed(
         traj_id,
         task_key,
         task_hash,
@@ -235,7 +235,7 @@ def load_tasks(con, task_hashes) -> dict[str, tuple[Task, str]]:
     return {h: (Task(i, s, c, tuple(orjson.loads(tools)), tid), tools) for h, i, s, c, tools, tid in rows}
 
 
-def edit_pairs(con, items: list[Item]) -> list[Pair]:
+def edit_pairs(con, items: list[Reviewed]) -> list[Pair]:
     edited = [i for i in items if i.rev_number > 0]
     originals = (
         {
@@ -252,13 +252,13 @@ def edit_pairs(con, items: list[Item]) -> list[Pair]:
     pairs = []
     for item in edited:
         rev0, keys = originals[item.traj_id]
-        original = Item(item.traj_id, item.task_key, item.task_hash, rev0, 0, keys)
+        original = Reviewed(item.traj_id, item.task_key, item.task_hash, rev0, 0, keys)
         for i in edit_cuts(original.keys, item.keys):
             pairs.append(Pair("edit", item, original, i, item.events, item.reviewers))
     return pairs
 
 
-def same_task_pairs(accepted: list[Item], failed: list[Item]) -> list[Pair]:
+def same_task_pairs(accepted: list[Reviewed], failed: list[Reviewed]) -> list[Pair]:
     by_task = defaultdict(list)
     for f in failed:
         by_task[f.task_key].append(f)
@@ -305,7 +305,7 @@ def compare_pairs(con, filters: ExportFilters) -> list[Pair]:
     return pairs
 
 
-def _load_revisions(con, revs) -> dict[tuple[int, int], Item]:
+def _load_revisions(con, revs) -> dict[tuple[int, int], Reviewed]:
     """Items for given (traj_id, rev_id) revisions, whatever their review status."""
     if not revs:
         return {}
@@ -315,7 +315,7 @@ def _load_revisions(con, revs) -> dict[tuple[int, int], Item]:
            WHERE r.rev_id IN (SELECT unnest(?))""",
         [[r for _, r in revs]],
     ).fetchall()
-    return {(t, r): Item(t, k, h, r, n, keys) for t, k, h, r, n, keys in rows}
+    return {(t, r): Reviewed(t, k, h, r, n, keys) for t, k, h, r, n, keys in rows}
 
 
 def cut_messages(con, cuts: list[tuple[int, int, int | None]]) -> list[tuple[str, str, str]]:
@@ -338,7 +338,9 @@ def cut_messages(con, cuts: list[tuple[int, int, int | None]]) -> list[tuple[str
     ).fetchall()
 
 
-def build_pairs(con, filters: ExportFilters | None = None, failed: list[Item] | None = None) -> list[Pair]:
+def build_pairs(
+    con, filters: ExportFilters | None = None, failed: list[Reviewed] | None = None
+) -> list[Pair]:
     """Every pair of the selection, deduplicated, in a stable order (edit, compare, same_task;
     then by trajectory), with the lineage of all its duplicates. `failed`: the selected failed
     items, when the caller has them."""

@@ -276,7 +276,7 @@ def bulk(
     reviewer: str,
     *,
     source_label: str | None = None,
-    fmt: str | None = None,
+    source_format: str | None = None,
     file_pattern: str | None = None,
     tags: list[str] | tuple = (),
     task_keys: list[str] | None = None,
@@ -290,7 +290,7 @@ def bulk(
     store.check_tags(tags, version, error=ReviewError)
     chosen = ExportFilters(
         source_file=file_pattern,
-        source_format=fmt,
+        source_format=source_format,
         source_label=source_label,
         task_keys=None if task_keys is None else tuple(task_keys),
     )

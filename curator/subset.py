@@ -111,7 +111,7 @@ def select_store(
     strategy: str = "diverse",
     seed: int = 0,
     threshold: float = DEFAULT_THRESHOLD,
-    fmt: str = "jsonl",
+    file_format: str = "jsonl",
     eval_fraction: float = 0.1,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -136,7 +136,7 @@ def select_store(
     summary = export_store(
         store,
         out_dir,
-        fmt=fmt,
+        file_format=file_format,
         eval_fraction=eval_fraction,
         seed=seed,
         filters=ExportFilters(traj_ids=tuple(ids)),

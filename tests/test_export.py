@@ -132,8 +132,8 @@ def test_no_task_in_two_splits_and_lineage_for_every_row(hand, db, tmp_path):
 def test_same_seed_gives_byte_identical_files(hand, db, tmp_path):
     for fmt, ext in (("jsonl", "jsonl"), ("parquet", "parquet")):
         a, b = tmp_path / "a" / fmt, tmp_path / "b" / fmt
-        export(db, a, fmt=fmt, seed=7)
-        export(db, b, fmt=fmt, seed=7)
+        export(db, a, file_format=fmt, seed=7)
+        export(db, b, file_format=fmt, seed=7)
         names = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
         assert any(n.endswith(ext) for n in names)
         for name in names:
@@ -247,7 +247,7 @@ def test_resolve_export_dir_refuses_escapes(tmp_path):
 
 def test_bad_options(hand, db, tmp_path):
     for kw, message in (
-        ({"fmt": "csv"}, "unknown export format"),
+        ({"file_format": "csv"}, "unknown export format"),
         ({"eval_fraction": 1.0}, "eval fraction"),
         ({"rehearsal_ratio": 1.0}, "rehearsal ratio"),
         ({"filters": ExportFilters(tags=("nope",))}, "unknown failure tag"),

@@ -33,7 +33,7 @@ def exports(tmp_path_factory) -> dict[str, Path]:
     build_store(tmp, db)
     with Store(db, read_only=True) as store:
         return {
-            fmt: Path(export_store(store, tmp / fmt, fmt=fmt, eval_fraction=0.3)["out"])
+            fmt: Path(export_store(store, tmp / fmt, file_format=fmt, eval_fraction=0.3)["out"])
             for fmt in ("jsonl", "parquet", "hf")
         }
 

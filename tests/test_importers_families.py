@@ -655,7 +655,7 @@ def test_real_tau2_and_who_and_when(realdata, tmp_path):
 def test_event_logs_read_whole_when_split(realdata, name):
     """An event log's trajectory spans the file: the second part of a two-process read adds nothing."""
     first = list(parse_file(realdata / name, part=(0, 2)).items)
-    second = list(parse_file(realdata / name, fmt=parse_file(realdata / name).format, part=(1, 2)).items)
+    second = list(parse_file(realdata / name, family=parse_file(realdata / name).format, part=(1, 2)).items)
     assert len(first) == 1 and not isinstance(first[0], Bad) and second == []
 
 

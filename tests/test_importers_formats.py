@@ -13,7 +13,7 @@ from curator.importers import Bad, parse_file
 
 def load(tmp_path, name: str, content, fmt: str = "auto"):
     """Write `content` (text, or records to write as JSONL / one JSON value) and import it."""
-    parsed = parse_file(write(tmp_path, name, content), fmt=fmt, teacher="cli-teacher")
+    parsed = parse_file(write(tmp_path, name, content), family=fmt, teacher="cli-teacher")
     items = list(parsed.items)
     return (
         parsed.format,

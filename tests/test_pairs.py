@@ -13,7 +13,7 @@ from curator.ingest import import_file
 from curator.messages import rendered
 from curator.model import ToolCall, Turn
 from curator.pairs import (
-    Item,
+    Reviewed,
     build_pairs,
     count_pairs,
     cut_messages,
@@ -202,7 +202,7 @@ def test_edit_cuts_skip_tool_edits_and_stop_where_the_structure_changes():
 @pytest.mark.parametrize("first_step,cut", [(0, 0), (1, 2), (None, 2), (2, None), (-1, None)])
 def test_failure_cut_is_the_first_faulty_step(first_step, cut):
     keys = _k([_t("assistant", "a"), _t("tool", "r"), _t("assistant", "b")])
-    item = Item(1, "k", "h", 7, 0, keys, [1], ["ann"], ("loop",), first_step)
+    item = Reviewed(1, "k", "h", 7, 0, keys, [1], ["ann"], ("loop",), first_step)
     failure = failure_cut(item)
     if cut is None:
         assert failure is None

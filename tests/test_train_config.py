@@ -58,7 +58,9 @@ def test_unset_is_none_only():
             with pytest.raises(TrainerError, match=name):
                 TrainConfig(**{name: value})
     proc = run_cli("train", "--data", "x", "--out", "y", "--max-steps", "0")
-    assert proc.returncode == 1 and proc.stderr.splitlines()[-1].startswith("error: max_steps must be at least 1")
+    assert proc.returncode == 1 and proc.stderr.splitlines()[-1].startswith(
+        "error: max_steps must be at least 1"
+    )
 
 
 def test_job_json_round_trips_a_whole_config(tmp_path):

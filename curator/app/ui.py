@@ -25,7 +25,7 @@ from curator.app.taxonomy import TaxonomyError, save_version
 from curator.app.workbench import Shown, Workbench
 from curator.export import ExportError, export_store, list_exports, preview_counts, resolve_export_dir
 from curator.filters import ExportFilters
-from curator.importers import FORMATS
+from curator.importers import FAMILY_BY_NAME
 from curator.model import Turn
 from curator.review import LeaseHeld, ReviewError, StaleWrite, load_task
 
@@ -209,7 +209,7 @@ def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_roo
                     )
                     with gr.Column():
                         import_format = gr.Dropdown(
-                            ["auto", *FORMATS], value="auto", label="format", elem_id="import-format"
+                            ["auto", *FAMILY_BY_NAME], value="auto", label="format", elem_id="import-format"
                         )
                         import_teacher = gr.Textbox(
                             label="teacher (for records without one)", elem_id="import-teacher"
@@ -243,7 +243,7 @@ def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_roo
                 with gr.Row():
                     ex_file = gr.Textbox(label="source file (glob)", elem_id="ex-file")
                     ex_format = gr.Dropdown(
-                        ["", *FORMATS], value="", label="source format", elem_id="ex-source-format"
+                        ["", *FAMILY_BY_NAME], value="", label="source format", elem_id="ex-source-format"
                     )
                     ex_teacher = gr.Textbox(label="teacher", elem_id="ex-teacher")
                     ex_reviewer = gr.Textbox(label="reviewer", elem_id="ex-reviewer")
@@ -832,7 +832,7 @@ def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_roo
                     result = export_store(
                         store,
                         out,
-                        fmt=out_format,
+                        file_format=out_format,
                         eval_fraction=float(eval_fraction),
                         seed=int(seed or 0),
                         filters=filters,

@@ -36,7 +36,7 @@ def run(args) -> dict:
             args.action,
             args.reviewer or getpass.getuser(),
             source_label=args.source_label,
-            fmt=args.format,
+            source_format=args.format,
             file_pattern=args.file,
             tags=args.tag,
             task_keys=args.task,

@@ -10,7 +10,7 @@ from datetime import datetime
 from tqdm import tqdm
 
 from curator.cli import add_db, add_json
-from curator.export import DEFAULT_REHEARSAL_RATIO, FORMATS, ExportFilters, export_store
+from curator.export import DEFAULT_REHEARSAL_RATIO, FILE_FORMATS, ExportFilters, export_store
 from curator.filters import FilterError, parse_when
 from curator.layouts import TARGETS, apply_layout
 from curator.store import Store
@@ -22,7 +22,7 @@ def register(sub) -> str:
     p.add_argument(
         "--format",
         default="jsonl",
-        choices=FORMATS,
+        choices=FILE_FORMATS,
         help="jsonl (default), parquet, or hf (a datasets.save_to_disk folder per kind)",
     )
     p.add_argument(
@@ -127,7 +127,7 @@ def run(args) -> dict:
         result = export_store(
             store,
             args.out,
-            fmt=args.format,
+            file_format=args.format,
             eval_fraction=args.eval_fraction,
             seed=args.seed,
             filters=filters,

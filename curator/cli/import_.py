@@ -7,7 +7,7 @@ import sys
 from tqdm import tqdm
 
 from curator.cli import add_db, add_json
-from curator.importers import FORMATS
+from curator.importers import FAMILY_BY_NAME
 from curator.ingest import import_file
 from curator.store import Store
 
@@ -18,7 +18,7 @@ def register(sub) -> str:
     p.add_argument(
         "--format",
         default="auto",
-        choices=["auto", *FORMATS],
+        choices=["auto", *FAMILY_BY_NAME],
         help="source format (default: detected from the content)",
     )
     p.add_argument("--teacher", help="teacher model name for records that do not name one")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from curator.cli import add_db, add_json
 from curator.cli.export import _fraction, progress_bar
-from curator.export import FORMATS
+from curator.export import FILE_FORMATS
 from curator.similarity import DEFAULT_THRESHOLD
 from curator.store import Store
 from curator.subset import STRATEGIES, select_store
@@ -23,7 +23,7 @@ def register(sub) -> str:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of ties, the random sample and the split")
     p.add_argument("--out", required=True, metavar="DIR", help="export folder to create")
-    p.add_argument("--format", default="jsonl", choices=FORMATS, help="as `curator export`")
+    p.add_argument("--format", default="jsonl", choices=FILE_FORMATS, help="as `curator export`")
     p.add_argument("--eval-fraction", type=_fraction, default=0.1, metavar="F", help="as `curator export`")
     p.add_argument(
         "--threshold",
@@ -47,7 +47,7 @@ def run(args) -> dict:
             strategy=args.strategy,
             seed=args.seed,
             threshold=args.threshold,
-            fmt=args.format,
+            file_format=args.format,
             eval_fraction=args.eval_fraction,
             overwrite=args.overwrite,
             progress=progress,

@@ -58,11 +58,11 @@ FAMILIES = (
     alfworld,
     react,
 )
-FORMATS = {family.NAME: family for family in FAMILIES}
+FAMILY_BY_NAME = {family.NAME: family for family in FAMILIES}
 SNIFF_SAMPLE = 20
 UNREADABLE = "unreadable"  # a file whose first records are all bad: each is reported as such
 
-__all__ = ["FORMATS", "Bad", "FileError", "ParsedFile", "RecordError", "parse_file"]
+__all__ = ["FAMILY_BY_NAME", "Bad", "FileError", "ParsedFile", "RecordError", "parse_file"]
 
 
 @dataclass
@@ -87,34 +87,34 @@ def detect(values: list) -> str | None:
 
 
 def parse_file(
-    path: str | Path, fmt: str = "auto", teacher: str | None = None, part: tuple[int, int] = (0, 1)
+    path: str | Path, family: str = "auto", teacher: str | None = None, part: tuple[int, int] = (0, 1)
 ) -> ParsedFile:
     """Open a file and say its format; iterate `.items` for trajectories and bad records.
 
     `part`: read only that part of the file (see `read_records`); give the other parts the
     format that part 0 found (`UNREADABLE` included), as their own first records may differ."""
     path = Path(path)
-    if fmt not in ("auto", UNREADABLE, *FORMATS):
-        raise FileError(f"unknown format {fmt!r}; known: auto, {', '.join(FORMATS)}")
+    if family not in ("auto", UNREADABLE, *FAMILY_BY_NAME):
+        raise FileError(f"unknown format {family!r}; known: auto, {', '.join(FAMILY_BY_NAME)}")
     records = read_records(path, is_single_record, part)
     head = list(itertools.islice(records, SNIFF_SAMPLE))
-    if fmt == "auto":
-        fmt = detect([r.value for r in head if isinstance(r, Record)])
-        if fmt is None:
+    if family == "auto":
+        family = detect([r.value for r in head if isinstance(r, Record)])
+        if family is None:
             if head and all(isinstance(r, Bad) for r in head):
-                fmt = UNREADABLE
+                family = UNREADABLE
             else:
                 raise FileError(
-                    f"{path}: unknown format (none of {', '.join(FORMATS)} "
+                    f"{path}: unknown format (none of {', '.join(FAMILY_BY_NAME)} "
                     f"recognises its records); try --format NAME"
                 )
-    ctx = Context(path=str(path), format=fmt, teacher=teacher)
-    family = FORMATS.get(fmt)
+    ctx = Context(path=str(path), format=family, teacher=teacher)
+    reader = FAMILY_BY_NAME.get(family)
     records = itertools.chain(head, records)
-    if hasattr(family, "groups"):
+    if hasattr(reader, "groups"):
         records = _whole(path, records, part)
-        return ParsedFile(str(path), fmt, _group_items(family, ctx, records))
-    return ParsedFile(str(path), fmt, _items(family, ctx, records))
+        return ParsedFile(str(path), family, _group_items(reader, ctx, records))
+    return ParsedFile(str(path), family, _items(reader, ctx, records))
 
 
 def _whole(path: Path, records, part: tuple[int, int]):
