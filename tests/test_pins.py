@@ -1,0 +1,44 @@
+"""The private library behaviour the code patches or relies on is still there. Each is pinned with an upper
+bound in pyproject.toml; when a new release moves it, this test fails and names what to re-check, instead of
+the patch silently doing nothing (a slower run, or a model that stops learning)."""
+
+from __future__ import annotations
+
+import inspect
+
+
+def nested_code(function, name: str):
+    return next(c for c in function.__code__.co_consts if inspect.iscode(c) and c.co_name == name)
+
+
+def test_trl_fused_lm_head_still_asks_use_triton_which_our_patch_replaces(monkeypatch):
+    """trainer.stages.score_trained_positions_only replaces trl.trainer.utils._use_triton (pin: trl<1.17)."""
+    import torch
+    from trl.trainer import utils
+
+    from trainer.stages import score_trained_positions_only
+
+    assert callable(getattr(utils, "_use_triton", None)), "TRL no longer has trainer.utils._use_triton"
+    forward = nested_code(utils.add_fused_lm_head, "_fused_forward")
+    assert "_use_triton" in forward.co_names, (
+        "TRL's fused LM head no longer looks up _use_triton at call time"
+    )
+    monkeypatch.setattr(utils, "_use_triton", utils._use_triton)  # restored after the test
+    score_trained_positions_only()
+    assert utils._use_triton(torch.device("cpu")) is True
+
+
+def test_bitsandbytes_4bit_layer_still_reads_the_flag_our_guard_clears():
+    """trainer.base.cpu_4bit_guard clears Linear4bit.support_avx512bf16_for_cpu (pin: bitsandbytes<0.51)."""
+    from bitsandbytes.nn import Linear4bit
+
+    layer = Linear4bit(8, 8)
+    assert hasattr(layer, "support_avx512bf16_for_cpu"), "bitsandbytes renamed support_avx512bf16_for_cpu"
+    assert "support_avx512bf16_for_cpu" in Linear4bit.forward.__code__.co_names
+
+
+def test_transformers_still_lists_causal_lm_types_where_we_read_them():
+    """trainer.base checks a base model's type against this internal mapping (pin: transformers<6)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    assert MODEL_FOR_CAUSAL_LM_MAPPING_NAMES["llama"] == "LlamaForCausalLM"
