@@ -225,7 +225,7 @@ def undo(store: Store, reviewer: str) -> int:
     return event_id
 
 
-def compare(
+def record_comparison(
     store: Store,
     left: int,
     right: int,

@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from curator.app import render
-from curator.app.workbench import Workbench
+from curator.app.context import TabContext
 from curator.export import ExportError
 from curator.model import ToolCall, Turn
 from curator.runs import log_tail, read_evaluation, read_metrics
@@ -383,9 +383,10 @@ def more_settings() -> dict[str, gr.Textbox]:
     return boxes
 
 
-def train_tab(bench: Workbench, *, runs_root: Path, who) -> None:
+def build(ctx: TabContext) -> None:
     """The tab's layout and handlers, inside the app's Tabs. `who(request)` names the user.
     Opening the tab shows the running run, else the latest: after a reload too."""
+    bench, runs_root, who = ctx.bench, ctx.runs_root, ctx.who
     with gr.Tab("Train", id="train", elem_id="train-pane") as tab:
         with gr.Row():
             base = gr.Textbox(

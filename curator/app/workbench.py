@@ -25,10 +25,10 @@ from curator.review import (
     Loaded,
     ReviewError,
     acquire_lease,
-    compare,
     decide,
     edit,
     load,
+    record_comparison,
     release_lease,
     undo,
 )
@@ -50,7 +50,7 @@ class Shown:
 
 
 @dataclass
-class Item:
+class ReviewPage:
     """Everything the review screen shows for one trajectory."""
 
     shown: Shown
@@ -73,19 +73,19 @@ class Workbench:
 
     def next_item(
         self, reviewer: str, filters: QueueFilters, passed: frozenset[int] = frozenset()
-    ) -> Item | None:
+    ) -> ReviewPage | None:
         with self.db() as store:
             pick = self.queue.next(store, reviewer, filters, lease_seconds=self.lease_seconds, passed=passed)
             return self._item(store, pick) if pick else None
 
-    def reopen(self, reviewer: str, traj_id: int) -> Item:
+    def reopen(self, reviewer: str, traj_id: int) -> ReviewPage:
         """Show one item again (after an undo, or to look at it); leased like any other."""
         with self.db() as store:
             if not acquire_lease(store, traj_id, reviewer, self.lease_seconds):
                 raise ReviewError(f"trajectory {traj_id} is being reviewed by someone else")
             return self._item(store, Pick(traj_id, False))
 
-    def _item(self, store: Store, pick: Pick) -> Item:
+    def _item(self, store: Store, pick: Pick) -> ReviewPage:
         current = load(store, pick.traj_id)
         rev_id = current.rev_id
         if pick.second_review:  # blind: the original, as the first reviewer saw it
@@ -95,14 +95,19 @@ class Workbench:
         shown = Shown(pick.traj_id, rev_id, current.seen, time.monotonic(), pick.second_review)
         return self._build(store, shown, current if rev_id == current.rev_id else None)
 
-    def view(self, shown: Shown) -> Item:
+    def load(self, traj_id: int) -> Loaded:
+        """A trajectory at its current revision."""
+        with self.db() as store:
+            return load(store, traj_id)
+
+    def view(self, shown: Shown) -> ReviewPage:
         """What is on screen, rendered again (the markdown toggle, the edit's original)."""
         with self.db() as store:
             return self._build(store, shown)
 
-    def _build(self, store: Store, shown: Shown, loaded=None) -> Item:
+    def _build(self, store: Store, shown: Shown, loaded=None) -> ReviewPage:
         loaded = loaded or load(store, shown.traj_id, shown.rev_id)
-        return Item(shown, loaded)
+        return ReviewPage(shown, loaded)
 
     def release(self, shown: Shown | None, reviewer: str) -> None:
         if shown:
@@ -153,9 +158,11 @@ class Workbench:
             self.queue.reopen(traj_id)
             return traj_id
 
-    def compare(self, reviewer: str, left: int, right: int, verdict: str, seconds: float | None) -> int:
+    def record_comparison(
+        self, reviewer: str, left: int, right: int, verdict: str, seconds: float | None
+    ) -> int:
         with self.db() as store:
-            return compare(store, left, right, verdict, reviewer, seconds=seconds)
+            return record_comparison(store, left, right, verdict, reviewer, seconds=seconds)
 
     # -- training runs (the export runs here, under the lock; the training in its own process)
 

@@ -1,0 +1,121 @@
+"""The Dashboard tab: where the review stands, what fails, who decides how fast, how far reviewers
+agree, and the share of decided items that go to a blind second reviewer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+import gradio as gr
+
+from curator.app import dashboard
+from curator.app.context import TabContext
+from curator.app.queue import second_review_share, set_second_review_share
+
+
+def kappa_text(figures: dict) -> str:
+    if figures["kappa"] is None:
+        return "n/a (no item decided by two reviewers yet)"
+    return f"{figures['kappa']:.2f} over {figures['double_reviewed']} items ({figures['agreed']} agreed)"
+
+
+def summary_html(figures: dict) -> str:
+    s = figures["stats"]
+    return (
+        f'<div class="progress">{s["trajectories"]} trajectories of {s["tasks"]} '
+        f"tasks · {s['quarantined']} quarantined · agreement (Cohen's kappa): "
+        f'<b id="kappa">{escape(kappa_text(figures))}</b></div>'
+    )
+
+
+def share_saved_html(value: float) -> str:
+    return f'<div class="ok">{value:.0%} of decided items now go to a second reviewer.</div>'
+
+
+@dataclass
+class DashboardView:
+    tab: gr.Tab
+    refresh: gr.Button
+    summary: gr.HTML
+    status: gr.BarPlot
+    tags: gr.BarPlot
+    pairs: gr.BarPlot
+    throughput_plot: gr.BarPlot
+    throughput: gr.Dataframe
+    share: gr.Slider
+    share_save: gr.Button
+
+
+def _plots() -> tuple[gr.BarPlot, ...]:
+    with gr.Row():
+        status = gr.BarPlot(x="status", y="trajectories", title="By status", elem_id="plot-status")
+        tags = gr.BarPlot(
+            x="tag",
+            y="failures",
+            title="Failure tags",
+            sort="-y",
+            y_lim=[0, None],
+            x_label_angle=-40,
+            elem_id="plot-tags",
+        )
+    with gr.Row():
+        pairs = gr.BarPlot(x="source", y="pairs", title="Pairs available by source", elem_id="plot-pairs")
+        throughput = gr.BarPlot(
+            x="day",
+            y="decisions",
+            color="reviewer",
+            title="Decisions per reviewer and day",
+            elem_id="plot-throughput",
+        )
+    return status, tags, pairs, throughput
+
+
+def _layout() -> DashboardView:
+    with gr.Tab("Dashboard", id="dashboard", elem_id="dashboard-pane") as tab:
+        refresh = gr.Button("Refresh", elem_id="dash-refresh")
+        summary = gr.HTML(elem_id="dash-summary", js_on_load=None)
+        status, tags, pairs, throughput_plot = _plots()
+        throughput = gr.Dataframe(
+            label="Throughput (median seconds per item)", interactive=False, elem_id="throughput"
+        )
+        with gr.Row():
+            share = gr.Slider(
+                0,
+                1,
+                step=0.05,
+                label="share of decided items routed to a second reviewer (blind to the first decision)",
+                elem_id="second-share",
+            )
+            share_save = gr.Button("Save share", elem_id="second-share-save")
+    return DashboardView(
+        tab, refresh, summary, status, tags, pairs, throughput_plot, throughput, share, share_save
+    )
+
+
+def build(ctx: TabContext) -> None:
+    """The Dashboard tab inside the app's Tabs; its figures are drawn when it is opened."""
+    v = _layout()
+
+    def on_dashboard():
+        with ctx.bench.db() as store:
+            f = dashboard.figures(store)
+            share = second_review_share(store)
+        return {
+            v.summary: summary_html(f),
+            v.status: f["status"],
+            v.tags: f["tags"],
+            v.pairs: f["pairs"],
+            v.throughput_plot: f["throughput"][["day", "reviewer", "decisions"]],
+            v.throughput: f["throughput"],
+            v.share: share,
+        }
+
+    def on_share(value):
+        with ctx.bench.db() as store:
+            set_second_review_share(store, float(value))
+        return share_saved_html(value)
+
+    outputs = [v.summary, v.status, v.tags, v.pairs, v.throughput_plot, v.throughput, v.share]
+    v.refresh.click(on_dashboard, None, outputs)
+    v.tab.select(on_dashboard, None, outputs)
+    v.share_save.click(on_share, [v.share], [v.summary])

@@ -1,0 +1,323 @@
+"""The Review tab: the next item of the queue, its decisions (accept, fail, skip, undo), the queue
+filters, and the edit panel (`edit_panel`).
+
+Each handler asks the `Workbench` (queue, leases, decisions) and returns a dict keyed by the
+components it changes. Progress and the timeline are drawn after the item is on screen (`side`),
+so they never delay it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+import gradio as gr
+
+from curator.app import edit_panel, render
+from curator.app.context import TabContext, filters_of, shown_of
+from curator.app.queue import filter_choices
+from curator.app.render import err, ok
+from curator.app.workbench import ReviewPage, shown_state
+from curator.review import LeaseHeld, ReviewError, StaleWrite
+
+HELP = """<div id="help" class="card"><b>Keys</b> (not while typing in a field):
+<kbd>a</kbd> accept · <kbd>e</kbd> edit · <kbd>f</kbd> fail (with the ticked tags and the
+selected step) · <kbd>s</kbd> skip · <kbd>u</kbd> undo your last decision ·
+<kbd>j</kbd>/<kbd>k</kbd> next/previous step (selects the first faulty step) ·
+<kbd>1</kbd>-<kbd>9</kbd> toggle failure tags · <kbd>Esc</kbd> leave the editor ·
+<kbd>?</kbd> this help. Compare tab: <kbd>l</kbd> left better · <kbd>r</kbd> right better ·
+<kbd>t</kbd> tie · <kbd>b</kbd> both bad · <kbd>n</kbd> next pair.</div>"""
+FILTERS = ("source_file", "source_format", "teacher", "source_label", "check", "tool")
+EMPTY = "Nothing left in this queue. Change the filters, import more, or check the dashboard."
+DONE = {"accept": "Accepted", "fail": "Failed", "skip": "Skipped"}
+
+
+# -- pure helpers ------------------------------------------------------------------------------
+
+
+def tag_choices(tags: list[str]) -> list[tuple[str, str]]:
+    """Checkbox labels: the first nine tags carry the key that toggles them."""
+    return [(f"{i + 1} {t}" if i < 9 else t, t) for i, t in enumerate(tags)]
+
+
+def header_html(page: ReviewPage) -> str:
+    """The line above the step cards: which item, revision, status (hidden when blind), source."""
+    i, shown = page.loaded.info, page.shown
+    blind = (
+        '<span class="blind">second review (blind)</span> · '
+        if shown.second_review
+        else f"status: {escape(page.loaded.status)} · "
+    )
+    return (
+        f'<div class="meta">#{shown.traj_id} · revision {i["revision"]} · {blind}'
+        f"{escape(i['format'] or '')} · {escape(i['file'] or '')} "
+        f"{escape(i['record'] or '')} · teacher {escape(i['teacher'] or '?')} · "
+        f"source label {escape(i['label'] or 'none')}</div>"
+    ) + render.source_failure_html(page.loaded.meta)
+
+
+def progress_html(p: dict, reviewer: str) -> str:
+    return (
+        f'<div class="progress"><b>{p["done"]}</b> / {p["total"]} done · '
+        f"<b>{p['mine_today']}</b> mine today · reviewer <b>{escape(reviewer)}</b>"
+        f"</div>"
+    )
+
+
+def fail_problem(chosen, step) -> str | None:
+    """Why a fail cannot be recorded yet (a tag and the first faulty step are needed), or None."""
+    if not chosen:
+        return "Tick at least one failure tag (keys 1-9) to fail this."
+    if step is None:
+        return "Pick the first faulty step: click its card, or j/k."
+    return None
+
+
+# -- layout ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReviewView:
+    progress: gr.HTML
+    message: gr.HTML
+    filters: dict[str, gr.Dropdown]
+    search: gr.Textbox
+    apply_filters: gr.Button
+    task: gr.HTML
+    cards: gr.HTML
+    buttons: dict[str, gr.Button]  # accept, edit, fail, skip, undo
+    tags: gr.CheckboxGroup
+    first_step: gr.Number
+    note: gr.Textbox
+    edit: edit_panel.EditView
+    timeline: gr.HTML
+
+
+def _filters_layout() -> tuple[dict[str, gr.Dropdown], gr.Textbox, gr.Button]:
+    with gr.Accordion("Queue filters", open=False):
+        with gr.Row():
+            boxes = {
+                name: gr.Dropdown(
+                    label=name.replace("_", " "),
+                    choices=[""],
+                    value="",
+                    allow_custom_value=False,
+                    elem_id=f"filter-{name}",
+                )
+                for name in FILTERS
+            }
+        with gr.Row():
+            search = gr.Textbox(label="text search", elem_id="filter-text", scale=3)
+            apply = gr.Button("Apply filters", elem_id="filter-apply")
+    return boxes, search, apply
+
+
+def _decision_buttons() -> dict[str, gr.Button]:
+    with gr.Row():
+        return {
+            "accept": gr.Button("Accept (a)", variant="primary", elem_id="btn-accept"),
+            "edit": gr.Button("Edit (e)", elem_id="btn-edit"),
+            "fail": gr.Button("Fail (f)", variant="stop", elem_id="btn-fail"),
+            "skip": gr.Button("Skip (s)", elem_id="btn-skip"),
+            "undo": gr.Button("Undo (u)", elem_id="btn-undo"),
+        }
+
+
+def _layout(ctx: TabContext) -> ReviewView:
+    with gr.Row(equal_height=True):
+        progress = gr.HTML(elem_id="progress", js_on_load=None)
+        message = gr.HTML(elem_id="message", js_on_load=None)
+        ctx.markdown.render()
+    filters, search, apply_filters = _filters_layout()
+    gr.HTML(HELP, js_on_load=None)
+    with gr.Row():
+        with gr.Column(scale=3):
+            task = gr.HTML(elem_id="task", js_on_load=None)
+            cards = gr.HTML(elem_id="cards", js_on_load=None)
+        with gr.Column(scale=2):
+            buttons = _decision_buttons()
+            with gr.Group():
+                tags = gr.CheckboxGroup(label="failure tags (1-9)", choices=[], elem_id="fail-tags")
+                first_step = gr.Number(
+                    label="first faulty step (click a step, or j/k)",
+                    precision=0,
+                    value=None,
+                    elem_id="first-step",
+                )
+                note = gr.Textbox(label="note", lines=1, elem_id="fail-note")
+            edit = edit_panel.layout()
+            with gr.Accordion("History of this trajectory", open=True):
+                timeline = gr.HTML(elem_id="timeline", js_on_load=None)
+    return ReviewView(
+        progress,
+        message,
+        filters,
+        search,
+        apply_filters,
+        task,
+        cards,
+        buttons,
+        tags,
+        first_step,
+        note,
+        edit,
+        timeline,
+    )
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+class ReviewHandlers:
+    """The tab's handlers; the edit panel uses `show`, `next_page` and `side` too."""
+
+    def __init__(self, ctx: TabContext, view: ReviewView):
+        self.ctx, self.view = ctx, view
+        v = view
+        self.page_outputs = [ctx.sess, v.task, v.cards, v.message, v.tags, v.first_step, v.note, v.edit.panel]
+        self.side_outputs = [v.progress, v.timeline]
+
+    def content(self, page: ReviewPage, md: bool) -> dict:
+        """The task and the step cards of the page on screen."""
+        loaded, shown = page.loaded, page.shown
+        return {
+            self.view.task: render.task_html(loaded.task, md),
+            self.view.cards: render.trajectory_html(
+                shown.traj_id, shown.rev_id, loaded.turns, loaded.flags, md, header_html(page)
+            ),
+        }
+
+    def show(self, sess: dict, page: ReviewPage | None, md: bool, msg: str) -> dict:
+        """`page` on screen (or the empty queue), with the decision fields cleared."""
+        v = self.view
+        sess = {**sess, "shown": shown_state(page.shown if page else None), "working": None}
+        out = {
+            self.ctx.sess: sess,
+            v.message: msg,
+            v.tags: gr.CheckboxGroup(choices=tag_choices(self.ctx.taxonomy_tags()), value=[]),
+            v.first_step: None,
+            v.note: "",
+            v.edit.panel: gr.Column(visible=False),
+        }
+        if page is None:
+            return {**out, v.task: "", v.cards: render.empty_html(EMPTY)}
+        return {**out, **self.content(page, md)}
+
+    def next_page(self, sess: dict, md: bool, msg: str, reviewer: str) -> dict:
+        page = self.ctx.bench.next_item(reviewer, filters_of(sess), frozenset(sess.get("passed", ())))
+        return self.show(sess, page, md, msg)
+
+    def side(self, sess: dict, request: gr.Request) -> dict:
+        """Progress and the timeline: after the item is on screen, so they never delay it."""
+        reviewer = self.ctx.who(request)
+        bar = progress_html(self.ctx.bench.progress(reviewer, filters_of(sess)), reviewer)
+        shown = shown_of(sess)
+        if shown is None or shown.second_review:
+            hidden = '<div class="timeline">Hidden during a blind second review.</div>' if shown else ""
+            return {self.view.progress: bar, self.view.timeline: hidden}
+        timeline = render.timeline_html(self.ctx.bench.timeline(shown.traj_id))
+        return {self.view.progress: bar, self.view.timeline: timeline}
+
+    def on_load(self, sess, md, request: gr.Request):
+        with self.ctx.bench.db() as store:
+            choices = filter_choices(store)
+        updates = {box: gr.Dropdown(choices=["", *choices[name]]) for name, box in self.view.filters.items()}
+        return {**self.next_page(sess, md, "", self.ctx.who(request)), **updates}
+
+    def decided(self, sess, md, request, kind, **kw) -> dict:
+        reviewer = self.ctx.who(request)
+        shown = shown_of(sess)
+        if shown is None:
+            return {self.view.message: err("Nothing on screen to decide.")}
+        try:
+            if kind == "skip" and shown.second_review:  # the first decision stands
+                self.ctx.bench.release(shown, reviewer)
+                sess = {**sess, "passed": [*sess.get("passed", ()), shown.traj_id]}
+            else:
+                self.ctx.bench.decide(shown, reviewer, kind, **kw)
+        except (StaleWrite, LeaseHeld) as exc:  # refused: someone else has it now
+            return self.next_page(sess, md, err(str(exc)), reviewer)
+        except ReviewError as exc:  # e.g. a first step out of range: fix and retry
+            return {self.view.message: err(str(exc))}
+        return self.next_page(sess, md, ok(f"{DONE[kind]} #{shown.traj_id}."), reviewer)
+
+    def on_accept(self, sess, md, request: gr.Request):
+        return self.decided(sess, md, request, "accept")
+
+    def on_skip(self, sess, md, request: gr.Request):
+        return self.decided(sess, md, request, "skip")
+
+    def on_fail(self, sess, md, chosen, step, text, request: gr.Request):
+        problem = fail_problem(chosen, step)
+        if problem:
+            return {self.view.message: err(problem)}
+        return self.decided(sess, md, request, "fail", tags=chosen, first_step=int(step) - 1, note=text)
+
+    def on_undo(self, sess, md, request: gr.Request):
+        reviewer = self.ctx.who(request)
+        bench = self.ctx.bench
+        try:
+            traj_id = bench.undo(reviewer)
+        except ReviewError as exc:
+            return {self.view.message: err(str(exc))}
+        current = shown_of(sess)
+        if current and current.traj_id != traj_id:
+            bench.release(current, reviewer)
+        try:
+            page = bench.reopen(reviewer, traj_id)
+        except ReviewError as exc:
+            return self.next_page(sess, md, err(f"Undone, but {exc}"), reviewer)
+        return self.show(sess, page, md, ok(f"Undid your last decision on #{traj_id}."))
+
+    def on_filters(
+        self,
+        sess,
+        md,
+        search_text,
+        source_file,
+        source_format,
+        teacher,
+        source_label,
+        check,
+        tool,
+        request: gr.Request,
+    ):
+        reviewer = self.ctx.who(request)
+        self.ctx.bench.release(shown_of(sess), reviewer)
+        values = (source_file, source_format, teacher, source_label, check, tool)
+        chosen = {name: (v or None) for name, v in zip(FILTERS, values, strict=True)}
+        sess = {**sess, "filters": {**chosen, "text": (search_text or "").strip() or None}}
+        return self.next_page(sess, md, ok("Filters applied."), reviewer)
+
+    def on_markdown(self, sess, md):
+        shown = shown_of(sess)
+        if shown is None:
+            return gr.skip()
+        return self.content(self.ctx.bench.view(shown), md)
+
+    def wire(self) -> None:
+        ctx, v = self.ctx, self.view
+        review_inputs = [ctx.sess, ctx.markdown]
+        for button, fn, inputs in (
+            (v.buttons["accept"], self.on_accept, review_inputs),
+            (v.buttons["skip"], self.on_skip, review_inputs),
+            (v.buttons["fail"], self.on_fail, [*review_inputs, v.tags, v.first_step, v.note]),
+            (v.buttons["undo"], self.on_undo, review_inputs),
+            (v.apply_filters, self.on_filters, [*review_inputs, v.search, *v.filters.values()]),
+        ):
+            button.click(fn, inputs, self.page_outputs, show_progress="hidden").then(
+                self.side, [ctx.sess], self.side_outputs, show_progress="hidden"
+            )
+        ctx.markdown.change(self.on_markdown, review_inputs, [v.task, v.cards], show_progress="hidden")
+        ctx.app.load(
+            self.on_load, review_inputs, [*self.page_outputs, *v.filters.values()], show_progress="hidden"
+        ).then(self.side, [ctx.sess], self.side_outputs, show_progress="hidden")
+
+
+def build(ctx: TabContext) -> None:
+    """The Review tab (with its edit panel) inside the app's Tabs."""
+    with gr.Tab("Review", id="review", elem_id="review-pane"):
+        view = _layout(ctx)
+    handlers = ReviewHandlers(ctx, view)
+    handlers.wire()
+    edit_panel.wire(ctx, view, handlers)
