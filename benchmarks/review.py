@@ -27,10 +27,10 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curator.app.queue import QueueFilters
 from curator.app.render import task_html, trajectory_html
 from curator.app.workbench import Workbench
 from curator.messages import rendered
+from curator.queue import QueueFilters
 from curator.store import Store
 
 CHROMIUM_ARGS = [

@@ -116,6 +116,37 @@ def derive_state(events: list[dict], original_rev: int) -> tuple[str, int, int |
     return status, rev, deciding
 
 
+def original_revision(store: Store, traj_id: int) -> int:
+    """The revision id of the imported original (number 0), which a blind second review shows."""
+    return store.scalar("SELECT rev_id FROM revisions WHERE traj_id = ? AND number = 0", [traj_id])
+
+
+def revision_number(store: Store, rev_id: int) -> int:
+    """A revision's number within its trajectory (0 = the original)."""
+    return store.scalar("SELECT number FROM revisions WHERE rev_id = ?", [rev_id])
+
+
+def event_trajectory(store: Store, event_id: int) -> int:
+    """The trajectory an event (an undo, say) was recorded on."""
+    return store.scalar("SELECT traj_id FROM events WHERE event_id = ?", [event_id])
+
+
+def timeline(store: Store, traj_id: int) -> list[dict]:
+    """Every event on a trajectory, oldest first, including compares it took part in."""
+    rows = store.con.execute(
+        """SELECT e.event_id, strftime(e.created_at, '%Y-%m-%d %H:%M:%S') AS at, e.reviewer, e.kind,
+                  e.tags, e.first_step, e.note, e.seconds, e.undoes, e.other_traj_id,
+                  e.verdict, e.rev_id,
+                  EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo'
+                          AND u.undoes = e.event_id) AS undone
+           FROM events e WHERE e.traj_id = ? OR e.other_traj_id = ?
+           ORDER BY e.event_id""",
+        [traj_id, traj_id],
+    )
+    names = [d[0] for d in rows.description]
+    return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+
+
 # -- writing -------------------------------------------------------------------------------
 
 

@@ -31,7 +31,7 @@ def bench(tmp_path, db):
 
 
 def test_queue_leases_keep_reviewers_apart_and_undo_reopens(bench):
-    from curator.app.queue import QueueFilters
+    from curator.queue import QueueFilters
 
     default = QueueFilters()
     a = bench.next_item("alice", default)
@@ -47,7 +47,7 @@ def test_queue_leases_keep_reviewers_apart_and_undo_reopens(bench):
 
 
 def test_queue_filters(bench):
-    from curator.app.queue import QueueFilters
+    from curator.queue import QueueFilters
 
     assert bench.next_item("a", QueueFilters(source_label="failure")).shown.traj_id == 1
     assert bench.next_item("b", QueueFilters(text="oSLo")).shown.traj_id == 3
@@ -56,7 +56,7 @@ def test_queue_filters(bench):
 
 
 def test_stale_and_leased_decisions_are_refused(bench):
-    from curator.app.queue import QueueFilters
+    from curator.queue import QueueFilters
     from curator.review import LeaseHeld, StaleWrite
 
     item = bench.next_item("alice", QueueFilters())
@@ -70,9 +70,9 @@ def test_stale_and_leased_decisions_are_refused(bench):
 
 
 def test_second_review_is_blind_and_feeds_kappa(bench):
-    from curator.app import dashboard
-    from curator.app.editing import apply_step
-    from curator.app.queue import QueueFilters, set_second_review_share
+    from curator.agreement import cohen_kappa, double_decisions
+    from curator.edits import apply_step
+    from curator.queue import QueueFilters, set_second_review_share
 
     with bench.db() as store:
         set_second_review_share(store, 1.0)
@@ -95,13 +95,13 @@ def test_second_review_is_blind_and_feeds_kappa(bench):
     bench.decide(second.shown, "bob", "fail", tags=["other"], first_step=0)
     assert bench.next_item("bob", QueueFilters()).shown.second_review is False
     with bench.db() as store:
-        assert dashboard.double_decisions(store) == [("edit", "fail")]
-    assert dashboard.cohen_kappa([("a", "a"), ("f", "f"), ("a", "f"), ("a", "a")]) == pytest.approx(0.5)
-    assert dashboard.cohen_kappa([]) is None
+        assert double_decisions(store) == [("edit", "fail")]
+    assert cohen_kappa([("a", "a"), ("f", "f"), ("a", "f"), ("a", "a")]) == pytest.approx(0.5)
+    assert cohen_kappa([]) is None
 
 
 def test_edit_rules():
-    from curator.app.editing import EditError, apply_step, check_complete, delete_step, insert_step
+    from curator.edits import EditError, apply_step, check_complete, delete_step, insert_step
     from curator.model import Task, ToolCall, Turn
 
     task = Task(
@@ -182,7 +182,7 @@ class TagLog(HTMLParser):
 
 
 def test_users_file_holds_salted_hashes_only(tmp_path):
-    from curator.app.auth import UsersError, add_user, authenticator, read_users
+    from curator.auth import UsersError, add_user, authenticator, read_users
 
     path = tmp_path / "users.txt"
     assert add_user(path, "alice", "s3cret") is True
@@ -213,8 +213,8 @@ def test_users_and_serve_commands(tmp_path, db):
 
 
 def test_taxonomy_versions(db):
-    from curator.app.taxonomy import TaxonomyError, save_version
     from curator.store import Store
+    from curator.taxonomy import TaxonomyError, save_version
 
     with Store(db) as store:
         rows = [(t["tag"], t["description"]) for t in store.taxonomy()]

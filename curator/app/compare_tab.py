@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from curator.app import pairing, render
+from curator.app import render
 from curator.app.context import TabContext
 from curator.app.render import err, ok
+from curator.queue import next_pair
 from curator.review import ReviewError
 
 VERDICT_BUTTONS = {
@@ -57,7 +58,7 @@ class CompareHandlers:
         """The next pair this reviewer has not judged (or the end of them), with `msg` above."""
         bench = self.ctx.bench
         with bench.db() as store:
-            pair = pairing.next_pair(store, self.ctx.who(request), sess.get("cmp_passed", ()))
+            pair = next_pair(store, self.ctx.who(request), sess.get("cmp_passed", ()))
         if pair is None:
             return {
                 self.ctx.sess: {**sess, "pair": None},

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from curator.app.queue import QueueFilters
 from curator.app.workbench import Shown, Workbench
+from curator.queue import QueueFilters
 
 
 @dataclass

@@ -7,25 +7,31 @@ from dataclasses import dataclass
 from html import escape
 
 import gradio as gr
+import pandas as pd
 
-from curator.app import dashboard
+from curator.agreement import kappa_text
 from curator.app.context import TabContext
-from curator.app.queue import second_review_share, set_second_review_share
+from curator.queue import set_second_review_share
+from curator.stats import STATUSES, failure_tag_counts, store_stats, throughput
 
 
-def kappa_text(figures: dict) -> str:
-    if figures["kappa"] is None:
-        return "n/a (no item decided by two reviewers yet)"
-    return f"{figures['kappa']:.2f} over {figures['double_reviewed']} items ({figures['agreed']} agreed)"
-
-
-def summary_html(figures: dict) -> str:
-    s = figures["stats"]
+def summary_html(stats: dict) -> str:
     return (
-        f'<div class="progress">{s["trajectories"]} trajectories of {s["tasks"]} '
-        f"tasks · {s['quarantined']} quarantined · agreement (Cohen's kappa): "
-        f'<b id="kappa">{escape(kappa_text(figures))}</b></div>'
+        f'<div class="progress">{stats["trajectories"]} trajectories of {stats["tasks"]} '
+        f"tasks · {stats['quarantined']} quarantined · agreement (Cohen's kappa): "
+        f'<b id="kappa">{escape(kappa_text(stats["agreement"]))}</b></div>'
     )
+
+
+def figures(stats: dict, tags: list[dict], decisions: list[dict]) -> dict[str, pd.DataFrame]:
+    """The plots' and the throughput table's frames."""
+    frame = pd.DataFrame(decisions, columns=["reviewer", "day", "decisions", "median_seconds"])
+    return {
+        "status": pd.DataFrame({"status": list(STATUSES), "trajectories": [stats[s] for s in STATUSES]}),
+        "tags": pd.DataFrame(tags, columns=["tag", "failures"]),
+        "pairs": pd.DataFrame({"source": list(stats["pairs"]), "pairs": list(stats["pairs"].values())}),
+        "throughput": frame,
+    }
 
 
 def share_saved_html(value: float) -> str:
@@ -98,16 +104,16 @@ def build(ctx: TabContext) -> None:
 
     def on_dashboard():
         with ctx.bench.db() as store:
-            f = dashboard.figures(store)
-            share = second_review_share(store)
+            stats = store_stats(store)
+            f = figures(stats, failure_tag_counts(store), throughput(store))
         return {
-            v.summary: summary_html(f),
+            v.summary: summary_html(stats),
             v.status: f["status"],
             v.tags: f["tags"],
             v.pairs: f["pairs"],
             v.throughput_plot: f["throughput"][["day", "reviewer", "decisions"]],
             v.throughput: f["throughput"],
-            v.share: share,
+            v.share: stats["agreement"]["second_review_share"],
         }
 
     def on_share(value):

@@ -2,7 +2,7 @@
 against what is stored; saving writes a new revision and accepts it (`review.edit`).
 
 The working copy lives in the browser session (`sess["working"]`, the step and call selected in
-`edit_step` / `edit_call`); the rules for changing it are `curator.app.editing`.
+`edit_step` / `edit_call`); the rules for changing it are `curator.edits`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,32 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from curator.app import editing, render
+from curator import edits
+from curator.app import render
 from curator.app.context import TabContext, shown_of
-from curator.app.render import err, ok
-from curator.app.steps import step_count
+from curator.app.render import err, ok, pretty_json
+from curator.edits import EditError
 from curator.model import Turn
-from curator.review import ReviewError, load_task
+from curator.review import ReviewError
+from curator.steps import blocks, step_count
 
 if TYPE_CHECKING:
     from curator.app.review_tab import ReviewHandlers, ReviewView
+
+
+def step_fields(turns, step: int, call: int = 0) -> dict:
+    """The editable fields of step `step` (its `call`-th tool call)."""
+    bs = blocks(turns)
+    turn = bs[edits.step_index(bs, step)].turn
+    calls = turn.tool_calls
+    chosen = calls[call] if call < len(calls) else None
+    return {
+        "thought": turn.thought,
+        "tool_name": chosen.name if chosen else "",
+        "arguments": pretty_json(chosen.arguments) if chosen else "",
+        "reply": turn.content,
+        "calls": len(calls),
+    }
 
 
 def step_choices(turns) -> list[tuple[str, int]]:
@@ -97,7 +114,7 @@ class EditHandlers:
     def show(self, sess: dict, turns: list[Turn], step: int, call: int, error: str = "") -> dict:
         """The panel with `turns` as the working copy and `step` (its `call`) selected."""
         v = self.view
-        fields = editing.step_fields(turns, step, call)
+        fields = step_fields(turns, step, call)
         original = [Turn.from_dict(t) for t in sess["original"]]
         sess = {**sess, "working": [t.to_dict() for t in turns], "edit_step": step, "edit_call": call}
         return {
@@ -118,10 +135,9 @@ class EditHandlers:
 
     def applied(self, sess: dict, values) -> list[Turn]:
         """The working copy with the fields on screen applied to the selected step."""
-        with self.ctx.bench.db() as store:
-            task = load_task(store, shown_of(sess).traj_id)
+        task = self.ctx.bench.task(shown_of(sess).traj_id)
         thought, tool_name, arguments, reply = values
-        return editing.apply_step(
+        return edits.apply_step(
             task,
             working(sess),
             sess["edit_step"],
@@ -143,7 +159,7 @@ class EditHandlers:
     def on_switch(self, sess, step, call, thought, tool_name, arguments, reply):
         try:
             turns = self.applied(sess, (thought, tool_name, arguments, reply))
-        except editing.EditError as exc:  # stay on the step whose fields are wrong
+        except EditError as exc:  # stay on the step whose fields are wrong
             v = self.view
             return {
                 v.step: gr.Dropdown(value=sess["edit_step"]),
@@ -156,7 +172,7 @@ class EditHandlers:
     def on_check(self, sess, thought, tool_name, arguments, reply):
         try:
             turns = self.applied(sess, (thought, tool_name, arguments, reply))
-        except editing.EditError as exc:
+        except EditError as exc:
             return self.refused(str(exc))
         valid = ok("Looks valid; the diff below is what Save writes.")
         return self.show(sess, turns, sess["edit_step"], sess["edit_call"], valid)
@@ -164,15 +180,15 @@ class EditHandlers:
     def on_insert(self, sess, thought, tool_name, arguments, reply):
         try:
             turns = self.applied(sess, (thought, tool_name, arguments, reply))
-            turns, new = editing.insert_step(turns, sess["edit_step"])
-        except editing.EditError as exc:
+            turns, new = edits.insert_step(turns, sess["edit_step"])
+        except EditError as exc:
             return self.refused(str(exc))
         return self.show(sess, turns, new, 0)
 
     def on_delete(self, sess):
         try:
-            turns = editing.delete_step(working(sess), sess["edit_step"])
-        except editing.EditError as exc:
+            turns = edits.delete_step(working(sess), sess["edit_step"])
+        except EditError as exc:
             return self.refused(str(exc))
         return self.show(sess, turns, max(0, sess["edit_step"] - 1), 0)
 
@@ -181,14 +197,12 @@ class EditHandlers:
         shown = shown_of(sess)
         try:
             turns = self.applied(sess, (thought, tool_name, arguments, reply))
-            editing.check_complete(turns)
+            edits.check_complete(turns)
             if [t.to_dict() for t in turns] == sess["original"]:
-                raise editing.EditError("nothing changed: accept it instead (a)")
-            rev_id, _ = self.ctx.bench.save_edit(shown, reviewer, turns)
-        except (editing.EditError, ReviewError) as exc:
+                raise EditError("nothing changed: accept it instead (a)")
+            number = self.ctx.bench.save_edit(shown, reviewer, turns)
+        except (EditError, ReviewError) as exc:
             return self.refused(str(exc))
-        with self.ctx.bench.db() as store:
-            number = store.scalar("SELECT number FROM revisions WHERE rev_id = ?", [rev_id])
         saved = ok(f"Saved revision {number} of #{shown.traj_id} and accepted it.")
         return {**self.review.next_page(sess, md, saved, reviewer), self.view.error: "", self.view.diff: ""}
 

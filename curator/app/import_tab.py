@@ -7,10 +7,11 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from curator.app import importing
 from curator.app.context import TabContext
 from curator.importers import FAMILY_BY_NAME
 from curator.ingest import FileSummary
+from curator.quarantine import quarantined, quarantined_files
+from curator.uploads import import_uploads
 
 SUMMARY_COLUMNS = ["file", "format", "imported", "duplicates", "quarantined"]
 ERROR_COLUMNS = ["file", "where", "reason"]
@@ -60,13 +61,8 @@ def build(ctx: TabContext) -> None:
 
     def quarantine_view(source_file: str | None) -> dict:
         with ctx.bench.db() as store:
-            rows = importing.quarantine_rows(store, source_file or None)
-            names = [
-                r[0]
-                for r in store.con.execute(
-                    "SELECT DISTINCT source_file FROM quarantine ORDER BY 1"
-                ).fetchall()
-            ]
+            rows = quarantined(store, source_file or None)
+            names = quarantined_files(store)
         return {
             quarantine_file: gr.Dropdown(choices=["", *names]),
             quarantine: pd.DataFrame(rows, columns=QUARANTINE_COLUMNS),
@@ -76,7 +72,7 @@ def build(ctx: TabContext) -> None:
         if not paths:
             return quarantine_view(None)
         with ctx.bench.db() as store:
-            summaries = importing.import_uploads(
+            summaries = import_uploads(
                 store, list(paths), fmt_, teacher_, lambda fraction, text: progress(fraction, desc=text)
             )
         return {summary: summary_table(summaries), errors: errors_table(summaries), **quarantine_view(None)}

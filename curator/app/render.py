@@ -15,9 +15,9 @@ from html import escape
 
 from markdown_it import MarkdownIt
 
-from curator.app.steps import Block, blocks
 from curator.messages import rendered
 from curator.model import Task, Turn
+from curator.steps import Block, blocks
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
 

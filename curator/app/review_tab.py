@@ -15,9 +15,9 @@ import gradio as gr
 
 from curator.app import edit_panel, render
 from curator.app.context import TabContext, filters_of, shown_of
-from curator.app.queue import filter_choices
 from curator.app.render import err, ok
 from curator.app.workbench import ReviewPage, shown_state
+from curator.queue import filter_choices
 from curator.review import LeaseHeld, ReviewError, StaleWrite
 
 HELP = """<div id="help" class="card"><b>Keys</b> (not while typing in a field):

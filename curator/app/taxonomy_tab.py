@@ -7,7 +7,7 @@ import pandas as pd
 
 from curator.app.context import TabContext
 from curator.app.render import err, ok
-from curator.app.taxonomy import TaxonomyError, save_version
+from curator.taxonomy import TaxonomyError, save_version
 
 COLUMNS = ["tag", "description"]
 

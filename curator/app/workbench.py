@@ -2,8 +2,8 @@
 
 Gradio runs handlers on a thread pool; a DuckDB connection is not safe to share between threads
 and `Store.transaction` works on the shared connection, so every store access here goes through
-one lock. Each method is a short sequence of library calls (`review`, `queue`, `checks`):
-the app adds no rules of its own beyond what to show next.
+one lock. Each method is a short sequence of library calls (`review`, `queue`, `runs`): the app
+adds no rules of its own.
 
 `Shown` is what a browser session has on screen: the item, the revision and the state's event
 id when it was shown (`seen`, passed back with the decision so a stale write is refused), and
@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from curator.app.queue import Pick, QueueFilters, ReviewQueue, progress
-from curator.model import Turn
+from curator.model import Task, Turn
+from curator.queue import Pick, QueueFilters, ReviewQueue, progress
 from curator.review import (
     DEFAULT_LEASE_SECONDS,
     Loaded,
@@ -27,9 +27,14 @@ from curator.review import (
     acquire_lease,
     decide,
     edit,
+    event_trajectory,
     load,
+    load_task,
+    original_revision,
     record_comparison,
     release_lease,
+    revision_number,
+    timeline,
     undo,
 )
 from curator.runs import cancel_run, list_runs, start_run
@@ -89,9 +94,7 @@ class Workbench:
         current = load(store, pick.traj_id)
         rev_id = current.rev_id
         if pick.second_review:  # blind: the original, as the first reviewer saw it
-            rev_id = store.scalar(
-                "SELECT rev_id FROM revisions WHERE traj_id = ? AND number = 0", [pick.traj_id]
-            )
+            rev_id = original_revision(store, pick.traj_id)
         shown = Shown(pick.traj_id, rev_id, current.seen, time.monotonic(), pick.second_review)
         return self._build(store, shown, current if rev_id == current.rev_id else None)
 
@@ -99,6 +102,10 @@ class Workbench:
         """A trajectory at its current revision."""
         with self.db() as store:
             return load(store, traj_id)
+
+    def task(self, traj_id: int) -> Task:
+        with self.db() as store:
+            return load_task(store, traj_id)
 
     def view(self, shown: Shown) -> ReviewPage:
         """What is on screen, rendered again (the markdown toggle, the edit's original)."""
@@ -138,9 +145,10 @@ class Workbench:
                 seconds=shown.seconds(),
             )
 
-    def save_edit(self, shown: Shown, reviewer: str, turns: list[Turn], note=None) -> tuple[int, int]:
+    def save_edit(self, shown: Shown, reviewer: str, turns: list[Turn], note=None) -> int:
+        """Save `turns` as a new revision and accept it; returns the revision's number."""
         with self.db() as store:
-            return edit(
+            rev_id, _ = edit(
                 store,
                 shown.traj_id,
                 reviewer,
@@ -149,12 +157,13 @@ class Workbench:
                 note=note or None,
                 seconds=shown.seconds(),
             )
+            return revision_number(store, rev_id)
 
     def undo(self, reviewer: str) -> int:
         """Undo the reviewer's last standing decision; returns the trajectory it was on."""
         with self.db() as store:
             event = undo(store, reviewer)
-            traj_id = store.scalar("SELECT traj_id FROM events WHERE event_id = ?", [event])
+            traj_id = event_trajectory(store, event)
             self.queue.reopen(traj_id)
             return traj_id
 
@@ -178,22 +187,6 @@ class Workbench:
     def cancel_run(self, run_id: int) -> None:
         with self.db() as store:
             cancel_run(store, run_id)
-
-
-def timeline(store: Store, traj_id: int) -> list[dict]:
-    """Every event on a trajectory, oldest first, including compares it took part in."""
-    rows = store.con.execute(
-        """SELECT e.event_id, strftime(e.created_at, '%Y-%m-%d %H:%M:%S') AS at, e.reviewer, e.kind,
-                  e.tags, e.first_step, e.note, e.seconds, e.undoes, e.other_traj_id,
-                  e.verdict, e.rev_id,
-                  EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo'
-                          AND u.undoes = e.event_id) AS undone
-           FROM events e WHERE e.traj_id = ? OR e.other_traj_id = ?
-           ORDER BY e.event_id""",
-        [traj_id, traj_id],
-    )
-    names = [d[0] for d in rows.description]
-    return [dict(zip(names, r)) for r in rows.fetchall()]
 
 
 def shown_state(shown: Shown | None) -> dict | None:

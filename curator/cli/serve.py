@@ -81,7 +81,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run(args) -> None:
-    from curator.app.auth import UsersError, read_users
+    from curator.auth import read_users
 
     if not is_loopback(args.host) and not args.users:
         raise JobError(
@@ -91,10 +91,7 @@ def run(args) -> None:
         )
     if args.lease_seconds < 1:
         raise JobError(f"--lease-seconds must be at least 1, got {args.lease_seconds}")
-    try:
-        users = read_users(args.users) if args.users else None
-    except UsersError as exc:
-        raise JobError(str(exc)) from None
+    users = read_users(args.users) if args.users else None
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     with _store_path(args) as db:
         _serve(args, db, users)
@@ -119,7 +116,7 @@ def _store_path(args) -> Iterator[str | None]:
 
 def _serve(args, db: str | None, users: dict | None) -> None:
     from curator.app import Workbench, build_app, launch_options
-    from curator.app.auth import authenticator
+    from curator.auth import authenticator
     from curator.backup import BackupService
     from curator.ingest import import_file
     from curator.store import Store

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from curator.agreement import kappa_text
 from curator.cli import add_db, add_json
 from curator.stats import store_stats
 from curator.store import Store
 
 
 def register(sub) -> str:
-    p = sub.add_parser("stats", help="counts of trajectories, review states and pairs")
+    p = sub.add_parser("stats", help="counts of trajectories, review states and pairs; reviewer agreement")
     add_db(p)
     add_json(p)
     return "stats"
@@ -26,5 +27,7 @@ def human(s: dict) -> str:
         f"{s['pending']} pending, {s['accepted']} accepted, {s['edited']} edited, "
         f"{s['failed']} failed, {s['skipped']} skipped; {s['quarantined']} quarantined\n"
         f"pairs: {pairs['edit']} edit, {pairs['same_task']} same-task, "
-        f"{pairs['compare']} compare"
+        f"{pairs['compare']} compare\n"
+        f"agreement (Cohen's kappa): {kappa_text(s['agreement'])}; "
+        f"{s['agreement']['second_review_share']:.0%} of decided items go to a blind second reviewer"
     )

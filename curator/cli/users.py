@@ -28,7 +28,7 @@ def register(sub) -> str:
 
 
 def run(args) -> dict:
-    from curator.app.auth import UsersError, add_user
+    from curator.auth import add_user
 
     if args.password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
@@ -38,10 +38,7 @@ def run(args) -> dict:
         password = getpass.getpass(f"password for {args.name}: ")
         if getpass.getpass("again: ") != password:
             raise JobError("the two passwords differ; nothing was written")
-    try:
-        added = add_user(args.users, args.name, password)
-    except UsersError as exc:
-        raise JobError(str(exc)) from None
+    added = add_user(args.users, args.name, password)
     return {"users": args.users, "name": args.name, "added": added}
 
 

@@ -2,7 +2,7 @@
   // Keyboard-first review. Keys only click the app's own buttons and fields; they do nothing
   // while the focus is in a text field, a select or a code editor.
   const NOT_TEXT = ["checkbox", "radio", "button", "submit", "reset", "range", "color", "file"];
-  const typing = (el) => !!el && (el.isContentEditable || ["TEXTAREA", "SELECT"].includes(el.tagName)
+  const typing = (el) => !!el && (el.isContentEditable || !!(el.matches && el.matches("textarea, select"))
     || (el.tagName === "INPUT" && !NOT_TEXT.includes(el.type))
     || !!(el.closest && el.closest(".cm-editor, [contenteditable=true]")));
   const shown = (id) => { const el = document.getElementById(id); return !!el && el.offsetParent !== null; };

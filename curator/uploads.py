@@ -1,4 +1,4 @@
-"""The Import tab's side of importing: keep each upload beside the store, then import it with the
+"""Importing files a browser uploaded: keep each upload beside the store, then import it with the
 same `ingest.import_file` as `curator import` (the app is the store's only writer meanwhile).
 
 An upload is first copied out of Gradio's temporary folder into `<store>.uploads/`, so the
@@ -49,13 +49,3 @@ def import_uploads(
             progress(i / len(paths), f"importing {kept.name}")
         summaries.append(import_file(store, str(kept), fmt, teacher or None))
     return summaries
-
-
-def quarantine_rows(store: Store, source_file: str | None = None, limit: int = 500) -> list[tuple]:
-    """Quarantined records, newest first: where, why, and the start of their raw text."""
-    where = "WHERE source_file = ?" if source_file else ""
-    return store.con.execute(
-        f"""SELECT q_id, source_file, location, reason, left(raw, 300) FROM quarantine {where}
-            ORDER BY q_id DESC LIMIT ?""",
-        [*([source_file] if source_file else []), limit],
-    ).fetchall()

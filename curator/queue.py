@@ -1,4 +1,5 @@
-"""Which trajectory a reviewer sees next: the pending queue, its filters, leases, progress.
+"""What a reviewer sees next: the pending queue (its filters, leases, blind second reviews,
+progress) and, for the Compare tab, the next pair of trajectories of one task.
 
 The default queue must stay fast at a million trajectories (SPEC 10), so it never scans the store:
 it looks through a small window of ids above a low-water mark (the smallest id that may still be
@@ -9,9 +10,11 @@ decisions only move items out of the queue, and an undo that moves one back lowe
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass, fields
 
+from curator.errors import CuratorError
 from curator.review import acquire_lease
 from curator.store import Store
 
@@ -19,6 +22,10 @@ WINDOW = 256  # ids looked at per probe of the default queue
 CANDIDATES = 16  # pending ids fetched per probe; the first one nobody else holds wins
 DECIDED = ("accepted", "edited", "failed")
 SECOND_REVIEW_KEY = "app.second_review_share"
+
+
+class QueueError(CuratorError):
+    """A queue setting that cannot be used; one line saying which and why."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +182,7 @@ def second_review_share(store: Store) -> float:
 
 def set_second_review_share(store: Store, share: float) -> None:
     if not 0 <= share <= 1:
-        raise ValueError(f"second-review share must be between 0 and 1, got {share}")
+        raise QueueError(f"second-review share must be between 0 and 1, got {share}")
     store.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [SECOND_REVIEW_KEY, str(share)])
 
 
@@ -208,3 +215,30 @@ def filter_choices(store: Store) -> dict[str, list[str]]:
         "check": distinct('SELECT DISTINCT "check" FROM checks ORDER BY 1'),
         "tool": distinct("SELECT DISTINCT unnest(tools_used) FROM trajectories ORDER BY 1"),
     }
+
+
+def next_pair(
+    store: Store, reviewer: str, passed=(), rng: random.Random | None = None
+) -> tuple[int, int] | None:
+    """The next two trajectories of one task for the Compare tab: (left, right), or None when
+    every same-task pair has been judged or passed.
+
+    Pairs this reviewer has not judged yet, lowest ids first; left and right are shuffled so a
+    position on screen says nothing about which came first (or which a teacher labelled a
+    success). `passed`: pairs this reviewer moved on from in this session.
+    """
+    passed = {tuple(sorted(p)) for p in passed}
+    rows = store.con.execute(
+        """SELECT a.traj_id, b.traj_id FROM trajectories a JOIN trajectories b
+             ON a.task_key = b.task_key AND a.traj_id < b.traj_id
+           WHERE NOT EXISTS (
+               SELECT 1 FROM events e WHERE e.kind = 'compare' AND e.reviewer = ?
+                 AND least(e.traj_id, e.other_traj_id) = a.traj_id
+                 AND greatest(e.traj_id, e.other_traj_id) = b.traj_id)
+           ORDER BY a.traj_id, b.traj_id LIMIT ?""",
+        [reviewer, len(passed) + 1],
+    ).fetchall()
+    for pair in rows:
+        if pair not in passed:
+            return pair if (rng or random).random() < 0.5 else (pair[1], pair[0])
+    return None

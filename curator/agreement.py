@@ -1,13 +1,11 @@
-"""The dashboard's figures: where the review stands, what fails, who decides how fast, and how
-far reviewers agree (Cohen's kappa on items two reviewers decided)."""
+"""How far reviewers agree: Cohen's kappa over the items two reviewers decided (the blind second
+reviews of `curator.queue`), for `curator stats` and the app's dashboard."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-import pandas as pd
-
-from curator.stats import STATUSES, store_stats
+from curator.queue import second_review_share
 from curator.store import Store
 
 
@@ -43,27 +41,20 @@ def double_decisions(store: Store) -> list[tuple[str, str]]:
     ]
 
 
-def figures(store: Store) -> dict:
-    stats = store_stats(store)
-    status = pd.DataFrame({"status": list(STATUSES), "trajectories": [stats[s] for s in STATUSES]})
-    tags = store.con.execute(
-        "SELECT tag, count(*) AS failures FROM failure_tags GROUP BY tag ORDER BY 2 DESC, 1"
-    ).df()
-    pairs = pd.DataFrame({"source": list(stats["pairs"]), "pairs": list(stats["pairs"].values())})
-    throughput = store.con.execute(
-        """SELECT reviewer, strftime(date_trunc('day', created_at), '%Y-%m-%d') AS day,
-                  count(*) AS decisions, round(median(seconds), 1) AS median_seconds
-           FROM decisions WHERE kind IN ('accept', 'edit', 'fail', 'skip', 'compare')
-           GROUP BY ALL ORDER BY day, reviewer"""
-    ).df()
+def agreement(store: Store) -> dict:
+    """Kappa (None until two reviewers decided one item), over how many items, how many of them
+    agreed, and the share of decided items routed to a blind second reviewer."""
     doubles = double_decisions(store)
     return {
-        "stats": stats,
-        "status": status,
-        "tags": tags,
-        "pairs": pairs,
-        "throughput": throughput,
         "kappa": cohen_kappa(doubles),
         "double_reviewed": len(doubles),
         "agreed": sum(a == b for a, b in doubles),
+        "second_review_share": second_review_share(store),
     }
+
+
+def kappa_text(figures: dict) -> str:
+    """Kappa in words, from `agreement`'s figures (the dashboard and `curator stats` say it so)."""
+    if figures["kappa"] is None:
+        return "n/a (no item decided by two reviewers yet)"
+    return f"{figures['kappa']:.2f} over {figures['double_reviewed']} items ({figures['agreed']} agreed)"

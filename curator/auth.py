@@ -13,11 +13,13 @@ import re
 import tempfile
 from pathlib import Path
 
+from curator.errors import CuratorError
+
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
-class UsersError(ValueError):
+class UsersError(CuratorError):
     """A users file or entry that cannot be used; one line saying where and why."""
 
 

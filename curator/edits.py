@@ -1,9 +1,9 @@
-"""The reviewer's working copy of an edit: change one step's fields, insert or delete steps.
+"""The rules of an edit: change one step's fields, insert or delete steps, refuse an empty step.
 
-Pure functions over turns, so the same rules hold for the app and for tests. A field that does not
-make sense (arguments that are not JSON, a tool the task does not offer, arguments that do not fit
-the tool's schema) raises `EditError` with a message the app shows beside the field; nothing is
-saved until `review.edit` writes the whole working copy as a new revision.
+Pure functions over turns, so the same rules hold for the app's edit panel and for tests. A field
+that does not make sense (arguments that are not JSON, a tool the task does not offer, arguments
+that do not fit the tool's schema) raises `EditError` with a message the app shows beside the
+field; nothing is saved until `review.edit` writes the whole working copy as a new revision.
 """
 
 from __future__ import annotations
@@ -11,28 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from curator.app.render import pretty_json
-from curator.app.steps import Block, blocks, flatten
 from curator.checks import schema_problems
+from curator.errors import CuratorError
 from curator.model import Task, ToolCall, Turn
+from curator.steps import Block, blocks, flatten
 
 
-class EditError(ValueError):
+class EditError(CuratorError):
     """A field of the edit is not valid; one line saying which and why."""
-
-
-def step_fields(turns, step: int, call: int = 0) -> dict:
-    """The editable fields of step `step` (its `call`-th tool call)."""
-    turn = _block(turns, step).turn
-    calls = turn.tool_calls
-    chosen = calls[call] if call < len(calls) else None
-    return {
-        "thought": turn.thought,
-        "tool_name": chosen.name if chosen else "",
-        "arguments": pretty_json(chosen.arguments) if chosen else "",
-        "reply": turn.content,
-        "calls": len(calls),
-    }
 
 
 def parse_arguments(task: Task, tool_name: str, arguments: str) -> dict:
@@ -63,7 +49,7 @@ def apply_step(
     on a step without calls adds one.
     """
     bs = blocks(turns)
-    index = _index(bs, step)
+    index = step_index(bs, step)
     turn = bs[index].turn
     calls = list(turn.tool_calls)
     tool_name = (tool_name or "").strip()
@@ -92,7 +78,7 @@ def apply_step(
 def insert_step(turns, after: int) -> tuple[list[Turn], int]:
     """A new, empty-reply step after step `after` (with its results); returns it selected."""
     bs = blocks(turns)
-    index = _index(bs, after) + 1
+    index = step_index(bs, after) + 1
     bs.insert(index, Block(after + 1, Turn("assistant", content="")))
     return flatten(bs), after + 1
 
@@ -102,20 +88,16 @@ def delete_step(turns, step: int) -> list[Turn]:
     bs = blocks(turns)
     if sum(1 for b in bs if b.step is not None) <= 1:
         raise EditError("cannot delete the only step; fail the trajectory instead")
-    del bs[_index(bs, step)]
+    del bs[step_index(bs, step)]
     return flatten(bs)
 
 
-def _index(bs: list[Block], step: int) -> int:
+def step_index(bs: list[Block], step: int) -> int:
+    """Where step `step` is among the blocks (EditError if there is no such step)."""
     for i, b in enumerate(bs):
         if b.step == step:
             return i
     raise EditError(f"no step {step + 1} (the trajectory has {sum(1 for b in bs if b.step is not None)})")
-
-
-def _block(turns, step: int) -> Block:
-    bs = blocks(turns)
-    return bs[_index(bs, step)]
 
 
 def check_complete(turns) -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 
+from curator.errors import CuratorError
 from curator.store import Store
 
 TAG = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(CuratorError):
     """A taxonomy that cannot be saved; one line saying which row and why."""
 
 
