@@ -89,8 +89,8 @@ def build_store(tmp_path, db) -> dict[str, int]:
         review.decide(store, ids["shared_bad"], "fail", "bob", tags=["wrong_final_answer"], first_step=1)
         review.decide(store, ids["differ_ok"], "accept", "ann")
         review.decide(store, ids["differ_bad"], "fail", "bob", tags=["ignored_error"], first_step=1)
-        review.compare(store, ids["ab_left"], ids["ab_right"], "left", "bob")
-        review.compare(store, ids["tie_a"], ids["tie_b"], "tie", "bob")
+        review.record_comparison(store, ids["ab_left"], ids["ab_right"], "left", "bob")
+        review.record_comparison(store, ids["tie_a"], ids["tie_b"], "tie", "bob")
     return ids
 
 
@@ -151,13 +151,13 @@ def test_count_pairs_and_stats_agree_with_the_builders(hand, db):
 
 def test_undone_or_disputed_comparisons_give_no_pair(hand, db):
     with Store(db) as store:
-        review.compare(store, hand["ab_left"], hand["ab_right"], "right", "cid")
+        review.record_comparison(store, hand["ab_left"], hand["ab_right"], "right", "cid")
         assert count_pairs(store)["compare"] == 0  # two reviewers disagree
         review.undo(store, "cid")
         assert count_pairs(store)["compare"] == 1
-        review.compare(store, hand["ab_right"], hand["ab_left"], "right", "cid")  # same winner
+        review.record_comparison(store, hand["ab_right"], hand["ab_left"], "right", "cid")  # same winner
         assert count_pairs(store)["compare"] == 1
-        review.compare(store, hand["ab_left"], hand["ab_right"], "both_bad", "bob")
+        review.record_comparison(store, hand["ab_left"], hand["ab_right"], "both_bad", "bob")
         assert count_pairs(store)["compare"] == 0  # bob's latest verdict replaces his first
 
 

@@ -209,11 +209,11 @@ def test_expired_lease_can_be_taken_over(store):
 
 def test_compare_only_within_a_task_and_with_known_verdicts(store):
     a, b, c = ids(store)
-    review.compare(store, a, b, "left", "ann")
+    review.record_comparison(store, a, b, "left", "ann")
     with pytest.raises(ReviewError, match="different tasks"):
-        review.compare(store, a, c, "left", "ann")
+        review.record_comparison(store, a, c, "left", "ann")
     with pytest.raises(ReviewError, match="unknown verdict"):
-        review.compare(store, a, b, "better", "ann")
+        review.record_comparison(store, a, b, "better", "ann")
     assert store.con.execute("SELECT traj_id, other_traj_id, verdict FROM events").fetchall() == [
         (a, b, "left")
     ]

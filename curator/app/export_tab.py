@@ -11,8 +11,8 @@ import pandas as pd
 from curator.app.context import TabContext
 from curator.app.render import err, ok
 from curator.export import ExportError, export_store, list_exports, preview_counts, resolve_export_dir
-from curator.importers import FAMILY_BY_NAME
 from curator.filters import ExportFilters
+from curator.importers import FAMILY_BY_NAME
 
 RECENT_COLUMNS = ["name", "created", "format", "sft", "dpo", "kto", "path"]
 KINDS = ("sft", "dpo", "kto")

@@ -34,7 +34,9 @@ def _form() -> tuple[gr.File, gr.Dropdown, gr.Textbox, gr.Button]:
             label="trajectory files", file_count="multiple", type="filepath", elem_id="import-files"
         )
         with gr.Column():
-            fmt = gr.Dropdown(["auto", *FAMILY_BY_NAME], value="auto", label="format", elem_id="import-format")
+            fmt = gr.Dropdown(
+                ["auto", *FAMILY_BY_NAME], value="auto", label="format", elem_id="import-format"
+            )
             teacher = gr.Textbox(label="teacher (for records without one)", elem_id="import-teacher")
             button = gr.Button("Import", variant="primary", elem_id="import-btn")
     return files, fmt, teacher, button

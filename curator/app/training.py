@@ -529,7 +529,7 @@ def build(ctx: TabContext) -> None:
         running = any(r["status"] == "running" for r in all_runs)
         return [gr.skip(), runs_table(all_runs), *[gr.skip()] * 11, gr.Timer(active=running), gr.skip()]
 
-    def on_train(form: dict, request: gr.Request, progress=gr.Progress()):
+    def on_train(form: dict, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         try:
             job = job_of(
                 form[base],
