@@ -223,3 +223,16 @@ def test_taxonomy_versions(db):
         assert store.taxonomy(1)[-1]["tag"] == "other" and store.taxonomy()[-1]["tag"] == "slow"
         with pytest.raises(TaxonomyError, match="row 2"):
             save_version(store, [("ok", ""), ("Bad Tag", "")])
+
+
+def test_export_form_reads_dates_as_the_cli_does():
+    from datetime import datetime
+
+    from curator.app.export_tab import export_filters
+    from curator.filters import FilterError
+
+    f = export_filters("", "", " ", "", "2025-01-01", "2025-01-31", ["other"])
+    assert (f.since, f.until) == (datetime(2025, 1, 1), datetime(2025, 2, 1))  # that whole day, as --until
+    assert (f.source_file, f.teacher, f.tags) == (None, None, ("other",))
+    with pytest.raises(FilterError, match="until: '31/01/2025'"):
+        export_filters("", "", "", "", "", "31/01/2025", [])

@@ -76,7 +76,7 @@ def map_html(c: Corpus, colour_by: str, tags: dict[int, str], limit: int = MAX_P
         f'r="4" fill="{legend[keys[i]]}"><title>#{int(c.traj_ids[i])} · {escape(c.statuses[i])} · '
         f"{escape(keys[i] if colour_by != 'status' else c.tool_sequences[i] or 'no tool call')}"
         "</title></circle>"
-        for i, (x, y) in zip(shown, xy)
+        for i, (x, y) in zip(shown, xy, strict=True)
     )
     items = "".join(
         f'<span class="legend-item" style="margin-right:12px"><i style="display:inline-block;'

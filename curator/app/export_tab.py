@@ -3,40 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import gradio as gr
 import pandas as pd
 
 from curator.app.context import TabContext
 from curator.app.render import err, ok
-from curator.export import ExportError, export_store, list_exports, preview_counts, resolve_export_dir
-from curator.filters import ExportFilters
+from curator.errors import CuratorError
+from curator.export import export_store, list_exports, preview_counts, resolve_export_dir
+from curator.filters import ExportFilters, from_text
 from curator.importers import FAMILY_BY_NAME
 
 RECENT_COLUMNS = ["name", "created", "format", "sft", "dpo", "kto", "path"]
 KINDS = ("sft", "dpo", "kto")
 
 
-def _day(value: str | None, label: str) -> datetime | None:
-    if not (value or "").strip():
-        return None
-    try:
-        return datetime.strptime(value.strip(), "%Y-%m-%d")
-    except ValueError:
-        raise ExportError(f"{label}: {value!r} is not a date like 2025-01-31") from None
-
-
 def export_filters(path, fmt, teacher, reviewer, since, until, chosen) -> ExportFilters:
-    """The form's filter fields as `ExportFilters` (an empty field restricts nothing)."""
-    return ExportFilters(
-        source_file=path or None,
-        source_format=fmt or None,
-        teacher=teacher or None,
-        reviewer=reviewer or None,
-        since=_day(since, "decided since"),
-        until=_day(until, "decided before"),
-        tags=tuple(chosen or ()),
+    """The form's filter fields, read as the CLI reads its options (an empty field restricts
+    nothing; a bare "until" date includes that whole day)."""
+    return from_text(
+        file=path,
+        source_format=fmt,
+        teacher=teacher,
+        reviewer=reviewer,
+        since=since,
+        until=until,
+        tags=chosen,
     )
 
 
@@ -93,7 +85,7 @@ def _filters_layout() -> list:
         reviewer = gr.Textbox(label="reviewer", elem_id="ex-reviewer")
     with gr.Row():
         since = gr.Textbox(label="decided since (YYYY-MM-DD)", elem_id="ex-since")
-        until = gr.Textbox(label="decided before (YYYY-MM-DD)", elem_id="ex-until")
+        until = gr.Textbox(label="decided until (YYYY-MM-DD, that day included)", elem_id="ex-until")
         tags = gr.Dropdown(label="failure tags", multiselect=True, choices=[], elem_id="ex-tags")
     return [path, fmt, teacher, reviewer, since, until, tags]
 
@@ -152,7 +144,7 @@ def build(ctx: TabContext) -> None:
                 counts = preview_counts(
                     store, filters, eval_fraction=float(eval_fraction), seed=int(seed or 0)
                 )
-        except ExportError as exc:
+        except CuratorError as exc:  # a filter, a name or a tag the user must change
             return {v.message: err(str(exc))}
         return {v.message: ok(pairs_text(counts)), v.preview: counts_table(counts)}
 
@@ -185,7 +177,7 @@ def build(ctx: TabContext) -> None:
                     overwrite=bool(overwrite),
                     progress=lambda f, text: progress(f, desc=text),
                 )
-        except ExportError as exc:
+        except CuratorError as exc:  # a filter, a name or a tag the user must change
             return {v.message: err(str(exc)), v.recent: recent()}
         return {
             v.message: ok(f"Exported to {result['out']}."),

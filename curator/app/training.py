@@ -373,7 +373,9 @@ def more_settings() -> dict[str, gr.Textbox]:
     with gr.Accordion("more settings (empty: the preset's value)", open=False, elem_id="tr-more"):
         for start in range(0, len(MORE), 4):
             with gr.Row():
-                for name, shown in zip(MORE[start : start + 4], placeholders("cpu-demo")[start : start + 4]):
+                for name, shown in zip(
+                    MORE[start : start + 4], placeholders("cpu-demo")[start : start + 4], strict=True
+                ):
                     boxes[name] = gr.Textbox(
                         label=name.replace("_", " "),
                         info=help_of(name) + (" (true or false)" if field_type(name) is bool else ""),
