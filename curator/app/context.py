@@ -9,6 +9,7 @@ The reviewer is the login name, or the local user when the app runs without logi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ class TabContext:
     app: gr.Blocks  # for events on page load
     sess: gr.State  # the browser session's dict (see the module docstring)
     markdown: gr.Checkbox  # the reviewer's "render markdown" toggle, shown on the Review tab
+    # Set by the Review tab: `open_in_review(event, number)` chains to `event` showing the
+    # trajectory whose id `number` holds in Review (another tab's "open this one").
+    open_in_review: Callable | None = None
 
     def who(self, request: gr.Request | None) -> str:
         """The reviewer making this request."""

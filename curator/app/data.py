@@ -3,7 +3,8 @@
 Everything shown comes from the library (`curator.similarity`, `curator.coverage`); this module
 only lays it out. The map is the embeddings' first two principal components (PCA), drawn as an
 SVG whose points carry their trajectory id: a click sends the id to the server (`trigger` of a
-`gr.HTML`), which opens that trajectory in the Review tab. Embeddings missing from the store are
+`gr.HTML`), which opens that trajectory in the Review tab (`TabContext.open_in_review`), and
+switches the browser to that tab. Embeddings missing from the store are
 computed when the tab is refreshed (the app is the store's one writer), with progress shown.
 """
 
@@ -15,6 +16,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from curator.app.context import TabContext
 from curator.app.workbench import Workbench
 from curator.coverage import coverage, first_failure_tags
 from curator.similarity import DEFAULT_THRESHOLD, Corpus, cluster_labels, clusters, corpus, redundant_pending
@@ -32,7 +34,9 @@ PALETTE = ["#dc2626", "#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#b
 NO_TAG = "(no failure tag)"
 MAP_JS = """element.addEventListener('click', (event) => {
   const point = event.target.closest('[data-traj]');
-  if (point) trigger('click', {traj: point.dataset.traj});
+  if (!point) return;
+  trigger('click', {traj: point.dataset.traj});
+  document.querySelector('#review-pane-button')?.click();
 });"""
 
 
@@ -147,9 +151,9 @@ def view(bench: Workbench, colour_by: str, threshold: float, progress=None) -> l
     ]
 
 
-def data_tab(bench: Workbench):
-    """The tab's layout and wiring. Returns (the click on a map point, the hidden number it sets
-    to that trajectory's id): the app chains its "open in Review" handler to the click."""
+def build(ctx: TabContext) -> None:
+    """The Data tab inside the app's Tabs; a click on a map point opens it in Review (through
+    `ctx.open_in_review`, which the Review tab sets; the browser switches tabs itself)."""
     with gr.Tab("Data", id="data", elem_id="data-pane") as tab:
         with gr.Row():
             colour_by = gr.Radio(
@@ -173,6 +177,7 @@ def data_tab(bench: Workbench):
             tools = gr.Dataframe(label="Tools", interactive=False, elem_id="data-tools")
         sequences = gr.Dataframe(label="Tool sequences", interactive=False, elem_id="data-sequences")
     outputs = [summary, world, table, families, tools, sequences]
+    bench = ctx.bench
 
     def on_refresh(colour, cut, progress=gr.Progress()):  # noqa: B008  (Gradio injects it)
         return view(bench, colour, cut, lambda fraction, message: progress(fraction, desc=message))
@@ -182,4 +187,6 @@ def data_tab(bench: Workbench):
 
     for event in (tab.select, refresh.click, colour_by.change, threshold.release):
         event(on_refresh, [colour_by, threshold], outputs)
-    return world.click(on_click, None, clicked), clicked
+    picked = world.click(on_click, None, clicked, show_progress="hidden")
+    if ctx.open_in_review is not None:
+        ctx.open_in_review(picked, clicked)

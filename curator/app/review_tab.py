@@ -269,6 +269,22 @@ class ReviewHandlers:
             return self.next_page(sess, md, err(f"Undone, but {exc}"), reviewer)
         return self.show(sess, page, md, ok(f"Undid your last decision on #{traj_id}."))
 
+    def on_open(self, sess, traj_id, md, request: gr.Request):
+        """A trajectory another tab asked for (a point on the Data tab's map), leased as any."""
+        reviewer = self.ctx.who(request)
+        self.ctx.bench.release(shown_of(sess), reviewer)
+        try:
+            page = self.ctx.bench.reopen(reviewer, int(traj_id))
+        except ReviewError as exc:
+            return self.next_page(sess, md, err(str(exc)), reviewer)
+        return self.show(sess, page, md, ok(f"Opened #{int(traj_id)}."))
+
+    def open_from(self, event, number: gr.Number) -> None:
+        """`TabContext.open_in_review`: after `event`, the trajectory `number` holds, in Review."""
+        event.then(self.on_open, [self.ctx.sess, number, self.ctx.markdown], self.page_outputs).then(
+            self.side, [self.ctx.sess], self.side_outputs, show_progress="hidden"
+        )
+
     def on_filters(
         self,
         sess,
@@ -320,4 +336,5 @@ def build(ctx: TabContext) -> None:
         view = _layout(ctx)
     handlers = ReviewHandlers(ctx, view)
     handlers.wire()
+    ctx.open_in_review = handlers.open_from
     edit_panel.wire(ctx, view, handlers)

@@ -14,6 +14,7 @@ import gradio as gr
 from curator.app import (
     compare_tab,
     dashboard_tab,
+    data,
     export_tab,
     import_tab,
     review_tab,
@@ -24,7 +25,7 @@ from curator.app.context import TabContext
 from curator.app.workbench import Workbench
 
 STATIC = Path(__file__).resolve().parent / "static"
-TABS = (review_tab, compare_tab, dashboard_tab, taxonomy_tab, import_tab, export_tab, training)
+TABS = (review_tab, compare_tab, dashboard_tab, taxonomy_tab, import_tab, export_tab, training, data)
 
 
 def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_root: Path) -> gr.Blocks:
