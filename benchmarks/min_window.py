@@ -133,7 +133,7 @@ def plot(result: dict, path: Path) -> None:
             (r["trajectories"], r["task_success"]) for r in result["runs"] if r["strategy"] == strategy
         )
         points.append((full["trajectories"], full["task_success"]))
-        ax.plot(*zip(*points), marker="o", color=colour, label=strategy)
+        ax.plot(*zip(*points, strict=True), marker="o", color=colour, label=strategy)
     ax.axhline(result["base"]["task_success"], color="#64748b", linestyle=":", label="base")
     ax.axhline(
         result["answer"]["target_success"], color="#16a34a", linestyle="--", label="90% of the full gain"

@@ -27,11 +27,11 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curator.app.render import task_html, trajectory_html
-from curator.app.workbench import Workbench
-from curator.messages import rendered
-from curator.queue import QueueFilters
-from curator.store import Store
+from curator.app.render import task_html, trajectory_html  # noqa: E402 (after the checkout is put on the path)
+from curator.app.workbench import Workbench  # noqa: E402 (after the checkout is put on the path)
+from curator.messages import rendered  # noqa: E402 (after the checkout is put on the path)
+from curator.queue import QueueFilters  # noqa: E402 (after the checkout is put on the path)
+from curator.store import Store  # noqa: E402 (after the checkout is put on the path)
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -82,7 +82,7 @@ def fill(path: Path, n: int) -> None:
                             'bench.jsonl', 'line ' || i, 'teacher', 'success', NULL, NULL, NULL,
                             2, ['get_weather'] FROM range({n}) t(i) ORDER BY i""")
         variants = [turns(i) for i in range(5)]
-        messages, keys = zip(*map(rendered, variants))
+        messages, keys = zip(*map(rendered, variants), strict=True)
         columns = (
             [orjson.dumps(v).decode() for v in variants],
             [[m.decode() for m in ms] for ms in messages],

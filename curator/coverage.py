@@ -38,7 +38,7 @@ _KEYS = ("name", "trajectories", "accepted", "failed", "pending")
 
 
 def _rows(con, sql: str) -> list[dict]:
-    return [dict(zip(_KEYS, row)) for row in con.execute(sql).fetchall()]
+    return [dict(zip(_KEYS, row, strict=True)) for row in con.execute(sql).fetchall()]
 
 
 def task_families(con) -> dict[str, str]:
@@ -72,7 +72,8 @@ def by_tool(con) -> list[dict]:
         row["offered"] = row["name"] in offered
     seen = {row["name"] for row in called}
     return called + [
-        {**dict(zip(_KEYS, (tool, 0, 0, 0, 0))), "offered": True} for tool in sorted(offered - seen)
+        {**dict(zip(_KEYS, (tool, 0, 0, 0, 0), strict=True)), "offered": True}
+        for tool in sorted(offered - seen)
     ]
 
 

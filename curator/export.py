@@ -65,6 +65,17 @@ DEFAULT_REHEARSAL_RATIO = 0.1
 BATCH = 4096
 
 Progress = Callable[[float, str], None]
+ROW_MEANING = {  # the dataset card's "what a row is"
+    "sft": "an accepted (or edited, then accepted) trajectory: `messages`, `tools`",
+    "dpo": (
+        "a preference pair: `prompt` (messages up to one assistant turn), `chosen` and `rejected` "
+        "(that one assistant turn each), `tools`"
+    ),
+    "kto": (
+        "a failure: `prompt`, `completion` (the first faulty assistant turn), `label` (false), "
+        "`tags` (failure tags), `tools`"
+    ),
+}
 
 
 class ExportError(JobError):
@@ -788,9 +799,9 @@ before any tool calls, or the final answer.
 
 | kind | files | rows | what a row is |
 |---|---|---|---|
-| sft | {where.format(kind="sft")} | {n("sft")} | an accepted (or edited, then accepted) trajectory: `messages`, `tools` |
-| dpo | {where.format(kind="dpo")} | {n("dpo")} | a preference pair: `prompt` (messages up to one assistant turn), `chosen` and `rejected` (that one assistant turn each), `tools` |
-| kto | {where.format(kind="kto")} | {n("kto")} | a failure: `prompt`, `completion` (the first faulty assistant turn), `label` (false), `tags` (failure tags), `tools` |
+| sft | {where.format(kind="sft")} | {n("sft")} | {ROW_MEANING["sft"]} |
+| dpo | {where.format(kind="dpo")} | {n("dpo")} | {ROW_MEANING["dpo"]} |
+| kto | {where.format(kind="kto")} | {n("kto")} | {ROW_MEANING["kto"]} |
 
 Every row also has `row_id` (its lineage in `manifest.json`) and `task_key` (its task). A split
 with no rows has no file.

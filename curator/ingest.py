@@ -114,7 +114,10 @@ class _Columns:
         if self.rows:
             self.batches.append(
                 pa.record_batch(
-                    [pa.array(values, field.type) for values, field in zip(zip(*self.rows), TRAJ_SCHEMA)],
+                    [
+                        pa.array(values, field.type)
+                        for values, field in zip(zip(*self.rows, strict=True), TRAJ_SCHEMA, strict=True)
+                    ],
                     schema=TRAJ_SCHEMA,
                 )
             )
@@ -232,11 +235,11 @@ def _write(store: Store, summary: FileSummary, batch: _Batch, teacher: str | Non
     con = store.con
     incoming = batch.columns.table()
     tasks = pa.table(
-        list(zip(*batch.tasks.values())) or [[]] * 6,
+        list(zip(*batch.tasks.values(), strict=True)) or [[]] * 6,
         names=["task_hash", "source_task_id", "instruction", "system", "context", "tools"],
     )
     flags = pa.table(
-        list(zip(*batch.flags)) or [[], [], [], []],
+        list(zip(*batch.flags, strict=True)) or [[], [], [], []],
         schema=pa.schema(
             [
                 ("traj_hash", pa.string()),

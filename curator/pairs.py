@@ -136,7 +136,7 @@ def assistant_positions(keys) -> list[int]:
 def divergence(a, b) -> int | None:
     """Position of the first turn where turn keys `a` and `b` differ, if it is an assistant turn
     in both; None when they first differ elsewhere, or one is a prefix of the other."""
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
             return i if x[0] == y[0] == ASSISTANT else None
     return None
@@ -146,7 +146,7 @@ def edit_cuts(original, edited) -> list[int]:
     """Positions of the assistant turns an edit rewrote (by turn keys), aligned while the roles
     agree."""
     cuts = []
-    for i, (o, e) in enumerate(zip(original, edited)):
+    for i, (o, e) in enumerate(zip(original, edited, strict=False)):
         if o[0] != e[0]:
             break
         if o[0] == ASSISTANT and o != e:
@@ -325,7 +325,7 @@ def cut_messages(con, cuts: list[tuple[int, int, int | None]]) -> list[tuple[str
     them: no turn becomes a Python object."""
     if not cuts:
         return []
-    rev, at, other = (list(column) for column in zip(*cuts))
+    rev, at, other = (list(column) for column in zip(*cuts, strict=True))
     return con.execute(
         """
         SELECT array_to_string(r.messages[1:c.at], ','), r.messages[c.at + 1],

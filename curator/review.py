@@ -89,7 +89,9 @@ def load(store: Store, traj_id: int, rev_id: int | None = None) -> Loaded:
         tools=tuple(orjson.loads(tools)),
         source_task_id=task_id,
     )
-    info = dict(zip(("format", "file", "record", "teacher", "label"), row[9:14]), revision=number)
+    info = dict(
+        zip(("format", "file", "record", "teacher", "label"), row[9:14], strict=True), revision=number
+    )
     return Loaded(
         traj_id,
         task,
@@ -484,7 +486,7 @@ def _rederive(store: Store, traj_id: int) -> None:
         "SELECT event_id, kind, rev_id, undoes, reviewer FROM events WHERE traj_id = ? ORDER BY event_id",
         [traj_id],
     ).fetchall()
-    events = [dict(zip(("event_id", "kind", "rev_id", "undoes", "reviewer"), r)) for r in rows]
+    events = [dict(zip(("event_id", "kind", "rev_id", "undoes", "reviewer"), r, strict=True)) for r in rows]
     original = store.scalar("SELECT rev_id FROM revisions WHERE traj_id = ? AND number = 0", [traj_id])
     status, rev, deciding = derive_state(events, original)
     who = next((e["reviewer"] for e in events if e["event_id"] == deciding), None)

@@ -12,6 +12,7 @@ the preset's name and the held-out tasks to evaluate on) are the contract in `tr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -123,7 +124,7 @@ def list_runs(store: Store) -> list[dict]:
     refresh(store)
     cursor = store.con.execute("SELECT * FROM runs ORDER BY run_id DESC")
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def read_metrics(folder: str | os.PathLike) -> list[dict]:
@@ -169,10 +170,8 @@ def _alive(run_id: int, pid: int, folder: str) -> bool:
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _read_json(path: Path) -> dict | None:

@@ -253,12 +253,12 @@ class _Plan:
 
     def prefix(self, k: int) -> _Run:
         run = _Run(self.task)
-        for thought, (name, args) in zip(self.thoughts[:k], self.task.expected_calls[:k]):
+        for thought, (name, args) in zip(self.thoughts[:k], self.task.expected_calls[:k], strict=True):
             run.act(thought, name, args)
         return run
 
     def finish_from(self, run: _Run, k: int, answer: str | None = None) -> _Run:
-        for thought, (name, args) in zip(self.thoughts[k:], self.task.expected_calls[k:]):
+        for thought, (name, args) in zip(self.thoughts[k:], self.task.expected_calls[k:], strict=True):
             run.act(thought, name, args)
         run.answer(self.answer if answer is None else answer)
         return run

@@ -91,7 +91,7 @@ def _render_revisions(con) -> None:
                                  ORDER BY rev_id LIMIT ?""",
         [last, MIGRATION_BATCH],
     ).fetchall():
-        columns = list(zip(*(rendered(orjson.loads(turns)) for _, turns in rows)))
+        columns = list(zip(*(rendered(orjson.loads(turns)) for _, turns in rows), strict=True))
         con.register(
             "rendered",
             pa.table(

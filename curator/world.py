@@ -1046,7 +1046,7 @@ def _weather_book_tasks(sp: _Split) -> list[Task]:
     combos = _pick(_route_days(sp, 3), len(ROUTES) * len(sp.days), _clear_cheapest)
     sunny = [c for c in combos if weather(c[1], _date(c[2]))["condition"] == "sunny"]
     other = [c for c in combos if weather(c[1], _date(c[2]))["condition"] != "sunny"]
-    chosen = [x for pair in zip(sunny, other) for x in pair][:n]
+    chosen = [x for pair in zip(sunny, other, strict=False) for x in pair][:n]
     tasks = []
     for i, (o, d, day) in enumerate(chosen):
         p, date = sp.passengers[(i + 6) % len(sp.passengers)], _date(day)

@@ -3,6 +3,7 @@ and a runner for the real `curator` command in a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -58,10 +59,8 @@ def pytest_sessionfinish(session, exitstatus):
     for pid, cmd in leftover.items():
         if reporter:
             reporter.write_line(f"process left behind by the tests (killed): {pid} {cmd}", red=True)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -36,7 +36,7 @@ def stored(db, path: str) -> tuple[dict, list[dict]]:
     finally:
         store.close()
     keys = ("system", "instruction", "turns", "meta", "label", "record")
-    trajs = [dict(zip(keys, row)) for row in rows]
+    trajs = [dict(zip(keys, row, strict=True)) for row in rows]
     for t in trajs:
         t["turns"] = orjson.loads(t["turns"])
         t["meta"] = orjson.loads(t["meta"]) if t["meta"] else {}

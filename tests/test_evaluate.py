@@ -233,7 +233,7 @@ def test_parse_reply_unclosed_and_fenced_blocks():
     )
     assert calls[0]["name"] == "a" and error is None
     _, calls, _, error = parse_reply('<tool_call>{"name": "a", "arguments": {}}<tool_call>{"name": "b"}')
-    assert [c["name"] for c in calls] == ["a", "b"] and "call 2: arguments missing" == error
+    assert [c["name"] for c in calls] == ["a", "b"] and error == "call 2: arguments missing"
 
 
 def test_parse_reply_bare_json_and_errors():

@@ -132,14 +132,14 @@ def test_sft_rows_train_exactly_the_assistant_turns(exports, tokenizer, model, t
     )
     prepared = trainer.train_dataset
     assert len(prepared) == len(ds) > 0
-    for row, example in zip(ds, prepared):
+    for row, example in zip(ds, prepared, strict=True):
         spans = [
             tokenizer.decode(example["input_ids"][a:b])
             for a, b in _runs([label != -100 for label in example["labels"]])
         ]
         assistants = [m for m in row["messages"] if m["role"] == "assistant"]
         assert len(spans) == len(assistants)
-        for span, message in zip(spans, assistants):
+        for span, message in zip(spans, assistants, strict=True):
             assert span.startswith(message["content"]) and span.endswith("<|im_end|>")
             for call in message["tool_calls"] or ():
                 assert f'"name": "{call["function"]["name"]}"' in span
@@ -166,7 +166,7 @@ def test_dpo_rows_go_through_dpo_preparation(exports, tokenizer, model, tmp_path
     )
     prepared = trainer.train_dataset
     assert len(prepared) == len(ds) > 0
-    for row, example in zip(ds, prepared):
+    for row, example in zip(ds, prepared, strict=True):
         prompt = tokenizer.apply_chat_template(
             row["prompt"], tools=orjson.loads(row["tools"]), add_generation_prompt=True, tokenize=False
         )

@@ -109,7 +109,9 @@ def test_exact_pairs_of_the_hand_built_store(hand, db):
         # prompt turns, chosen turn, rejected turn: the message dicts a DPO row holds
         read = {
             id(p): (orjson.loads(f"[{prompt}]"), orjson.loads(chosen), orjson.loads(rejected))
-            for p, (prompt, chosen, rejected) in zip(pairs, cut_messages(store.con, [p.cut for p in pairs]))
+            for p, (prompt, chosen, rejected) in zip(
+                pairs, cut_messages(store.con, [p.cut for p in pairs]), strict=True
+            )
         }
     by_source = {}
     for p in pairs:

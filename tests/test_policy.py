@@ -96,7 +96,7 @@ def assert_cache_holds_seen_tokens(session) -> None:
         with torch.no_grad():
             fresh = session.policy.model(input_ids=torch.tensor([seen]), use_cache=True).past_key_values
         assert session.mask[row].sum().item() == len(seen)
-        for layer, expected in zip(session.cache.layers, fresh.layers):
+        for layer, expected in zip(session.cache.layers, fresh.layers, strict=True):
             for got, want in ((layer.keys, expected.keys), (layer.values, expected.values)):
                 assert torch.allclose(got[row][:, session.cols[row]], want[0], atol=1e-4)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest_trainer import *  # fixtures
 from conftest_trainer import dpo_row, sft_row, write_export, write_jsonl
 
 from trainer.data import Row, dpo_example, load_rows, messages_of, sft_example

@@ -9,7 +9,6 @@ import json
 
 import pytest
 import torch
-from conftest_trainer import *  # fixtures
 from conftest_trainer import write_export
 
 from trainer.presets import TrainConfig

@@ -168,7 +168,7 @@ def test_eval_tasks_use_entities_no_training_task_uses():
     for task in EVAL_TASKS:
         assert not set(entity.findall(task.instruction)) & train, task.task_id
         assert not any(name in task.instruction for name in names), task.task_id
-        for name, arguments in task.expected_calls:
+        for _name, arguments in task.expected_calls:
             assert not set(entity.findall(json.dumps(arguments))) & train, task.task_id
 
 

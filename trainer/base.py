@@ -52,7 +52,7 @@ def resolve_base(name_or_path: str | None) -> Path:
     except Exception as exc:  # noqa: BLE001 (network, auth, unknown repo: all one line for the user)
         raise TrainerError(
             f"base model {name_or_path} cannot be had: {type(exc).__name__}: {exc}".splitlines()[0]
-        )
+        ) from exc
 
 
 def _embedded_default() -> Path:
@@ -114,7 +114,7 @@ def load_tokenizer(path: Path):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise TrainerError(f"base model {path}: cannot load its tokenizer: {exc}".splitlines()[0])
+        raise TrainerError(f"base model {path}: cannot load its tokenizer: {exc}".splitlines()[0]) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -129,7 +129,7 @@ def load_model(path: Path, *, qlora: bool = False, bf16: bool = False):
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise TrainerError(f"base model {path}: unreadable config: {exc}".splitlines()[0])
+        raise TrainerError(f"base model {path}: unreadable config: {exc}".splitlines()[0]) from exc
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:

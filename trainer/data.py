@@ -41,7 +41,7 @@ def load_rows(export_dir: Path, kind: str, split: str) -> list[Row]:
                 try:
                     rows.append(Row(f"{path}:{number}", json.loads(line)))
                 except json.JSONDecodeError as exc:
-                    raise TrainerError(f"{path}:{number}: not valid JSON ({exc.msg})")
+                    raise TrainerError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
         return rows
     if (base / f"{split}.parquet").is_file():
         import pyarrow.parquet as pq
@@ -74,7 +74,7 @@ def parse_tools(value, where: str) -> list | None:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise TrainerError(f"{where}: field 'tools' is not valid JSON ({exc.msg})")
+            raise TrainerError(f"{where}: field 'tools' is not valid JSON ({exc.msg})") from exc
     if not isinstance(value, list):
         raise TrainerError(f"{where}: field 'tools' must be a JSON list of function specs")
     return value or None

@@ -43,6 +43,7 @@ Everything returned is JSON-serialisable: the metrics, the raw counts, and one t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import re
@@ -94,10 +95,8 @@ def _call_of(text: str) -> dict:
     if isinstance(name, str) and name.strip():
         call["name"] = name.strip()
     if isinstance(arguments, str):
-        try:
+        with contextlib.suppress(ValueError, RecursionError):
             arguments = json.loads(arguments)
-        except (ValueError, RecursionError):
-            pass
     if isinstance(arguments, dict):
         call["arguments"] = arguments
     if call["name"] is None:
@@ -367,7 +366,7 @@ def select_tasks(tasks: Iterable[Task | str] | int | None = None) -> list[Task]:
     try:
         return [_as_task(t) for t in tasks]
     except KeyError as exc:
-        raise TrainerError(str(exc.args[0]))
+        raise TrainerError(str(exc.args[0])) from exc
 
 
 def evaluate(

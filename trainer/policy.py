@@ -44,7 +44,7 @@ def adapter_base(adapter: str | Path) -> str:
     try:
         return json.loads(config.read_text(encoding="utf-8"))["base_model_name_or_path"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise TrainerError(f"{config}: unreadable ({type(exc).__name__}: {exc})".splitlines()[0])
+        raise TrainerError(f"{config}: unreadable ({type(exc).__name__}: {exc})".splitlines()[0]) from exc
 
 
 def _in_place_cache():
@@ -156,7 +156,7 @@ class ModelPolicy:
                         raise TrainerError(
                             f"adapter {self.adapter} does not fit base {base_path}: "
                             f"{type(exc).__name__}: {exc}".splitlines()[0]
-                        )
+                        ) from exc
                     if self.merge:
                         model = model.merge_and_unload()
                 device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -328,7 +328,7 @@ class Session:
         prompts = [self._ids(conversations[k]) for k in self.keys]
         replies: dict = {}
         live = []
-        for row, (key, ids) in enumerate(zip(self.keys, prompts)):
+        for row, (key, ids) in enumerate(zip(self.keys, prompts, strict=True)):
             if policy.context and len(ids) + policy.max_new_tokens > policy.context:
                 replies[key] = ContextFull(
                     f"prompt of {len(ids)} tokens + {policy.max_new_tokens} new > {policy.context}"
@@ -419,9 +419,9 @@ class Session:
     def _grow(self, index, tensors: list, mask, seen: list, cols: list) -> None:
         """Undo a `_shrink`: the rows set aside get the new columns, masked out."""
         width, added = mask.shape[1], self.mask.shape[1]
-        for layer, parents in zip(self.cache.layers, tensors):
+        for layer, parents in zip(self.cache.layers, tensors, strict=True):
             merged = []
-            for parent, child in zip(parents, (layer.keys, layer.values)):
+            for parent, child in zip(parents, (layer.keys, layer.values), strict=True):
                 full = parent.new_zeros((parent.shape[0], parent.shape[1], added, parent.shape[3]))
                 full[:, :, :width] = parent
                 full[index, :, width:] = child[:, :, width:]

@@ -57,7 +57,9 @@ def check_sft_row(tokenizer, row: Row, example: dict) -> None:
     eot = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))
     for index, message in enumerate(messages):
         trained = [
-            t for t, o, label in zip(example["input_ids"], owners, labels) if o == index and label != -100
+            t
+            for t, o, label in zip(example["input_ids"], owners, labels, strict=True)
+            if o == index and label != -100
         ]
         if message["role"] != "assistant" and trained:
             raise TrainerError(
@@ -73,7 +75,7 @@ def check_sft_row(tokenizer, row: Row, example: dict) -> None:
 def trained_spans(tokenizer, example: dict) -> list[str]:
     """Decoded runs of trained tokens: what the model learns to write."""
     spans, run = [], []
-    for token, label in zip(example["input_ids"], example["labels"]):
+    for token, label in zip(example["input_ids"], example["labels"], strict=True):
         if label != -100:
             run.append(token)
         elif run:
@@ -88,9 +90,9 @@ def prepare(
     """Examples of one kind ready for TRL, after the pre-flight checks and the length report."""
     examples = [EXAMPLE[kind](tokenizer, row) for row in rows]
     if kind == "sft":
-        for row, example in zip(rows, examples):
+        for row, example in zip(rows, examples, strict=True):
             check_sft_row(tokenizer, row, example)
-        for row, example in list(zip(rows, examples))[:show]:
+        for row, example in list(zip(rows, examples, strict=True))[:show]:
             say(f"pre-flight {row.where}: trained text")
             for span in trained_spans(tokenizer, example):
                 say("  + " + span.replace("\n", "\n    "))
@@ -100,9 +102,9 @@ def prepare(
         lengths = [
             max(len(tokenizer(text=e["prompt"] + e[c]).input_ids) for c in completions) for e in examples
         ]
-        for row, example in list(zip(rows, examples))[:1]:
+        for row, example in list(zip(rows, examples, strict=True))[:1]:
             say(f"pre-flight {row.where}: " + ", ".join(f"{c} {example[c]!r}" for c in completions))
-    too_long = [row.where for row, n in zip(rows, lengths) if n > max_length]
+    too_long = [row.where for row, n in zip(rows, lengths, strict=True) if n > max_length]
     say(
         f"{kind}: {len(rows)} rows, tokens min {min(lengths)} median {int(statistics.median(lengths))} "
         f"max {max(lengths)} (max_length {max_length})"
@@ -113,7 +115,7 @@ def prepare(
             + ", ".join(too_long[:5])
             + (" ..." if len(too_long) > 5 else "")
         )
-    kept = [e for e, n in zip(examples, lengths) if n <= max_length]
+    kept = [e for e, n in zip(examples, lengths, strict=True) if n <= max_length]
     if not kept:
         raise TrainerError(f"{kind}: every row is longer than max_length={max_length}; raise --max-length")
     return kept

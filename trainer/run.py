@@ -1,8 +1,8 @@
 """One training run: export folder -> pre-flight -> stages in order -> adapters, metrics, checkpoints.
 
-Layout of OUT: `trainer.runfolder` (TRAIN): run.json (what ran), metrics.jsonl (all stages), <stage>/checkpoint-N,
-<stage>/adapter (PEFT adapter with the tokenizer and chat template), <stage>/summary.json. With `resume`, finished stages are kept and an
-interrupted one continues from its last checkpoint.
+Layout of OUT (`trainer.runfolder`): run.json (what ran), metrics.jsonl (all stages), <stage>/checkpoint-N,
+<stage>/adapter (PEFT adapter with the tokenizer and chat template), <stage>/summary.json. With `resume`,
+finished stages are kept and an interrupted one continues from its last checkpoint.
 """
 
 from __future__ import annotations

@@ -70,4 +70,7 @@ def tokenize_with_mask(tokenizer, messages: list[dict], tools: list | None) -> d
         messages, tools=tools or None, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
     )
     ids = list(enc["input_ids"])
-    return {"input_ids": ids, "labels": [t if m else -100 for t, m in zip(ids, enc["assistant_masks"])]}
+    return {
+        "input_ids": ids,
+        "labels": [t if m else -100 for t, m in zip(ids, enc["assistant_masks"], strict=True)],
+    }

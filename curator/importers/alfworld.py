@@ -39,7 +39,9 @@ def episodes(text: str) -> tuple[str, list[str]]:
     starts = [m.start() for m in EPISODE.finditer(text)]
     if len(starts) <= 1:
         return text[: starts[0]].strip() if starts else "", [text[starts[0] :] if starts else text]
-    return text[: starts[0]].strip(), [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)])]
+    return text[: starts[0]].strip(), [
+        text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)
+    ]
 
 
 def episode_turns(text: str) -> tuple[str, list[Turn]]:

@@ -194,7 +194,7 @@ def segments(text: str, split_examples: bool) -> tuple[str, list[Segment]]:
             text[m.start() : end].strip(),
             BLANK_LINE_BEFORE.search(text, max(0, m.start() - 80), m.start()) is not None,
         )
-        for m, end in zip(matches, ends)
+        for m, end in zip(matches, ends, strict=True)
     ]
 
 
@@ -369,11 +369,8 @@ def log_parts(text: str) -> list[tuple[dict, str]]:
     if not marks:
         return [({}, text)]
     parts, state = [({}, text[: marks[0].start()])], {}
-    for mark, after in zip(marks, [*marks[1:], None]):
-        if mark.re is TRIAL:
-            state = {"trial": int(mark["n"])}
-        else:
-            state = {**state, "section": mark["kind"]}
+    for mark, after in zip(marks, [*marks[1:], None], strict=True):
+        state = {"trial": int(mark["n"])} if mark.re is TRIAL else {**state, "section": mark["kind"]}
         section = text[mark.end() : after.start() if after else len(text)]
         parts += [(dict(state), run) for run in agent_runs(section)]
     return parts
@@ -383,7 +380,9 @@ def agent_runs(section: str) -> list[str]:
     """A section's agents, each ending at its `Correct answer:` line: what follows that line (the
     next agent's reflections, written before its `Question:`) is the next agent's prompt."""
     cuts = [m.end() for m in REFERENCE_LINE.finditer(section)]
-    return [section[a:b] for a, b in zip([0, *cuts], [*cuts, len(section)]) if section[a:b].strip()]
+    return [
+        section[a:b] for a, b in zip([0, *cuts], [*cuts, len(section)], strict=True) if section[a:b].strip()
+    ]
 
 
 def part_info(state: dict, example: Example) -> RecordInfo:

@@ -81,7 +81,7 @@ class Server:
         with duckdb.connect(str(self.db), read_only=True) as con:
             cur = con.execute("SELECT * FROM events ORDER BY event_id")
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def query(self, sql: str, params=()) -> list[tuple]:
         self.stop()

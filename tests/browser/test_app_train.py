@@ -9,7 +9,6 @@ import re
 
 import pytest
 from conftest import SAMPLE, cli_json
-from conftest_trainer import *  # fixtures: tiny_base, smol_path
 
 from browser.conftest import screenshot
 
