@@ -48,9 +48,9 @@ from playwright.async_api import async_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curator.paths import SAMPLE_TRAJECTORIES
-from curator.review import rebuild_state
-from curator.store import Store
+from curator.paths import SAMPLE_TRAJECTORIES  # noqa: E402 (after the checkout is put on the path)
+from curator.review import rebuild_state  # noqa: E402 (after the checkout is put on the path)
+from curator.store import Store  # noqa: E402 (after the checkout is put on the path)
 
 CHROMIUM = os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
