@@ -75,12 +75,24 @@ def add_user(path: str | os.PathLike, name: str, password: str) -> bool:
     users = read_users(path) if path.exists() and path.stat().st_size else {}
     new = name not in users
     users[name] = hash_password(password)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(f"{n}:{h}\n" for n, h in users.items())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    try:
+        _write(path, users)
+    except OSError as exc:
+        raise UsersError(f"{path}: cannot write the users file: {exc.strerror or exc}") from exc
     return new
+
+
+def _write(path: Path, users: dict[str, str]) -> None:
+    """Replace the users file in one step (a temporary file beside it, then a rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.writelines(f"{n}:{h}\n" for n, h in users.items())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def authenticator(users: dict[str, str]):

@@ -196,6 +196,8 @@ def test_users_file_holds_salted_hashes_only(tmp_path):
     path.write_text("alice:plaintext\n")
     with pytest.raises(UsersError, match="users.txt:1"):
         read_users(path)
+    with pytest.raises(UsersError, match="missing/u.txt: cannot write the users file"):
+        add_user(tmp_path / "missing" / "u.txt", "bob", "pw")
 
 
 @pytest.mark.slow
