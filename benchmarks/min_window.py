@@ -21,6 +21,7 @@ import gc
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from curator.ingest import import_file
@@ -31,7 +32,7 @@ from curator.store import Store
 from curator.subset import select_store
 from trainer.evaluate import evaluate, select_tasks
 from trainer.policy import ModelPolicy
-from trainer.presets import get_preset, with_overrides
+from trainer.presets import get_preset
 from trainer.run import train
 
 GAIN_SHARE = 0.9
@@ -76,7 +77,9 @@ def run_all(args, root: Path) -> dict:
     curated_store(store_path)
     runs = subsets(store_path, root, args.fractions, args.seed)
     tasks = select_tasks(args.eval_tasks)
-    config = with_overrides(get_preset(args.preset), stages=("sft",), max_steps=-1, epochs=args.epochs)
+    # SFT only, epochs over each subset's own rows: the preset's step limit is unset
+    config = replace(get_preset(args.preset), stages=("sft",), max_steps=None, epochs=args.epochs)
+    base = None
     for run in runs:
         start = time.perf_counter()
         trained = train(run["data"], root / f"run-{run['data'].name}", None, config)
@@ -88,7 +91,9 @@ def run_all(args, root: Path) -> dict:
         run["data"] = str(run["data"])
         gc.collect()
         print(json.dumps(run), flush=True)
-    base = success(ModelPolicy(None, tokenizer_dir=runs[-1]["adapter"]), tasks)
+        if base is None:  # the base, with the chat template training used
+            base = success(ModelPolicy(None, tokenizer_dir=trained["adapter"]), tasks)
+            print(json.dumps({"base": base}), flush=True)
     return {
         "preset": args.preset,
         "epochs": args.epochs,
