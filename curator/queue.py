@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 
 from curator.errors import CuratorError
 from curator.review import acquire_lease
+from curator.similarity import near_decided_sql
 from curator.store import Store
 
 WINDOW = 256  # ids looked at per probe of the default queue
@@ -39,6 +40,8 @@ class QueueFilters:
     check: str | None = None  # an automatic-check flag on the current revision
     tool: str | None = None  # a tool the trajectory calls
     text: str | None = None  # in the instruction or the turns, case-insensitive
+    # leave out near-duplicates of decided items (`similarity.near_decided_sql`); off by default
+    skip_near_duplicates: bool = False
 
     def is_default(self) -> bool:
         return not any(getattr(self, f.name) for f in fields(self))
@@ -64,6 +67,10 @@ class QueueFilters:
                              OR EXISTS (SELECT 1 FROM revisions r WHERE r.rev_id = s.rev_id
                                         AND r.turns::VARCHAR ILIKE ? ESCAPE '\\'))""")
             params += [pattern, pattern]
+        if self.skip_near_duplicates:
+            condition, extra = near_decided_sql()
+            where.append(f"NOT {condition}")
+            params += extra
         return " AND ".join(where) or "TRUE", params
 
 

@@ -344,14 +344,36 @@ def clusters(c: Corpus, labels: np.ndarray) -> list[dict]:
     return out
 
 
-def redundant_pending(c: Corpus, labels: np.ndarray) -> list[int]:
-    """Pending trajectories in a near-duplicate cluster that already holds a decided one: what
-    the review queue can skip or put last (reviewing them again teaches nothing new)."""
-    decided = {int(labels[i]) for i, status in enumerate(c.statuses) if status in DECIDED}
+def near_decided_sql(threshold: float = DEFAULT_THRESHOLD) -> tuple[str, list]:
+    """SQL condition (and parameters) on a `state s` row joined with its `trajectories t` row:
+    its current revision is a near-duplicate of a decided trajectory's (the rule of
+    `near_duplicate_pairs`, as SQL over the stored embeddings). Used by the review queue's
+    `skip_near_duplicates` option and by `redundant_pending`, so the count shown is what the
+    option skips. A trajectory without embeddings yet is never a near-duplicate here."""
+    sql = f"""EXISTS (
+        SELECT 1 FROM action_embeddings a
+        JOIN action_embeddings b ON b.literals = a.literals AND b.model = a.model AND b.traj_id <> a.traj_id
+        JOIN state d ON d.rev_id = b.rev_id AND list_contains({list(DECIDED)}, d.status)
+        JOIN trajectories dt ON dt.traj_id = d.traj_id
+        JOIN instruction_embeddings ia ON ia.task_hash = t.task_hash AND ia.model = a.model
+        JOIN instruction_embeddings ib ON ib.task_hash = dt.task_hash AND ib.model = a.model
+        WHERE a.rev_id = s.rev_id AND a.model = ?
+          AND array_cosine_similarity(a.answer, b.answer) >= ?
+          AND array_cosine_similarity(ia.vector, ib.vector) >= ?)"""
+    return sql, [embedding.MODEL_NAME, threshold, threshold]
+
+
+def redundant_pending(con, threshold: float = DEFAULT_THRESHOLD) -> list[int]:
+    """Pending trajectories that are near-duplicates of a decided one: what the review queue's
+    `skip_near_duplicates` option skips (reviewing them again teaches nothing new)."""
+    condition, params = near_decided_sql(threshold)
     return [
-        int(c.traj_ids[i])
-        for i, status in enumerate(c.statuses)
-        if status == "pending" and int(labels[i]) in decided
+        traj_id
+        for (traj_id,) in con.execute(
+            f"""SELECT s.traj_id FROM state s JOIN trajectories t USING (traj_id)
+                WHERE s.status = 'pending' AND {condition} ORDER BY s.traj_id""",
+            params,
+        ).fetchall()
     ]
 
 
@@ -361,7 +383,7 @@ def summary(store: Store, threshold: float = DEFAULT_THRESHOLD, progress: Progre
     c = corpus(store, progress=progress)
     labels = cluster_labels(c, threshold)
     found = clusters(c, labels)
-    skippable = redundant_pending(c, labels)
+    skippable = redundant_pending(store.con, threshold)
     return {
         "threshold": threshold,
         "trajectories": len(c),

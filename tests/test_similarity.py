@@ -10,6 +10,7 @@ from conftest import chat_record, write_jsonl
 from curator import embedding, similarity
 from curator.ingest import import_file
 from curator.model import Turn
+from curator.queue import QueueFilters, ReviewQueue
 from curator.review import decide, edit, load
 from curator.store import Store
 
@@ -76,6 +77,21 @@ def test_review_would_skip_pending_near_duplicates_of_decided(db, tmp_path):
     assert result["skippable"] == [1, 3]
     assert result["review_would_save"] == 2
     assert result["members"][0]["statuses"] == {"accepted": 1, "pending": 2}
+
+
+def test_queue_option_skips_exactly_the_near_duplicates_counted(db, tmp_path):
+    with Store(db) as store:
+        import_file(store, str(planted(tmp_path)))
+        similarity.embed_missing(store)
+        decide(store, 2, "accept", "ana")
+        assert similarity.redundant_pending(store.con) == [1, 3]
+        queue, shown = ReviewQueue(), []
+        while pick := queue.next(store, "bo", QueueFilters(skip_near_duplicates=True), lease_seconds=60):
+            shown.append(pick.traj_id)
+            decide(store, pick.traj_id, "skip", "bo")
+        assert shown == [4, 5, 6, 7]
+        # off (the default): the near-duplicates are still there, first as ever
+        assert queue.next(store, "bo", QueueFilters(), lease_seconds=60).traj_id == 1
 
 
 def test_signatures_are_exact():

@@ -138,7 +138,7 @@ def view(bench: Workbench, colour_by: str, threshold: float, progress=None) -> l
     with bench.db() as store:
         c = corpus(store, progress=progress)
         labels = cluster_labels(c, threshold)
-        found, skippable = clusters(c, labels), redundant_pending(c, labels)
+        found, skippable = clusters(c, labels), redundant_pending(store.con, threshold)
         cov = coverage(store)
         tags = first_failure_tags(store.con)
     return [
