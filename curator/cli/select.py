@@ -60,4 +60,9 @@ def human(result: dict) -> str:
         f"wrote {result['out']}: {s['chosen']} of {s['accepted']} accepted trajectories "
         f"({s['strategy']}, seed {s['seed']}); sft: {result['sft']['train']} train, "
         f"{result['sft']['eval']} eval"
+        + (
+            f"\n  fewer than the budget of {s['budget']}: the rest are near-duplicates of those chosen"
+            if s["budget"] and s["chosen"] < min(s["budget"], s["accepted"])
+            else ""
+        )
     )
