@@ -255,3 +255,16 @@ def test_toolbench_round_trip(realdata, db):
     stored_calls = [c["name"] for t in traj["turns"] for c in t.get("tool_calls", [])]
     assert stored_calls == [m["function_call"]["name"] for m in steps[:-1]]  # the last is Finish: the answer
     assert traj["turns"][-1]["content"] and traj["label"] == "success"
+
+
+def test_an_observation_is_never_the_task(tmp_path, db):
+    record = {
+        "question": "m00 the question",
+        "messages": [
+            {"role": "user", "content": "Observation: m01 the room"},
+            {"role": "assistant", "content": "Thought: m02\nAction: finish[m03]"},
+        ],
+    }
+    _, (traj,) = stored(db, write(tmp_path, "obs.jsonl", [record]))
+    assert_round_trip(traj, ["m00", "m01", "m02", "m03"])
+    assert traj["instruction"] == "m00 the question" and roles(traj) == "ua"

@@ -190,6 +190,7 @@ CUT_OFF = re.compile(
     r"max[_ ]?(steps|turns|iterations)|too[_ ]many|timeout|time[_ ]?limit|error|exit_cost|exit_context|halted",
     re.IGNORECASE,
 )
+OUTCOME_FIELDS = frozenset((*REWARD_KEYS, *LABEL_KEYS, *OUTCOME_KEYS, *TERMINATION_KEYS))
 TASK_TEXT_KEYS = ("question", "query", "instruction", "task", "goal", "problem", "prompt")
 TEACHER_KEYS = ("teacher", "model", "model_name", "generator")
 META_KEYS = ("failure", "trial")
@@ -268,6 +269,8 @@ def read_outcome(info: RecordInfo, record: dict, prefix: str = "") -> None:
     `info.reward`, `reward_info.reward`), a label (`label`, `success`, `resolved`, `is_correct`,
     `win`, ...), a termination reason. The record's own fields win over nested ones; a label field
     wins over a reward; a cut-off termination is a failure only where nothing else says."""
+    if record.keys().isdisjoint(OUTCOME_FIELDS):  # most records: nothing to read (import's hot path)
+        return
     for name in REWARD_KEYS:
         if info.reward is None and record.get(name) is not None and not isinstance(record[name], dict):
             info.reward = number(record[name], prefix + name)

@@ -29,10 +29,9 @@ from curator.importers.base import (
     kind,
     normalize_tools,
     number,
-    read_outcome,
 )
 from curator.importers.openai_chat import chat_trajectory, read_chat
-from curator.model import Trajectory
+from curator.model import Trajectory, label_from_reward
 
 NAME = "otel"
 
@@ -269,7 +268,7 @@ def scores(info: RecordInfo, found) -> None:
     for name, value in info.meta["scores"].items():
         if str(name).lower() in OUTCOME_SCORES and info.reward is None and value is not None:
             info.reward = number(value, f"scores.{name}")
-    read_outcome(info, {})
+    info.label = info.label or label_from_reward(info.reward)
 
 
 def otlp(value: dict) -> tuple[Spans, RecordInfo]:
