@@ -1,7 +1,7 @@
 """Seeded generator of the sample set in `curator/assets/sample/` (run: `python -m curator.samplegen`).
 
-It plays a "teacher" on the tasks of `curator.world`: every tool call is really executed in a fresh
-`World`, so results are true, and success trajectories are proven by the task's checker. For each
+It plays a "teacher" on the tasks of the sample environment (`curator.envs.sample`): every tool call is
+really executed in a fresh `SampleEnv`, so results are true, and success trajectories are proven by the task's checker. For each
 task it writes several successes (varied wording) and planted failures that copy one success's
 prefix and diverge at a known assistant turn, labelled with the taxonomy tag and that turn's index.
 That ground truth is what tests of the automatic checks, of reviewer agreement and of same-task
@@ -18,8 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from curator.paths import SAMPLE_DIR
-from curator.world import (
+from curator.envs.sample import (
     BOOKINGS,
     CUSTOMERS,
     EVAL_TASKS,
@@ -28,10 +27,12 @@ from curator.world import (
     SYSTEM_PROMPT,
     TASKS,
     TOOLS,
-    Task,
-    World,
+    SampleEnv,
+    SampleTask,
+    call,
     orders_of,
 )
+from curator.paths import SAMPLE_DIR
 
 TEACHER = "teacher-sim-v1"
 TAGS = (
@@ -96,9 +97,9 @@ _THOUGHTS = {
         "Filing a refund for {order_id} as {reason}.",
     ),
     "convert_currency": (
-        "Converting {amount} {from} to {to}.",
-        "I'll convert {amount} {from} into {to}.",
-        "Now convert {amount} {from} to {to}.",
+        "Converting {amount} {from_currency} to {to_currency}.",
+        "I'll convert {amount} {from_currency} into {to_currency}.",
+        "Now convert {amount} {from_currency} to {to_currency}.",
     ),
 }
 # Thoughts that read the previous result, keyed by (this tool, previous tool).
@@ -109,14 +110,14 @@ _FOLLOW_UPS = {
         "Cheapest is {flight_id}, so I'll book it for {passenger_name}.",
     ),
     ("convert_currency", "search_flights"): (
-        "The cheapest is {flight_id} at {amount} EUR; now convert it to {to}.",
-        "Cheapest flight: {flight_id}, {amount} EUR. Converting to {to}.",
-        "{flight_id} is cheapest. I'll convert {amount} EUR into {to}.",
+        "The cheapest is {flight_id} at {amount} EUR; now convert it to {to_currency}.",
+        "Cheapest flight: {flight_id}, {amount} EUR. Converting to {to_currency}.",
+        "{flight_id} is cheapest. I'll convert {amount} EUR into {to_currency}.",
     ),
     ("convert_currency", "get_order"): (
-        "The order cost {amount} EUR; converting to {to}.",
-        "It was {amount} EUR. Now in {to}.",
-        "Price found: {amount} EUR. Converting it to {to}.",
+        "The order cost {amount} EUR; converting to {to_currency}.",
+        "It was {amount} EUR. Now in {to_currency}.",
+        "Price found: {amount} EUR. Converting it to {to_currency}.",
     ),
     ("request_refund", "get_order_history"): (
         "The {item} is order {order_id}; requesting the refund.",
@@ -199,10 +200,10 @@ _SWAP_WORDS = re.compile(r"\b(" + "|".join(_SWAPS) + r")\b")
 
 
 class _Run:
-    """One trajectory being written; each call is executed, as it is added, in the run's own fresh World."""
+    """One trajectory being written; each call is executed, as it is added, in the run's own fresh SampleEnv."""
 
-    def __init__(self, task: Task):
-        self.task, self.world = task, World()
+    def __init__(self, task: SampleTask):
+        self.task, self.world = task, SampleEnv()
         self.messages: list[dict] = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": task.instruction},
@@ -223,7 +224,7 @@ class _Run:
                 ],
             }
         )
-        result = self.world.call_json(name, raw)
+        result = call(self.world, name, raw)
         self.messages.append(
             {
                 "role": "tool",
@@ -248,7 +249,7 @@ class _Run:
 class _Plan:
     """A success trajectory's choices, kept so a failure can replay its exact prefix."""
 
-    def __init__(self, task: Task, thoughts: list[str], answer: str):
+    def __init__(self, task: SampleTask, thoughts: list[str], answer: str):
         self.task, self.thoughts, self.answer = task, thoughts, answer
 
     def prefix(self, k: int) -> _Run:
@@ -281,7 +282,7 @@ def _thought(name: str, args: dict, prev: tuple[str, dict] | None, rng: random.R
     return _fmt(rng.choice(_THOUGHTS[name]), fields)
 
 
-def _success(task: Task, answer: str, rng: random.Random) -> tuple[_Plan, _Run]:
+def _success(task: SampleTask, answer: str, rng: random.Random) -> tuple[_Plan, _Run]:
     run, thoughts = _Run(task), []
     for name, args in task.expected_calls:
         thoughts.append(_thought(name, args, run.last, rng))
@@ -366,7 +367,7 @@ def _bad_arguments(plan: _Plan, rng: random.Random):
             return {"order_id": args["order_id"][2:]}
         if name == "request_refund":
             return rng.choice(({**args, "reason": "broken"}, {**args, "order_id": args["order_id"][2:]}))
-        return {**args, "amount": f"{args['amount']:g} {args['from']}"}
+        return {**args, "amount": f"{args['amount']:g} {args['from_currency']}"}
 
     k = rng.randrange(len(plan.task.expected_calls))
     name, args = plan.task.expected_calls[k]
@@ -540,7 +541,7 @@ _BUILDERS: dict[str, Callable] = {
 # --- the sample set ----------------------------------------------------------------------------
 
 
-def _record(task: Task, run: _Run, failure: tuple[str, int] | None) -> dict:
+def _record(task: SampleTask, run: _Run, failure: tuple[str, int] | None) -> dict:
     record = {"task_id": task.task_id, "label": "failure" if failure else "success"}
     if failure:
         record["failure"] = {"tags": [failure[0]], "first_step": failure[1]}
@@ -584,18 +585,18 @@ def _readme(records: list[dict], seed: int) -> str:
     tag_lines = "\n".join(f"| {tag} | {tags[tag]} |" for tag in TAGS)
     return f"""# Sample trajectories
 
-Teacher-style agent trajectories in a small travel-and-orders tool world (`curator/world.py`), for
+Teacher-style agent trajectories in a small travel-and-orders tool world (`curator/envs/sample.py`, `--env sample`), for
 demos, tests and a first training run. Generated by `python -m curator.samplegen --seed {seed}`; do not
 edit by hand: change the generator and regenerate (the output is byte-for-byte the same per seed).
 
 ## Files
 
 - `trajectories.jsonl`: {len(records)} trajectories of {len(per_task)} tasks, one JSON object a line:
-  - `task_id`: the task (`curator.world.get_task(task_id)` gives its instruction and success checker).
+  - `task_id`: the task (`curator.envs.sample.get_task(task_id)` gives its instruction and success checker).
   - `messages`: OpenAI chat form: `system`, `user`, then `assistant` turns (`content` is the thought;
     `tool_calls` is a list of `{{"id", "type": "function", "function": {{"name", "arguments"}}}}` with
     `arguments` a JSON *string*) each followed by `tool` turns (`tool_call_id`, `name`, `content` = the
-    JSON string of the result of really executing the call in a fresh `World`), and a final `assistant`
+    JSON string of the result of really executing the call in a fresh `SampleEnv`), and a final `assistant`
     answer (no `tool_calls`).
   - `tools`: the OpenAI function specs offered (same as `tools.json`).
   - `label`: `success` (the replayed calls and the final answer pass the task's checker) or `failure`.
@@ -605,7 +606,7 @@ edit by hand: change the generator and regenerate (the output is byte-for-byte t
   - `teacher`: `{TEACHER}`.
 - `eval_tasks.jsonl`: {len(EVAL_TASKS)} held-out tasks (`task_id`, `instruction`), on entities (dates,
   bookings, customers, passengers) that no training task uses; no trajectories. Their checkers are
-  `curator.world.get_task(task_id).check(world, final_answer)`.
+  `SampleEnv.get_reward(final_answer=...)` after `reset(task_id=...)`.
 - `tools.json`: the tool specs.
 
 ## Counts (seed {seed})

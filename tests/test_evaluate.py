@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli
 from conftest_trainer import smol_path, tiny_base  # noqa: F401
 
-from curator.world import EVAL_TASKS, TOOLS, get_task
+from curator.envs.sample import EVAL_TASKS, TOOLS, get_task
 from trainer import evaluate as ev
 from trainer.errors import TrainerError
 from trainer.evaluate import compare, evaluate, metrics_of, parse_reply, run_episode
@@ -80,28 +80,28 @@ def test_all_calls_in_one_turn_and_bare_json_calls_also_work():
 
     tasks = [t for t in EVAL_TASKS if len(t.expected_calls) < 3]  # a dependent 3-call chain needs its results
     for make in (one_turn, bare):
-        result = evaluate(by_task(make), tasks, show_progress=False)
+        result = evaluate(by_task(make), [t.task_id for t in tasks], show_progress=False)
         assert result["task_success"] == 1.0, make.__name__
         assert result["valid_tool_call_rate"] == 1.0
 
 
 def test_wrong_final_answer_fails_and_step_limit_is_respected():
     task = get_task("eval-weather-01")
-    wrong = run_episode(Scripted([call_text(*task.expected_calls[0]), task.wrong_answer]), task)
+    wrong = run_episode(Scripted([call_text(*task.expected_calls[0]), task.wrong_answer]), task.task_id)
     assert wrong["stopped"] == "final" and not wrong["success"]
 
     looping = Scripted([call_text(*task.expected_calls[0])])  # calls forever, never answers
-    episode = run_episode(looping, task, max_steps=3)
+    episode = run_episode(looping, task.task_id, max_steps=3)
     assert episode["stopped"] == "step_limit" and not episode["success"]
     assert episode["steps_taken"] == 3 and len(looping.seen) == 3
     assert episode["final_answer"] is None
-    assert evaluate(looping, [task], max_steps=3, show_progress=False)["mean_steps"] == 3
+    assert evaluate(looping, [task.task_id], max_steps=3, show_progress=False)["mean_steps"] == 3
 
 
 def test_unknown_tool_is_counted_and_fails_the_task():
     task = get_task("eval-cancel-01")
     policy = Scripted([call_text("cancel_everything", {"booking_id": "BK1016"}), "Done, it is cancelled."])
-    result = evaluate(policy, [task], show_progress=False)
+    result = evaluate(policy, [task.task_id], show_progress=False)
     assert result["task_success"] == 0.0
     assert result["unknown_tool_rate"] == 1.0
     assert result["valid_tool_call_rate"] == 1.0  # well-formed, just not a real tool
@@ -113,8 +113,8 @@ def test_unknown_tool_is_counted_and_fails_the_task():
     assert json.loads(policy.seen[1][-1]["content"]) == {"error": "unknown tool cancel_everything"}
     # a real tool of the world that is not offered is unknown too, and is not executed
     offered = [t for t in TOOLS if t["function"]["name"] != "cancel_booking"]
-    episode = run_episode(lambda m, t: perfect(task)(m, TOOLS), task, tools=offered)
-    assert episode["counts"]["unknown"] == 1 and episode["mutations"] == [] and not episode["success"]
+    episode = run_episode(lambda m, t: perfect(task)(m, TOOLS), task.task_id, tools=offered)
+    assert episode["counts"]["unknown"] == 1 and episode["reward"] == 0.0 and not episode["success"]
 
 
 def test_mixed_known_and_unknown_tools_pool_the_rates():
@@ -126,7 +126,7 @@ def test_mixed_known_and_unknown_tools_pool_the_rates():
         call_text(name, args),
         task.answers[0],
     ]
-    result = evaluate(Scripted(replies), [task], show_progress=False)
+    result = evaluate(Scripted(replies), [task.task_id], show_progress=False)
     assert result["counts"]["attempted"] == 3 and result["counts"]["valid"] == 3
     assert result["unknown_tool_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert result["schema_valid_rate"] == 0.5
@@ -153,7 +153,7 @@ def test_mixed_known_and_unknown_tools_pool_the_rates():
 def test_malformed_calls_are_invalid_and_the_loop_goes_on(bad):
     task = get_task("eval-weather-01")
     policy = Scripted([bad, call_text(*task.expected_calls[0]), task.answers[0]])
-    episode = run_episode(policy, task, max_steps=5)
+    episode = run_episode(policy, task.task_id, max_steps=5)
     assert episode["counts"]["attempted"] == 2 and episode["counts"]["valid"] == 1
     first = episode["steps"][0]
     assert first["error"] and first["calls"][0]["valid"] is False
@@ -180,7 +180,7 @@ def test_garbage_and_odd_replies_never_crash():
         "[" * 5000,
     ]
     for text in garbage:
-        episode = run_episode(Scripted([text]), get_task("eval-refund-01"), max_steps=2)
+        episode = run_episode(Scripted([text]), "eval-refund-01", max_steps=2)
         assert not episode["success"]
         json.dumps(episode)
 
@@ -188,7 +188,7 @@ def test_garbage_and_odd_replies_never_crash():
 def test_valid_turns_are_stored_in_training_form():
     task = get_task("eval-flight-price-01")
     policy = perfect(task)
-    assert run_episode(policy, task)["success"]
+    assert run_episode(policy, task.task_id)["success"]
     messages = policy.seen[-1]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant", "tool"]
     call = messages[2]["tool_calls"][0]
@@ -263,7 +263,7 @@ def test_compare_sides_progress_and_close():
     result = compare(
         Closing(["I don't know."]),
         by_task(perfect),
-        tasks,
+        [t.task_id for t in tasks],
         progress=lambda d, n: seen.append((d, n)),
         show_progress=False,
     )
@@ -281,7 +281,7 @@ def test_compare_sides_progress_and_close():
 
 def test_select_tasks():
     assert len(ev.select_tasks(None)) == 41 and len(ev.select_tasks(5)) == 5
-    assert ev.select_tasks(["eval-convert-01"])[0].task_id == "eval-convert-01"
+    assert ev.select_tasks(["eval-convert-01"])[0].id == "eval-convert-01"
     with pytest.raises(TrainerError):
         ev.select_tasks(0)
     with pytest.raises(TrainerError):

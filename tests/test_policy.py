@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest_trainer import smol_path, tiny_base  # noqa: F401
 
-from curator.world import SYSTEM_PROMPT, TOOLS
+from curator.envs.sample import SYSTEM_PROMPT, TOOLS
 from trainer.policy import ContextFull, ModelPolicy
 from trainer.template import render
 

@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from curator import samplegen
+from curator.envs.sample import EVAL_TASKS, TASKS, TOOL_NAMES, TOOLS, get_task, replay
 from curator.paths import SAMPLE_DIR
-from curator.world import EVAL_TASKS, TASKS, TOOL_NAMES, TOOLS, get_task, replay
 
 ASSETS = SAMPLE_DIR
 FILES = ("trajectories.jsonl", "eval_tasks.jsonl", "tools.json", "README.md")

@@ -1,5 +1,7 @@
-"""Evaluation harness: run a policy (the base model, or base + adapter) as an agent on the held-out tasks of the
-sample world, execute its tool calls against the real tools, and score every task with its checker (SPEC 7, 8).
+"""Evaluation harness: run a policy (the base model, or base + adapter) as an agent on the held-out tasks of an
+environment (`--env`, SPEC 11; the built-in sample world by default), execute its tool calls against the real tools,
+and score every task with the environment's `get_reward` (SPEC 7, 8). Environments are reached only through the
+contract (`curator.envs.contract`, `curator.envs.loader`).
 
 A *policy* is any callable `(messages, tools) -> str`: it gets the conversation so far (OpenAI form) and the tool
 specs, and returns the assistant's raw text. A policy with a `session(tools)` method answers many conversations at
@@ -18,8 +20,8 @@ Each reply is parsed by `parse_reply`:
   OpenAI wire form). Anything else (broken JSON, no name, arguments missing or not an object) is *invalid*.
 - A reply with no attempted call is the final answer (its whole text, stripped); the episode ends there. An empty
   reply is an empty final answer, which every checker rejects.
-- Valid calls are executed in order in the episode's `World` and their results returned as tool messages, so the
-  model sees real errors for unknown tools and bad arguments. Invalid calls are not executed: each gets the tool
+- Valid calls are executed in order in the episode's own environment instance and their results returned as tool
+  messages, so the model sees real errors for unknown tools and bad arguments. Invalid calls are not executed: each gets the tool
   result `{"error": "invalid tool call: ..."}` and the episode goes on (the model may repair it). The assistant
   turn is stored in structured form (content = thought, `tool_calls`) when all its calls are valid, so the next
   prompt renders exactly as training data does; a turn with an invalid call is stored as its raw text.
@@ -30,7 +32,7 @@ Each reply is parsed by `parse_reply`:
 
 Metrics (`evaluate`), pooled over all calls of all tasks (None where the denominator is 0):
 
-- `task_success`: tasks whose checker passes on the final world state and the final answer / tasks.
+- `task_success`: tasks whose reward (`get_reward(final_answer=...)`) reaches the task's success threshold / tasks.
 - `valid_tool_call_rate`: valid calls / attempted calls.
 - `unknown_tool_rate`: valid calls naming a tool not in the offered tools / valid calls ("hallucinated tools").
 - `schema_valid_rate`: calls to offered tools whose arguments pass the tool's JSON schema
@@ -54,7 +56,8 @@ from pathlib import Path
 from typing import Protocol
 
 from curator.checks import schema_problems
-from curator.world import EVAL_TASKS, SYSTEM_PROMPT, TOOLS, Task, World, get_task
+from curator.envs.contract import EnvError, call_tool, result_text, reward_of
+from curator.envs.loader import EnvTask, load_environment
 from trainer.errors import TrainerError
 from trainer.policy import DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, ContextFull, ModelPolicy, adapter_base
 
@@ -161,31 +164,30 @@ def _tool_specs(tools: Sequence[dict]) -> dict[str, dict]:
     return specs
 
 
-def _as_task(task: Task | str) -> Task:
-    return get_task(task) if isinstance(task, str) else task
+def _as_task(task: EnvTask | str) -> EnvTask:
+    """A task, or a task id of the built-in sample environment."""
+    if isinstance(task, EnvTask):
+        return task
+    found = [t for t in load_environment("sample").tasks if t.id == task]
+    if not found:
+        raise TrainerError(f"unknown task {task!r}")
+    return found[0]
 
 
 class Episode:
-    """One task in progress: the conversation, the episode's `World`, and what happened so far.
+    """One task in progress: the conversation, the episode's environment instance, and what happened so far.
 
     `advance(reply)` takes the assistant's next raw reply (or the ContextFull that stopped it) and runs its tool
     calls; `done` tells when the task has a final answer, hit `max_steps`, or ran out of context.
     """
 
     def __init__(
-        self,
-        task: Task | str,
-        max_steps: int = DEFAULT_MAX_STEPS,
-        tools: Sequence[dict] = TOOLS,
-        system: str = SYSTEM_PROMPT,
+        self, task: EnvTask | str, max_steps: int = DEFAULT_MAX_STEPS, tools: Sequence[dict] | None = None
     ):
-        self.task, self.max_steps, self.tools = _as_task(task), max_steps, list(tools)
-        self.specs = _tool_specs(tools)
-        self.world = World()
-        self.messages: list[dict] = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": self.task.instruction},
-        ]
+        self.task, self.max_steps = _as_task(task), max_steps
+        self.tools = list(self.task.env.tools if tools is None else tools)  # `tools`: offer only these
+        self.specs = _tool_specs(self.tools)
+        self.env, self.messages = self.task.env.start(self.task)
         self.counts = {"attempted": 0, "valid": 0, "unknown": 0, "known": 0, "schema_valid": 0}
         self.steps: list[dict] = []
         self.final, self.stopped = None, "step_limit"
@@ -212,7 +214,7 @@ class Episode:
                 counts["known"] += 1
                 entry["schema_problems"] = schema_problems(call["arguments"], self.specs[call["name"]])
                 counts["schema_valid"] += not entry["schema_problems"]
-                result = self.world.call(call["name"], call["arguments"])
+                result = call_tool(self.env, self.specs, call["name"], call["arguments"])
             else:
                 counts["unknown"] += 1
                 result = {"error": f"unknown tool {call['name']}"}
@@ -258,26 +260,37 @@ class Episode:
             message = {
                 "role": "tool",
                 "tool_call_id": f"call_{step}_{i}",
-                "content": json.dumps(result, ensure_ascii=False),
+                "content": result_text(result),
             }
             if call["error"] is None:
                 message["name"] = call["name"]
             self.messages.append(message)
         self.done = len(self.steps) >= self.max_steps
 
+    def reward(self) -> float:
+        """The environment's score of the episode, given its final answer (computed once)."""
+        if not hasattr(self, "_reward"):
+            try:
+                self._reward = reward_of(self.env, self.final)
+            except Exception as exc:  # noqa: BLE001 - the user's environment: one line with the task id
+                raise EnvError(
+                    f"environment {self.task.env.name}: get_reward() raised for task {self.task.id}: "
+                    f"{type(exc).__name__}: {exc}".splitlines()[0]
+                ) from None
+        return self._reward
+
     def result(self) -> dict:
-        """The transcript, counts and success (the checker passes on the final world state and answer)."""
-        task = self.task
-        success = self.stopped == "final" and bool(task.check(self.world, self.final))
+        """The transcript, counts, reward and success (the reward reaches the task's threshold)."""
+        task, reward = self.task, self.reward()
         return {
-            "task_id": task.task_id,
+            "task_id": task.id,
             "instruction": task.instruction,
-            "success": success,
+            "success": reward >= task.success_threshold,
+            "reward": reward,
             "stopped": self.stopped,
             "final_answer": self.final,
             "steps_taken": len(self.steps),
             "counts": self.counts,
-            "mutations": [list(m) for m in self.world.mutations],
             "steps": self.steps,
         }
 
@@ -301,13 +314,13 @@ def replier(policy: Policy, tools: Sequence[dict]) -> Callable[[dict], dict]:
 
 
 def run_episodes(
-    policy: Policy,
-    episodes: Sequence[Episode],
-    on_done: Callable[[Episode], None] | None = None,
-    tools: Sequence[dict] = TOOLS,
+    policy: Policy, episodes: Sequence[Episode], on_done: Callable[[Episode], None] | None = None
 ) -> None:
-    """Advance all episodes together, turn by turn, until each is done (the policy answers them as one batch)."""
-    reply = replier(policy, tools)
+    """Advance all episodes together, turn by turn, until each is done (the policy answers them as one batch;
+    they share one environment, so one tool list)."""
+    if not episodes:
+        return
+    reply = replier(policy, episodes[0].tools)
     while live := {i: e for i, e in enumerate(episodes) if not e.done}:
         replies = reply({i: e.messages for i, e in live.items()})
         for i, episode in live.items():
@@ -318,14 +331,13 @@ def run_episodes(
 
 def run_episode(
     policy: Policy,
-    task: Task | str,
+    task: EnvTask | str,
     max_steps: int = DEFAULT_MAX_STEPS,
-    tools: Sequence[dict] = TOOLS,
-    system: str = SYSTEM_PROMPT,
+    tools: Sequence[dict] | None = None,
 ) -> dict:
     """Run one task to a final answer or the step limit; return its transcript, counts and success."""
-    episode = Episode(task, max_steps, tools, system)
-    run_episodes(policy, [episode], tools=tools)
+    episode = Episode(task, max_steps, tools)
+    run_episodes(policy, [episode])
     return episode.result()
 
 
@@ -355,23 +367,33 @@ def metrics_of(episodes: Sequence[dict]) -> dict:
     }
 
 
-def select_tasks(tasks: Iterable[Task | str] | int | None = None) -> list[Task]:
-    """Tasks to run: all held-out tasks (None), the first N (an int), or the given tasks or task ids."""
-    if tasks is None:
-        return list(EVAL_TASKS)
-    if isinstance(tasks, int):
-        if tasks < 1:
-            raise TrainerError(f"--tasks must be at least 1, got {tasks}")
-        return list(EVAL_TASKS[:tasks])
-    try:
-        return [_as_task(t) for t in tasks]
-    except KeyError as exc:
-        raise TrainerError(str(exc.args[0])) from exc
+def select_tasks(
+    tasks: Iterable[EnvTask | str] | int | None = None,
+    env: str = "sample",
+    task_file: str | Path | None = None,
+    split: str | None = "eval",
+) -> list[EnvTask]:
+    """Tasks to run: all tasks of the environment's split (None), the first N (an int), or the given tasks or
+    task ids (of that environment)."""
+    if isinstance(tasks, int) and tasks < 1:
+        raise TrainerError(f"--tasks must be at least 1, got {tasks}")
+    if tasks is not None and not isinstance(tasks, int):
+        tasks = list(tasks)
+        if all(isinstance(t, EnvTask) for t in tasks):
+            return tasks
+    environment = load_environment(env, task_file)
+    if tasks is None or isinstance(tasks, int):
+        return environment.select(split, tasks)
+    by_id = {t.id: t for t in environment.tasks}
+    for t in tasks:
+        if not isinstance(t, EnvTask) and t not in by_id:
+            raise TrainerError(f"unknown task {t!r} in environment {env}")
+    return [t if isinstance(t, EnvTask) else by_id[t] for t in tasks]
 
 
 def evaluate(
     policy: Policy,
-    tasks: Iterable[Task | str] | int | None = None,
+    tasks: Iterable[EnvTask | str] | int | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     progress: Progress | None = None,
     *,
@@ -421,7 +443,7 @@ def evaluate(
 def compare(
     base_policy: Policy,
     tuned_policy: Policy | None,
-    tasks: Iterable[Task | str] | int | None = None,
+    tasks: Iterable[EnvTask | str] | int | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     progress: Progress | None = None,
     *,
@@ -435,7 +457,12 @@ def compare(
     chosen = select_tasks(tasks)
     sides = [("base", base_policy)] + ([("tuned", tuned_policy)] if tuned_policy is not None else [])
     total = len(chosen) * len(sides)
-    result: dict = {"tasks": len(chosen), "task_ids": [t.task_id for t in chosen], "tuned": None}
+    result: dict = {
+        "tasks": len(chosen),
+        "env": chosen[0].env.name if chosen and chosen[0].env else None,
+        "task_ids": [t.id for t in chosen],
+        "tuned": None,
+    }
     for k, (side, policy) in enumerate(sides):
         offset = k * len(chosen)
         side_progress = (lambda done, _n, o=offset: progress(o + done, total)) if progress else None
@@ -453,7 +480,26 @@ def compare(
 # Command line glue (`curator eval`, `python -m trainer eval`).
 
 
+def add_env_args(parser: argparse.ArgumentParser, split: str) -> None:
+    """`--env`, `--task-file`, `--split`: which environment and tasks (shared by eval and generate)."""
+    parser.add_argument(
+        "--env",
+        default="sample",
+        metavar="ENV",
+        help="sample, sql, path/to/file.py:ClassName or package.module:ClassName (default: sample)",
+    )
+    parser.add_argument(
+        "--task-file",
+        metavar="FILE",
+        help="tasks (JSONL or a datasets folder); the built-ins carry their own",
+    )
+    parser.add_argument(
+        "--split", default=split, choices=("train", "eval"), help=f"which tasks (default: {split})"
+    )
+
+
 def add_eval_args(parser: argparse.ArgumentParser) -> None:
+    add_env_args(parser, "eval")
     parser.add_argument(
         "--adapter",
         metavar="DIR",
@@ -466,7 +512,9 @@ def add_eval_args(parser: argparse.ArgumentParser) -> None:
         help="Hugging Face id or local folder; default: the adapter's base, else the "
         "embedded SmolLM2-135M-Instruct",
     )
-    parser.add_argument("--tasks", type=int, metavar="N", help="the first N held-out tasks (default: all)")
+    parser.add_argument(
+        "--tasks", type=int, metavar="N", help="the first N tasks of the split (default: all)"
+    )
     parser.add_argument(
         "--max-steps",
         type=int,
@@ -492,11 +540,19 @@ def add_eval_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> dict:
-    """Evaluate the base (and base + adapter with `--adapter`) on the held-out tasks; see `compare`.
+    """Evaluate the base (and base + adapter with `--adapter`) on an environment's tasks; see `compare`.
 
     Both sides render prompts with the same template: the adapter's when one is given (the one training used).
     """
-    tasks = select_tasks(getattr(args, "tasks", None))
+    try:
+        tasks = select_tasks(
+            getattr(args, "tasks", None),
+            getattr(args, "env", None) or "sample",
+            getattr(args, "task_file", None),
+            getattr(args, "split", None) or "eval",
+        )
+    except EnvError as exc:
+        raise TrainerError(str(exc)) from None
     adapter = getattr(args, "adapter", None)
     base = getattr(args, "base", None)
     max_new = getattr(args, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
@@ -516,7 +572,12 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     tuned_policy = (
         ModelPolicy(base, adapter, max_new_tokens=max_new, batch_size=batch) if adapter is not None else None
     )
-    result = compare(base_policy, tuned_policy, tasks, getattr(args, "max_steps", None) or DEFAULT_MAX_STEPS)
+    try:
+        result = compare(
+            base_policy, tuned_policy, tasks, getattr(args, "max_steps", None) or DEFAULT_MAX_STEPS
+        )
+    except EnvError as exc:  # the user's environment failed on a task: one line, as the trainer's errors are
+        raise TrainerError(str(exc)) from None
     result["base_model"] = None if base is None else str(base)
     result["adapter"] = None if adapter is None else str(adapter)
     for side, policy in (("base", base_policy), ("tuned", tuned_policy)):
@@ -537,7 +598,7 @@ def summary(result: dict) -> str:
     """The human summary of a `compare` / `cmd_eval` result: a metrics table and the tasks that changed."""
     sides = [s for s in ("base", "tuned") if result.get(s)]
     lines = [
-        f"{result['tasks']} held-out tasks"
+        f"{result['tasks']} tasks of environment {result.get('env') or 'sample'}"
         + (f", adapter {result['adapter']}" if result.get("adapter") else "")
     ]
     lines.append(f"{'':24}" + "".join(f"{s:>10}" for s in sides))

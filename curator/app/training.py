@@ -21,11 +21,11 @@ from matplotlib.figure import Figure
 
 from curator.app import render
 from curator.app.context import TabContext
+from curator.envs.sample import EVAL_TASKS
 from curator.export import ExportError
 from curator.model import ToolCall, Turn
 from curator.runs import log_tail, read_evaluation, read_metrics
 from curator.store import StoreError
-from curator.world import EVAL_TASKS
 from trainer.errors import TrainerError
 from trainer.evaluate import METRICS
 from trainer.presets import (
