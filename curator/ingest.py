@@ -12,7 +12,7 @@ merged after the first, so the store gets exactly what one process would write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,11 +156,16 @@ def import_file(store: Store, path: str, family: str = "auto", teacher: str | No
 
 
 def store_items(
-    store: Store, summary: FileSummary, items: Iterable[Trajectory | Bad], teacher: str | None = None
+    store: Store,
+    summary: FileSummary,
+    items: Iterable[Trajectory | Bad],
+    teacher: str | None = None,
+    also: Callable[[], None] | None = None,
 ) -> FileSummary:
     """Check, deduplicate and write trajectories (and quarantine bad items) as one transaction.
-    Items are consumed fully before anything is written, so a file commits whole or not at all."""
-    _write(store, summary, _batch(items), teacher)
+    Items are consumed fully before anything is written, so a file commits whole or not at all;
+    `also` writes more in the same transaction (e.g. the record of a generated episode)."""
+    _write(store, summary, _batch(items), teacher, also)
     return summary
 
 
@@ -231,7 +236,13 @@ def _add(batch: _Batch, traj) -> None:
         batch.flags.append((h, flag.check, flag.step, flag.message))
 
 
-def _write(store: Store, summary: FileSummary, batch: _Batch, teacher: str | None) -> None:
+def _write(
+    store: Store,
+    summary: FileSummary,
+    batch: _Batch,
+    teacher: str | None,
+    also: Callable[[], None] | None = None,
+) -> None:
     con = store.con
     incoming = batch.columns.table()
     tasks = pa.table(
@@ -311,6 +322,8 @@ def _write(store: Store, summary: FileSummary, batch: _Batch, teacher: str | Non
                     summary.quarantined,
                 ],
             )
+            if also is not None:
+                also()
         finally:
             for name in ("incoming", "incoming_tasks", "incoming_flags"):
                 con.unregister(name)

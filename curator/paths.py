@@ -12,3 +12,4 @@ ASSETS = Path(str(files("curator") / "assets"))
 SAMPLE_DIR = ASSETS / "sample"
 SAMPLE_TRAJECTORIES = SAMPLE_DIR / "trajectories.jsonl"
 TAXONOMY_FILE = ASSETS / "taxonomy.json"
+SQL_DIR = ASSETS / "sql"

@@ -77,6 +77,15 @@ SCHEMA = [
         reason VARCHAR, raw VARCHAR, created_at TIMESTAMP)""",
 ]
 
+# Tables added after version 3, created where missing on every writable open (no version bump).
+TABLES_IF_MISSING = [
+    # One row per episode `curator generate` finished (stored or not): what a re-run skips.
+    """CREATE TABLE IF NOT EXISTS generated_episodes (
+        run_key VARCHAR, task_id VARCHAR, sample INTEGER, env VARCHAR, teacher VARCHAR,
+        label VARCHAR, reward DOUBLE, kept BOOLEAN, traj_hash VARCHAR, created_at TIMESTAMP,
+        PRIMARY KEY (run_key, task_id, sample))""",
+]
+
 MIGRATION_BATCH = 20_000
 
 
@@ -193,6 +202,8 @@ class Store:
         self.keep_empty = keep_empty
         if not read_only:
             self._migrate()
+            for statement in TABLES_IF_MISSING:
+                self.con.execute(statement)
 
     def __enter__(self) -> Self:
         return self

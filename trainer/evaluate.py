@@ -551,6 +551,7 @@ def cmd_eval(args: argparse.Namespace) -> dict:
             getattr(args, "task_file", None),
             getattr(args, "split", None) or "eval",
         )
+        tasks[0].env.preflight(tasks)
     except EnvError as exc:
         raise TrainerError(str(exc)) from None
     adapter = getattr(args, "adapter", None)

@@ -14,7 +14,9 @@ and feeds each turn only the tokens it has not seen:
   ("rewound") and the difference fed, so the model always conditions on exactly what training rendered.
 - The prompt prefix common to all rows (system prompt and tool list) is computed once and repeated.
 
-Greedy decoding throughout; a row stops at the end-of-turn token or after `max_new_tokens`.
+Greedy decoding by default (evaluation); with a `temperature` above 0, tokens are sampled from the softmax at that
+temperature with a seeded generator (`curator generate` with a local teacher). A row stops at the end-of-turn token
+or after `max_new_tokens`.
 """
 
 from __future__ import annotations
@@ -115,6 +117,8 @@ class ModelPolicy:
         batch_size: int = DEFAULT_BATCH_SIZE,
         device: str | None = None,
         merge: bool = True,
+        temperature: float = 0.0,
+        seed: int = 0,
     ):
         self.base, self.adapter = base, adapter
         self.tokenizer_dir = tokenizer_dir or adapter
@@ -124,6 +128,8 @@ class ModelPolicy:
         self.batch_size = batch_size
         self.device = device
         self.merge = merge
+        self.temperature, self.seed = temperature, seed
+        self.generator = None
         self.generated_tokens = 0
         self.generate_s = 0.0
         self.ready = False
@@ -170,7 +176,19 @@ class ModelPolicy:
         stop = {self.tokenizer.convert_tokens_to_ids(self.end_text), self.tokenizer.eos_token_id}
         self.stop_ids = sorted(i for i in stop if isinstance(i, int) and i >= 0)
         self.context = getattr(self.model.config, "max_position_embeddings", None)
+        if self.temperature > 0:
+            device = next(self.model.parameters()).device
+            self.generator = torch.Generator(device=device).manual_seed(self.seed)
         self.ready = True
+
+    def pick(self, logits) -> list[int]:
+        """The next token of each row: the most likely one, or sampled at the policy's temperature."""
+        import torch
+
+        if self.temperature <= 0:
+            return logits.argmax(-1).tolist()
+        probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1).tolist()
 
     def session(self, tools: list[dict]) -> Session:
         """A batch of conversations answered turn after turn with one cache; see `Session`."""
@@ -374,7 +392,7 @@ class Session:
         return replies
 
     def _decode(self, logits, live: list[int]) -> dict[int, list[int]]:
-        """Greedy tokens per live row until each stops (end-of-turn) or `max_new_tokens`. When half the rows in
+        """Tokens per live row (`ModelPolicy.pick`) until each stops (end-of-turn) or `max_new_tokens`. When half the rows in
         the batch have stopped, the rest go on as a smaller batch (`_shrink`); all rows are back at the end."""
         policy = self.policy
         generated: dict[int, list[int]] = {row: [] for row in live}
@@ -383,7 +401,7 @@ class Session:
         rows = list(range(len(self.keys)))  # the session row of each batch position
         shrunk = []
         for step in range(policy.max_new_tokens):
-            tokens = logits.argmax(-1).tolist()
+            tokens = policy.pick(logits)
             for pos, row in enumerate(rows):
                 if row in active:
                     generated[row].append(tokens[pos])

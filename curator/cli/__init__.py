@@ -29,6 +29,7 @@ COMMANDS = (
     "similar",
     "coverage",
     "backup",
+    "generate",
 )
 
 

@@ -68,6 +68,11 @@ class Environment:
             raise EnvError(f"environment {self.name}: no tasks in split {split!r}")
         return chosen if limit is None else chosen[:limit]
 
+    def preflight(self, tasks: list[EnvTask]) -> None:
+        """Reset a fresh instance to each task once, so a `reset` that raises is reported before any work starts."""
+        for task in tasks:
+            self.start(task)
+
     def start(self, task: EnvTask) -> tuple[Any, list[dict]]:
         """A fresh instance reset to the task, and the conversation the model starts from."""
         instance = self.factory()
@@ -101,6 +106,8 @@ def _resolve(spec: str) -> tuple[Any, str]:
         module_spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
+        if str(path.resolve().parent) not in sys.path:
+            sys.path.append(str(path.resolve().parent))  # as when the file runs: it may import its neighbours
         where = str(path)
         try:
             module_spec.loader.exec_module(module)

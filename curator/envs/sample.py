@@ -18,8 +18,8 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from curator.envs.answers import mentions
 from curator.envs.contract import call_tool, tool_schemas
 
 SYSTEM_PROMPT = "You are a travel and orders assistant. Use the tools to act; answer the user when done."
@@ -477,25 +477,6 @@ def replay(messages: list[dict]) -> tuple[SampleEnv, list, str | None]:
 
 # ---------------------------------------------------------------------------------------------
 # Tasks and their success checkers.
-
-_DATE_OR_TIME = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}")
-_NUMBER = re.compile(r"(?<![\w.\-/])\d[\d,]*(?:\.\d+)?")
-
-
-def _numbers(text: str) -> list[float]:
-    """Numbers a reader would see in the text; dates, times and ids (BK2001, O-5003) are not numbers."""
-    return [float(n.replace(",", "")) for n in _NUMBER.findall(_DATE_OR_TIME.sub(" ", text))]
-
-
-def mentions(text: str, fact: Any) -> bool:
-    """Whether an answer states a fact: a number (to the cent), a word or id (case-insensitive, at a
-    word start, so "cancel" matches "cancelled" but "full" does not match "successfully"), or any of a
-    tuple of alternatives."""
-    if isinstance(fact, tuple):
-        return any(mentions(text, f) for f in fact)
-    if isinstance(fact, (int, float)):
-        return any(abs(n - fact) < 0.005 for n in _numbers(text))
-    return re.search(r"(?<!\w)" + re.escape(fact.casefold()), text.casefold()) is not None
 
 
 @dataclass(frozen=True, eq=False)
