@@ -19,9 +19,9 @@ from pathlib import Path
 import orjson
 import pytest
 import uvicorn
+from conftest import ROOT, run_cli
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from conftest import ROOT, run_cli
 
 from curator.envs.contract import call_tool, reward_of
 from curator.envs.loader import load_environment
