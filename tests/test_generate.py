@@ -211,13 +211,17 @@ BAD_ENVS = {
         "has no reset() method",
     ),
     "no_hints": (
-        "class Env:\n    def reset(self, **kw):\n        pass\n    def get_reward(self):\n        return 0.0\n"
-        "    def look(self, x):\n        '''Look.\n\n        Args:\n            x: What.\n        '''\n",
+        (
+            "class Env:\n    def reset(self, **kw):\n        pass\n    def get_reward(self):\n        return 0.0\n"
+            "    def look(self, x):\n        '''Look.\n\n        Args:\n            x: What.\n        '''\n"
+        ),
         "tool look: Argument x is missing a type hint",
     ),
     "no_docstring": (
-        "class Env:\n    def reset(self, **kw):\n        pass\n    def get_reward(self):\n        return 0.0\n"
-        "    def look(self, x: str):\n        return x\n",
+        (
+            "class Env:\n    def reset(self, **kw):\n        pass\n    def get_reward(self):\n        return 0.0\n"
+            "    def look(self, x: str):\n        return x\n"
+        ),
         "tool look:",
     ),
     "broken": ("class Env(:\n", "cannot load: SyntaxError"),
