@@ -363,3 +363,42 @@ def test_generate_against_transformers_serve_then_sigkill_and_resume(served, db)
         _, reward = replayed(env, row)
         assert row["label"] == ("success" if reward >= 1.0 else "failure")
         assert row["system"] and row["turns"][0]["role"] == "assistant"
+
+
+def test_the_readme_environment_runs_as_written(tmp_path):
+    """README "Write your own environment": its file and tasks, loaded by path, scored through the contract."""
+    from trainer.evaluate import evaluate
+
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"`stock\.py`.*?```python\n(.*?)```", readme, re.DOTALL).group(1)
+    tasks = re.search(r"`stock\.jsonl`:\n\n```json\n(.*?)```", readme, re.DOTALL).group(1)
+    assert len(code.splitlines()) <= 35
+    (tmp_path / "stock.py").write_text(code)
+    (tmp_path / "stock.jsonl").write_text(tasks)
+    env = load_environment(f"{tmp_path / 'stock.py'}:StockEnv", tmp_path / "stock.jsonl")
+    assert [t["function"]["name"] for t in env.tools] == ["check_stock", "order_item"]
+
+    def agent(messages, tools):
+        """Checks the stock, orders the shortfall, answers with the new stock."""
+        first = next(m for m in messages if m["role"] == "user")["content"]
+        wanted, item = re.search(r"need (\d+) (\w+)", first).groups()
+        results = [
+            json.loads(m["content"]) if m["content"].startswith("{") else m["content"]
+            for m in messages
+            if m["role"] == "tool"
+        ]
+
+        def call(name, **arguments):
+            return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
+
+        if not results:
+            return call("check_stock", item=item)
+        if len(results) == 1 and results[0]["in_stock"] < int(wanted):
+            return call("order_item", item=item, quantity=int(wanted) - results[0]["in_stock"])
+        now = results[-1]["in_stock"] if isinstance(results[-1], dict) else results[-1].split("now ")[1]
+        return f"We have {now} {item} now."
+
+    result = evaluate(agent, env.tasks, show_progress=False)
+    assert result["task_success"] == 1.0 and result["counts"]["valid"] == 3
+    lazy = evaluate(lambda m, t: "We have plenty.", env.tasks, show_progress=False)
+    assert lazy["task_success"] == 0.0
