@@ -358,7 +358,7 @@ def _local_episodes(
         for start in range(0, len(jobs), policy.batch_size):
             group = jobs[start : start + policy.batch_size]
             episodes = [Episode(task, config.max_steps) for task, _ in group]
-            samples.update({id(e): sample for e, (_, sample) in zip(episodes, group)})
+            samples.update({id(e): sample for e, (_, sample) in zip(episodes, group, strict=True)})
             tokens_before = policy.generated_tokens
             run_episodes(policy, episodes, on_done)
             summary.tokens += policy.generated_tokens - tokens_before

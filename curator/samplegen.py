@@ -1,11 +1,11 @@
 """Seeded generator of the sample set in `curator/assets/sample/` (run: `python -m curator.samplegen`).
 
-It plays a "teacher" on the tasks of the sample environment (`curator.envs.sample`): every tool call is
-really executed in a fresh `SampleEnv`, so results are true, and success trajectories are proven by the task's checker. For each
-task it writes several successes (varied wording) and planted failures that copy one success's
-prefix and diverge at a known assistant turn, labelled with the taxonomy tag and that turn's index.
-That ground truth is what tests of the automatic checks, of reviewer agreement and of same-task
-preference pairs use. The output is byte-for-byte the same for the same seed.
+It plays a "teacher" on the tasks of the sample environment (`curator.envs.sample`): every tool call
+is really executed in a fresh `SampleEnv`, so results are true, and success trajectories are proven
+by the task's checker. For each task it writes several successes (varied wording) and planted
+failures that copy one success's prefix and diverge at a known assistant turn, labelled with the
+taxonomy tag and that turn's index. That ground truth is what tests of the automatic checks, of
+reviewer agreement and of same-task preference pairs use. The output is byte-for-byte the same for the same seed.
 """
 
 from __future__ import annotations

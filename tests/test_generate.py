@@ -110,7 +110,8 @@ def stored(db: Path) -> list[dict]:
         ).fetchall()
     keys = ("label", "reward", "teacher", "meta", "turns", "instruction", "system")
     return [
-        dict(zip(keys, row)) | {"meta": orjson.loads(row[3]), "turns": orjson.loads(row[4])} for row in rows
+        dict(zip(keys, row, strict=True)) | {"meta": orjson.loads(row[3]), "turns": orjson.loads(row[4])}
+        for row in rows
     ]
 
 

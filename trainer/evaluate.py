@@ -21,10 +21,10 @@ Each reply is parsed by `parse_reply`:
 - A reply with no attempted call is the final answer (its whole text, stripped); the episode ends there. An empty
   reply is an empty final answer, which every checker rejects.
 - Valid calls are executed in order in the episode's own environment instance and their results returned as tool
-  messages, so the model sees real errors for unknown tools and bad arguments. Invalid calls are not executed: each gets the tool
-  result `{"error": "invalid tool call: ..."}` and the episode goes on (the model may repair it). The assistant
-  turn is stored in structured form (content = thought, `tool_calls`) when all its calls are valid, so the next
-  prompt renders exactly as training data does; a turn with an invalid call is stored as its raw text.
+  messages, so the model sees real errors for unknown tools and bad arguments. Invalid calls are not executed: each
+  gets the tool result `{"error": "invalid tool call: ..."}` and the episode goes on (the model may repair it).
+  The assistant turn is stored in structured form (content = thought, `tool_calls`) when all its calls are valid,
+  so the next prompt renders exactly as training data does; a turn with an invalid call is stored as its raw text.
 - The episode also ends at `max_steps` assistant turns without a final answer, or when the conversation no longer
   fits the model's context (`ContextFull`): the task fails. Any other exception from a policy is a bug, not model
   behaviour, and propagates.

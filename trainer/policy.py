@@ -392,8 +392,9 @@ class Session:
         return replies
 
     def _decode(self, logits, live: list[int]) -> dict[int, list[int]]:
-        """Tokens per live row (`ModelPolicy.pick`) until each stops (end-of-turn) or `max_new_tokens`. When half the rows in
-        the batch have stopped, the rest go on as a smaller batch (`_shrink`); all rows are back at the end."""
+        """Tokens per live row (`ModelPolicy.pick`) until each stops (end-of-turn) or `max_new_tokens`. When half
+        the rows in the batch have stopped, the rest go on as a smaller batch (`_shrink`); all rows are back at the
+        end."""
         policy = self.policy
         generated: dict[int, list[int]] = {row: [] for row in live}
         active = set(live)
