@@ -115,6 +115,11 @@ def test_select_all_and_bad_budget(store_file, tmp_path):
         proc.stderr.strip()
         == "error: --budget must be a positive number of trajectories for --strategy diverse"
     )
+    missing = tmp_path / "none.duckdb"
+    for command in (["similar"], ["select", "--budget", "2", "--out", str(tmp_path / "y")]):
+        proc = run_cli(*command, db=missing)
+        assert proc.returncode == 1 and "no such store" in proc.stderr
+        assert not missing.exists()
 
 
 def test_coverage_counts_and_few_accepted(store_file):

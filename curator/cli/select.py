@@ -39,6 +39,7 @@ def register(sub) -> str:
 
 def run(args) -> dict:
     # writable: missing embeddings are computed and kept
+    Store(args.db, read_only=True).close()  # a missing store is an error, never created here
     with Store(args.db) as store, progress_bar(args.json) as progress:
         return select_store(
             store,

@@ -21,7 +21,9 @@ def register(sub) -> str:
 
 
 def run(args) -> dict:
-    with Store(args.db) as store:  # writable: missing embeddings are computed and kept
+    # writable: missing embeddings are computed and kept
+    Store(args.db, read_only=True).close()  # a missing store is an error, never created here
+    with Store(args.db) as store:
         return summary(store, args.threshold)
 
 
