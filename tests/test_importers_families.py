@@ -562,29 +562,47 @@ def test_magentic_one_orchestrator_messages_are_actions(tmp_path, db):
 # ---- FireAct runs with `traj` as one string ----
 
 FIREACT_TRAJ = {
-    "hotpot_1": {
+    "3687": {
         "reward": False,
-        "em": 0,
+        "em": False,
         "f1": 0.4,
+        "gt": "beyond clouds",
+        "pred": "m10 wrong",
+        "prompt": "",
         "traj": (
-            "### Instruction:\nm01 Solve a question answering task with Thought, Action, Observation steps.\n"
-            "Question: m02 demo question\nThought: m03 demo\nAction: finish[m04 demo]\n\n"
-            "### Input:\nQuestion: m05 the real question?\n### Response:\n"
-            "Thought: m06 search\nAction: search[m07]\nObservation: m08 a page\n"
+            "m01 Below is an instruction that describes a task.\n\n### Instruction:\nm05 the real question?\n\n"
+            "### Response:\nThought: m06 search\nAction: search[m07]\nObservation: m08 a page\n"
             "Thought: m09 answer\nAction: finish[m10 wrong]\nObservation: Episode finished, reward = False\n"
         ),
-    }
+    },
+    "few-shot": {
+        "reward": True,
+        "traj": (
+            "m01 Solve a question answering task with Thought, Action, Observation steps.\n"
+            "Question: m02 demo question\nThought: m03 demo\nAction: finish[m04 demo]\n\n"
+            "Question: m05 the real question?\n"
+            "Thought: m06 search\nAction: search[m07]\nObservation: m08 a page\n"
+            "Thought: m09 answer\nAction: finish[m10 right]\nObservation: Episode finished, reward = True\n"
+        ),
+    },
 }
 
 
 def test_fireact_traj_string(tmp_path, db):
-    summary, (traj,) = stored(db, write(tmp_path, "trajs.json", FIREACT_TRAJ))
+    summary, (alpaca, shots) = stored(db, write(tmp_path, "trajs.json", FIREACT_TRAJ))
     assert summary["format"] == "fireact"
-    assert_round_trip(traj, [f"m{i:02d}" for i in range(1, 11)])
-    assert traj["instruction"] == "m05 the real question?" and "m04 demo" in traj["system"]
-    assert roles(traj) == "ata" and traj["turns"][-1]["content"] == "m10 wrong"
-    assert traj["label"] == "failure" and traj["meta"]["f1"] == 0.4
-    assert "###" not in traj["system"] + traj["instruction"]
+    assert_round_trip(alpaca, ["m01", "m05", "m06", "m07", "m08", "m09", "m10"])
+    assert alpaca["instruction"] == "m05 the real question?" and alpaca["system"].startswith("m01 Below")
+    assert roles(alpaca) == "ata" and alpaca["turns"][-1]["content"] == "m10 wrong"
+    assert (
+        alpaca["label"] == "failure"
+        and alpaca["meta"]["f1"] == 0.4
+        and alpaca["meta"]["gt"] == "beyond clouds"
+    )
+    assert "###" not in alpaca["system"] + alpaca["instruction"]
+    assert_round_trip(shots, [f"m{i:02d}" for i in range(1, 11)])
+    assert shots["instruction"] == "m05 the real question?" and "m04 demo" in shots["system"]
+    assert shots["label"] == "success"
 
 
 # ---- ALFWorld ----
@@ -668,7 +686,7 @@ def test_review_screen_shows_agents_source_failure_and_episode_end(tmp_path):
     assert source_failure_html(traj.meta) == (
         '<div class="meta source-failure">Source failure at step 2 by Logic_Expert: m06 wrong column</div>'
     )
-    (run,) = parse_file(write(tmp_path, "trajs.json", FIREACT_TRAJ)).items
+    run, _ = parse_file(write(tmp_path, "trajs.json", FIREACT_TRAJ)).items
     html = trajectory_html(1, 1, run.turns, [])
     assert "Episode end (source)" in html and html.count("Episode finished") == 1
 
