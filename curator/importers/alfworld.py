@@ -22,7 +22,7 @@ NAME = "alfworld"
 ACTION = re.compile(r"^>[ \t]?(?P<action>.*)$", re.MULTILINE)
 THINK = re.compile(r"\Athink:[ \t]*", re.IGNORECASE)
 EPISODE = re.compile(r"^[ \t]*You are in the middle of a room", re.MULTILINE)
-THE_TASK = re.compile(r"^[ \t]*Here is the task\.?[ \t]*$", re.MULTILINE | re.IGNORECASE)
+THE_TASK = re.compile(r"^[ \t]*Here is the task[.:]?[ \t]*$", re.MULTILINE | re.IGNORECASE)
 ACKS = {"ok.", "ok"}
 
 
