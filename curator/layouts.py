@@ -30,12 +30,11 @@ import json
 import os
 from pathlib import Path
 
-from curator.export import dataset_card, file_hashes
+from curator.export import KINDS, SPLITS, dataset_card, file_hashes
 
 TARGETS = ("trl", "llamafactory", "axolotl")
 TRAINING = "training"  # the per-message flag of an SFT row (prefix salvage), when the row has one
-KINDS = {"llamafactory": ("sft", "dpo", "kto"), "axolotl": ("sft", "dpo")}
-SPLITS = ("train", "eval")
+TARGET_KINDS = {"llamafactory": KINDS, "axolotl": ("sft", "dpo")}  # Axolotl's KTO is one-turn
 
 
 class Unalignable(ValueError):
@@ -140,18 +139,14 @@ def check_alternation(turns: list[dict], *, ends_on_prompt: bool) -> None:
 def trained_prefix(messages: list[dict]) -> list[dict]:
     """The messages up to the last trained assistant turn, where the trained turns are exactly the
     assistant turns of that prefix (prefix salvage); LLaMA-Factory trains every answer it sees."""
-    flags = [m.get(TRAINING, True) for m in messages if m["role"] == "assistant"]
+    answers = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    flags = [messages[i].get(TRAINING, True) for i in answers]
     if all(flags):
         return messages
     trained = flags.index(False)
-    if any(flags[trained:]) or not trained:
+    if not trained or any(flags[trained:]):
         raise Unalignable("its trained turns are not a prefix of the conversation")
-    seen = 0
-    for end, message in enumerate(messages):
-        seen += message["role"] == "assistant"
-        if seen == trained:
-            return messages[: end + 1]
-    raise AssertionError("unreachable: the prefix has that many assistant turns")
+    return messages[: answers[trained - 1] + 1]
 
 
 def _sharegpt_tools(tools: str | None) -> str:
@@ -206,7 +201,7 @@ def dataset_info(counts: dict) -> dict:
         "kto": {"messages": "conversations", "kto_tag": "kto_tag", "system": "system", "tools": "tools"},
     }
     info = {}
-    for kind in KINDS["llamafactory"]:
+    for kind in TARGET_KINDS["llamafactory"]:
         for split in SPLITS:
             if counts[kind][split]:
                 name = f"curator_{kind}" + ("" if split == "train" else "_eval")
@@ -337,12 +332,12 @@ def rewrite_export(folder: Path, target: str) -> dict:
     written beside and renamed over; a kind the target does not take, or a split left empty,
     has no file); returns the row counts written and the rows left out."""
     folder = Path(folder)
-    counts = {kind: {split: 0 for split in SPLITS} for kind in ("sft", "dpo", "kto")}
+    counts = {kind: {split: 0 for split in SPLITS} for kind in KINDS}
     left_out = []
     for kind, by_split in counts.items():
         for split in SPLITS:
             path = folder / kind / f"{split}.jsonl"
-            if path.is_file() and kind in KINDS[target]:
+            if path.is_file() and kind in TARGET_KINDS[target]:
                 by_split[split], dropped = _rewrite_file(path, target, kind)
                 left_out += [{"kind": kind, "split": split, **d} for d in dropped]
             if path.is_file() and not by_split[split]:
@@ -351,7 +346,7 @@ def rewrite_export(folder: Path, target: str) -> dict:
             (folder / kind).rmdir()
     if target == "llamafactory":
         _replace(folder / "dataset_info.json", json.dumps(dataset_info(counts), indent=2) + "\n")
-    for kind in KINDS[target] if target == "axolotl" else ():
+    for kind in TARGET_KINDS[target] if target == "axolotl" else ():
         if counts[kind]["train"]:
             _replace(folder / f"axolotl_{kind}.yml", axolotl_config(kind, counts))
     return {"for": target, "counts": counts, "left_out": left_out}
