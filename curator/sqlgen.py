@@ -240,10 +240,10 @@ def tasks(script: Path) -> list[dict]:
                 made.append((p, gold_sql, answer, sentence))
         n_train = round(len(made) * TRAIN_SHARE)
         for k, (p, gold_sql, answer, sentence) in enumerate(made):
-            split = "train" if k < n_train else "eval"
+            split, number = ("train", k + 1) if k < n_train else ("eval", k + 1 - n_train)
             rows.append(
                 {
-                    "id": f"{'' if split == 'train' else 'eval-'}{family}-{k + 1:02d}",
+                    "id": f"{'' if split == 'train' else 'eval-'}{family}-{number:02d}",
                     "prompt": question.format(p=p),
                     "split": split,
                     "gold_sql": gold_sql,

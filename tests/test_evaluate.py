@@ -279,6 +279,14 @@ def test_compare_sides_progress_and_close():
     json.dumps(result)
 
 
+def test_select_tasks_of_any_environment(tmp_path):
+    sql = ev.select_tasks(3, "sql")
+    assert [t.env.name for t in sql] == ["sql"] * 3 and all(t.split == "eval" for t in sql)
+    assert len(ev.select_tasks(None, "sql", split="train")) == 48
+    with pytest.raises(TrainerError, match="nope.py: no such file"):
+        ev.select_tasks(2, "nope.py:Env")
+
+
 def test_select_tasks():
     assert len(ev.select_tasks(None)) == 41 and len(ev.select_tasks(5)) == 5
     assert ev.select_tasks(["eval-convert-01"])[0].id == "eval-convert-01"

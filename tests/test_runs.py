@@ -44,7 +44,7 @@ def wait_until_finished(store: Store, run_id: int, timeout: float) -> dict:
 def test_a_run_trains_evaluates_and_is_recorded(curated, tiny_base, tmp_path):
     with Store(curated) as store:
         config = Job(
-            replace(PRESETS["cpu-smoke"], max_steps=2, eval_each_epoch=1),
+            replace(PRESETS["cpu-smoke"], max_steps=2, eval_each_epoch=1, eval_env="sql"),
             base=str(tiny_base),
             preset="cpu-smoke",
             eval_tasks=1,
@@ -58,12 +58,15 @@ def test_a_run_trains_evaluates_and_is_recorded(curated, tiny_base, tmp_path):
         assert set(result["stages"]) == {"sft", "dpo"}
         assert result["stages"]["sft"]["steps"] == 2
         evaluation = json.loads(run["evaluation"])
-        assert evaluation["tasks"] == 1
+        assert evaluation["tasks"] == 1 and evaluation["env"] == "sql"
+        assert evaluation["task_ids"] == ["eval-customers-country-01"]
         assert set(evaluation["base"]) >= {"task_success", "valid_tool_call_rate"}
         assert "transcripts" not in evaluation["tuned"]
         metrics = read_metrics(run["folder"])
         assert {m["stage"] for m in metrics if "loss" in m} == {"sft", "dpo"}
-        assert any("task_success" in m for m in metrics), "no per-epoch benchmark record"
+        benchmarks = [m for m in metrics if "task_success" in m]
+        assert benchmarks, "no per-epoch benchmark record"
+        assert benchmarks[0]["benchmark_env"] == "sql" and benchmarks[0]["benchmark_tasks"] == 1
 
 
 def test_cancel_ends_the_process_tree_and_marks_the_run(curated, tmp_path):

@@ -381,9 +381,12 @@ def select_tasks(
         tasks = list(tasks)
         if all(isinstance(t, EnvTask) for t in tasks):
             return tasks
-    environment = load_environment(env, task_file)
-    if tasks is None or isinstance(tasks, int):
-        return environment.select(split, tasks)
+    try:
+        environment = load_environment(env, task_file)
+        if tasks is None or isinstance(tasks, int):
+            return environment.select(split, tasks)
+    except EnvError as exc:  # the trainer's own error: its commands print one line
+        raise TrainerError(str(exc)) from None
     by_id = {t.id: t for t in environment.tasks}
     for t in tasks:
         if not isinstance(t, EnvTask) and t not in by_id:
@@ -544,13 +547,13 @@ def cmd_eval(args: argparse.Namespace) -> dict:
 
     Both sides render prompts with the same template: the adapter's when one is given (the one training used).
     """
+    tasks = select_tasks(
+        getattr(args, "tasks", None),
+        getattr(args, "env", None) or "sample",
+        getattr(args, "task_file", None),
+        getattr(args, "split", None) or "eval",
+    )
     try:
-        tasks = select_tasks(
-            getattr(args, "tasks", None),
-            getattr(args, "env", None) or "sample",
-            getattr(args, "task_file", None),
-            getattr(args, "split", None) or "eval",
-        )
         tasks[0].env.preflight(tasks)
     except EnvError as exc:
         raise TrainerError(str(exc)) from None

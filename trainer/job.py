@@ -20,11 +20,16 @@ from trainer.run import train
 
 def run_job(folder: Path) -> None:
     job = runfolder.Job.read(folder)
+    # the benchmark's environment is loaded first: a bad one fails the run before training, in one line
+    tasks = (
+        None
+        if job.eval_tasks == 0
+        else select_tasks(job.eval_tasks, job.config.eval_env, job.config.eval_task_file)
+    )
     result = train(folder / runfolder.EXPORT, folder / runfolder.TRAIN, job.base, job.config)
     (folder / runfolder.RESULT).write_text(json.dumps(result, indent=2))
-    if job.eval_tasks == 0:
+    if tasks is None:
         return
-    tasks = select_tasks(job.eval_tasks)
     adapter = result["adapter"]
     evaluation = compare(ModelPolicy(job.base, tokenizer_dir=adapter), ModelPolicy(job.base, adapter), tasks)
     (folder / runfolder.EVALUATION).write_text(json.dumps(evaluation, indent=2))

@@ -89,6 +89,14 @@ class TrainConfig:
     eval_each_epoch: int | None = option(
         None, "held-out tasks to run the agent benchmark on after every epoch (unset: off)"
     )
+    eval_env: str = option(
+        "sample",
+        "environment of the agent benchmark (every epoch, and base vs tuned after training): "
+        "sample, sql, path/to/file.py:Class or package.module:Class",
+    )
+    eval_task_file: str | None = option(
+        None, "tasks of eval_env (JSON Lines or a datasets folder; the built-ins carry their own)"
+    )
     extra: dict = field(
         default_factory=dict,
         metadata={"help": "further TrainingArguments (e.g. from a preset)", "cli": False},

@@ -14,6 +14,7 @@ from pathlib import Path
 from trainer.base import load_tokenizer, resolve_base
 from trainer.data import check_export, load_rows
 from trainer.errors import TrainerError
+from trainer.evaluate import select_tasks
 from trainer.preflight import log, prepare
 from trainer.presets import TrainConfig, to_dict
 from trainer.runfolder import ADAPTER, METRICS, RUN, SUMMARY
@@ -51,6 +52,11 @@ def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resum
     tokenizer = load_tokenizer(base_path)
     use_template(tokenizer, config.compact_tools)
     prepared = prepare_stages(data, tokenizer, config)
+    benchmark = (  # loaded before any training, so a bad environment fails first
+        select_tasks(config.eval_each_epoch, config.eval_env, config.eval_task_file)
+        if config.eval_each_epoch
+        else None
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / RUN).write_text(
         json.dumps(
@@ -70,8 +76,8 @@ def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resum
         log(f"{stage}: training on {len(train_rows)} rows" + (f" from {adapter}" if adapter else ""))
         metrics = MetricsLog(out / METRICS, stage)
         callbacks = [metrics]
-        if config.eval_each_epoch:
-            callbacks.append(EpochBenchmark(out / METRICS, stage, tokenizer, config.eval_each_epoch))
+        if benchmark:
+            callbacks.append(EpochBenchmark(out / METRICS, stage, tokenizer, benchmark))
         if stage == "sft":
             trainer = sft_trainer(base_path, tokenizer, train_rows, eval_rows, config, stage_out, callbacks)
         else:

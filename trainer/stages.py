@@ -70,11 +70,11 @@ class MetricsLog(TrainerCallback):
 
 
 class EpochBenchmark(TrainerCallback):
-    """After every epoch, runs the agent benchmark on the first `tasks` held-out tasks with the model
+    """After every epoch, runs the agent benchmark on the held-out `tasks` (of `TrainConfig.eval_env`) with the model
     being trained (the seed article's advice: evaluate after every epoch) and appends the metrics
     to the same metrics log, so the app plots task success per epoch beside the loss."""
 
-    def __init__(self, path: Path, stage: str, tokenizer, tasks: int):
+    def __init__(self, path: Path, stage: str, tokenizer, tasks: list):
         self.path, self.stage, self.tokenizer, self.tasks = path, stage, tokenizer, tasks
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
@@ -88,7 +88,8 @@ class EpochBenchmark(TrainerCallback):
             "step": state.global_step,
             "epoch": state.epoch,
             "time": time.time(),
-            "benchmark_tasks": self.tasks,
+            "benchmark_tasks": len(self.tasks),
+            "benchmark_env": self.tasks[0].env.name if self.tasks else None,
         }
         record.update(
             {
