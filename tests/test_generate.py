@@ -403,3 +403,19 @@ def test_the_readme_environment_runs_as_written(tmp_path):
     assert result["task_success"] == 1.0 and result["counts"]["valid"] == 3
     lazy = evaluate(lambda m, t: "We have plenty.", env.tasks, show_progress=False)
     assert lazy["task_success"] == 0.0
+
+
+@pytest.mark.slow
+def test_generate_with_the_embedded_model_as_a_local_teacher(db):
+    """The local path: the batched, cached policy samples at the temperature, episodes scored and stored."""
+    args = ["generate", "--env", "sql", "--teacher", "default", "--limit", "2", "--samples", "2"]
+    result = json.loads(
+        run_cli(*args, "--max-tokens", "12", "--max-steps", "1", "--json", db=db, check=True).stdout
+    )
+    assert result["episodes"] == 4 and result["errors"] == [] and result["tokens"] > 0
+    assert result["stored"] + result["duplicates"] == 4 and result["teacher"] == "default"
+    env = load_environment("sql")
+    for row in stored(db):
+        assert row["meta"]["env"] == "sql" and row["meta"]["sampling"]["temperature"] == 0.7
+        _, reward = replayed(env, row)
+        assert row["label"] == ("success" if reward >= 1.0 else "failure")
