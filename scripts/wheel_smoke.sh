@@ -10,7 +10,10 @@ python=${1:-$root/.venv/bin/python}
 work=$(mktemp -d -t curator-wheel-XXXXXX)
 server=""
 cleanup() {
-  if [[ -n "$server" ]]; then kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; fi
+  if [[ -n "$server" ]] && kill "$server" 2>/dev/null; then  # SIGTERM: the demo removes its store
+    for _ in $(seq 1 20); do kill -0 "$server" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$server" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
