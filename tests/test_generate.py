@@ -419,3 +419,20 @@ def test_generate_with_the_embedded_model_as_a_local_teacher(db):
         assert row["meta"]["env"] == "sql" and row["meta"]["sampling"]["temperature"] == 0.7
         _, reward = replayed(env, row)
         assert row["label"] == ("success" if reward >= 1.0 else "failure")
+
+
+def test_the_store_held_by_the_app_is_one_line(scripted_teacher, db, held_store):
+    url, _ = scripted_teacher
+    args = [
+        "generate",
+        "--env",
+        STOCK,
+        "--task-file",
+        STOCK_TASKS,
+        "--teacher",
+        url,
+        "--teacher-model",
+        "scripted",
+    ]
+    proc = run_cli(*args, db=db)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "open in another process" in proc.stderr
