@@ -88,11 +88,12 @@ class GenerateConfig:
             )
 
     def run_key(self, env: Environment) -> str:
-        """What makes two invocations the same run (a re-run continues it): everything but K, N and the limit."""
+        """What makes two invocations the same run (a re-run continues it): everything but K, the concurrency, the
+        limit and the task list (episodes are keyed by task id, so tasks added to the file are simply new)."""
         return short_hash(
             {
                 "env": env.name,
-                "tasks": [t.id for t in env.tasks],
+                "task_file": str(Path(self.task_file).resolve()) if self.task_file else None,
                 "split": self.split,
                 "teacher": self.teacher,
                 "model": self.teacher_model,
