@@ -1,5 +1,11 @@
-"""What a reviewer sees next: the pending queue (its filters, leases, blind second reviews,
-progress) and, for the Compare tab, the next pair of trajectories of one task.
+"""What a reviewer sees next: the queue (its filters, leases, blind second reviews, progress)
+and, for the Compare tab, the next pair of trajectories of one task.
+
+By default the queue gives pending items (lowest id first), then skipped ones (the longest
+skipped first): a skip puts an item off, it does not take it out. A status filter walks the items
+of one status instead (accepted, edited, failed, skipped or pending; by who decided them and
+when), so any decision can be found and made again; decided items come oldest decision first, so
+deciding one again moves it to the back.
 
 The default queue must stay fast at a million trajectories (SPEC 10), so it never scans the store:
 it looks through a small window of ids above a low-water mark (the smallest id that may still be
@@ -13,15 +19,16 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, fields
+from datetime import datetime
 
 from curator.errors import CuratorError
-from curator.review import acquire_lease
+from curator.review import DECIDED, DECISION_STATUS, acquire_lease
 from curator.similarity import near_decided_sql
 from curator.store import Store
 
 WINDOW = 256  # ids looked at per probe of the default queue
 CANDIDATES = 16  # pending ids fetched per probe; the first one nobody else holds wins
-DECIDED = ("accepted", "edited", "failed")
+STATUSES = ("pending", *DECISION_STATUS.values())
 SECOND_REVIEW_KEY = "app.second_review_share"
 
 
@@ -42,13 +49,30 @@ class QueueFilters:
     text: str | None = None  # in the instruction or the turns, case-insensitive
     # leave out near-duplicates of decided items (`similarity.near_decided_sql`); off by default
     skip_near_duplicates: bool = False
+    status: str | None = None  # one of STATUSES; None: pending, then skipped
+    reviewer: str | None = None  # who made the standing decision
+    since: datetime | None = None  # the standing decision made at or after this
+    until: datetime | None = None  # ... and before this
+
+    def __post_init__(self) -> None:
+        if self.status not in (None, *STATUSES):
+            raise QueueError(f"unknown status {self.status!r}; use one of {', '.join(STATUSES)}")
 
     def is_default(self) -> bool:
         return not any(getattr(self, f.name) for f in fields(self))
 
+    def statuses(self) -> tuple[str, ...]:
+        """The statuses the queue walks, in order."""
+        return (self.status,) if self.status else ("pending", "skipped")
+
     def where(self) -> tuple[str, list]:
-        """SQL conditions on `state s JOIN trajectories t` (and parameters)."""
+        """SQL conditions on `state s JOIN trajectories t` (and parameters); the status is
+        not one of them (see `statuses`)."""
         where, params = [], []
+        for column, op in (("reviewer", "="), ("since", ">="), ("until", "<")):
+            if getattr(self, column) is not None:
+                where.append(f"s.{'reviewer' if column == 'reviewer' else 'decided_at'} {op} ?")
+                params.append(getattr(self, column))
         for column in ("source_file", "source_format", "teacher", "source_label"):
             if getattr(self, column):
                 where.append(f"t.{column} = ?")
@@ -103,33 +127,28 @@ class ReviewQueue:
     ) -> Pick | None:
         """Lease and return the next item for `reviewer`, or None when the queue is empty.
 
-        `passed`: second reviews this reviewer skipped in this session (a skip there writes
-        nothing: the first reviewer's decision stands) and does not want again.
+        `passed`: decided items this reviewer skipped in this session (second reviews, items
+        walked through a status filter: a skip there writes nothing, the decision stands) and
+        does not want again. Second reviews come only with the default statuses.
         """
-        share = second_review_share(store)
+        share = second_review_share(store) if filters.status is None else 0
         if share:
             for traj_id in _second_review_candidates(store, reviewer, filters, share):
                 if traj_id not in passed and acquire_lease(store, traj_id, reviewer, lease_seconds):
                     return Pick(traj_id, True)
-        for traj_id in self._pending(store, reviewer, filters):
-            if acquire_lease(store, traj_id, reviewer, lease_seconds):
-                return Pick(traj_id, False)
+        for status in filters.statuses():
+            if status == "pending" and filters.is_default():
+                candidates = self._pending(store, reviewer)
+            else:
+                candidates = _with_status(store, reviewer, filters, status, passed)
+            for traj_id in candidates:
+                if acquire_lease(store, traj_id, reviewer, lease_seconds):
+                    return Pick(traj_id, False)
         return None
 
-    def _pending(self, store: Store, reviewer: str, filters: QueueFilters):
-        """Pending ids in order, skipping those another reviewer holds a live lease on."""
-        if not filters.is_default():
-            where, params = filters.where()
-            rows = store.con.execute(
-                f"""SELECT s.traj_id FROM state s JOIN trajectories t USING (traj_id)
-                    WHERE s.status = 'pending' AND {where}
-                      AND s.traj_id NOT IN (SELECT traj_id FROM leases
-                                            WHERE reviewer <> ? AND expires_at > now())
-                    ORDER BY s.traj_id LIMIT ?""",
-                [*params, reviewer, CANDIDATES],
-            ).fetchall()
-            yield from (r[0] for r in rows)
-            return
+    def _pending(self, store: Store, reviewer: str):
+        """The default queue's pending ids in order, skipping those another reviewer holds a
+        live lease on."""
         first = True
         low = self._low
         upper = low + WINDOW - 1
@@ -158,6 +177,22 @@ class ReviewQueue:
                 yield from free
                 return
             low, upper = rows[-1][0] + 1, rows[-1][0] + WINDOW  # all held by others: look on
+
+
+def _with_status(store: Store, reviewer: str, filters: QueueFilters, status: str, passed):
+    """Ids of `status` that match the filters, not held by another reviewer nor passed by this
+    one: pending by id, the others oldest decision first."""
+    where, params = filters.where()
+    order = "s.traj_id" if status == "pending" else "s.decided_at, s.traj_id"
+    rows = store.con.execute(
+        f"""SELECT s.traj_id FROM state s JOIN trajectories t USING (traj_id)
+            WHERE s.status = ? AND {where} AND NOT list_contains(?::BIGINT[], s.traj_id)
+              AND s.traj_id NOT IN (SELECT traj_id FROM leases
+                                    WHERE reviewer <> ? AND expires_at > now())
+            ORDER BY {order} LIMIT ?""",
+        [status, *params, sorted(passed), reviewer, CANDIDATES],
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def _second_review_candidates(store: Store, reviewer: str, filters: QueueFilters, share: float) -> list[int]:
@@ -194,18 +229,23 @@ def set_second_review_share(store: Store, share: float) -> None:
 
 
 def progress(store: Store, reviewer: str, filters: QueueFilters) -> dict:
-    """Done / total for the current filter, and this reviewer's decisions today."""
+    """Done (accepted, edited or failed: a skip is not done), skipped and total for the current
+    filter, the items of its status (`in_view`), and this reviewer's decisions today."""
     where, params = filters.where()
     join = "" if filters.is_default() else "JOIN trajectories t USING (traj_id)"
-    done, total = store.con.execute(
-        f"""SELECT count(*) FILTER (WHERE s.status <> 'pending'), count(*)
+    done, skipped, total, in_view = store.con.execute(
+        f"""SELECT count(*) FILTER (WHERE list_contains(?, s.status)),
+                   count(*) FILTER (WHERE s.status = 'skipped'), count(*),
+                   count(*) FILTER (WHERE list_contains(?, s.status))
             FROM state s {join} WHERE {where}""",
-        params,
+        [list(DECIDED), list(filters.statuses()), *params],
     ).fetchone()
     today = store.scalar(
-        "SELECT count(*) FROM decisions WHERE reviewer = ? AND created_at >= current_date", [reviewer]
+        """SELECT count(*) FROM decisions WHERE reviewer = ? AND created_at >= current_date
+           AND kind <> 'skip'""",
+        [reviewer],
     )
-    return {"done": done, "total": total, "mine_today": today}
+    return {"done": done, "skipped": skipped, "total": total, "in_view": in_view, "mine_today": today}
 
 
 def filter_choices(store: Store) -> dict[str, list[str]]:
@@ -221,6 +261,7 @@ def filter_choices(store: Store) -> dict[str, list[str]]:
         "source_label": distinct("SELECT DISTINCT source_label FROM trajectories ORDER BY 1"),
         "check": distinct('SELECT DISTINCT "check" FROM checks ORDER BY 1'),
         "tool": distinct("SELECT DISTINCT unnest(tools_used) FROM trajectories ORDER BY 1"),
+        "reviewer": distinct("SELECT DISTINCT reviewer FROM state ORDER BY 1"),
     }
 
 

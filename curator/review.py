@@ -4,6 +4,10 @@ Every decision (accept, edit, fail, skip, undo, compare) is one row in `events`;
 or deleted there. `derive_state` is the one rule that turns a trajectory's events into its status
 and current revision; `state` caches its result in the same transaction as each event.
 
+Any item can be decided again (opened by id, or found through the queue's status filter): the new
+decision is one more event and the old one stays in the history. A skip only puts off an item that
+waits for a decision; it never replaces an accept, edit or fail.
+
 Concurrency: a decision carries `seen`, the state's event id when the item was shown. If the state
 moved on since (another reviewer decided, an edit made a new revision) the write is refused with
 `StaleWrite`; an item leased to someone else is refused with `LeaseHeld`. Neither ever overwrites.
@@ -22,6 +26,7 @@ from curator.model import Task, Turn
 from curator.store import Store, StoreError
 
 DECISION_STATUS = {"accept": "accepted", "edit": "edited", "fail": "failed", "skip": "skipped"}
+DECIDED = ("accepted", "edited", "failed")  # done; pending and skipped items still wait for one
 VERDICTS = ("left", "right", "tie", "both_bad")
 DEFAULT_LEASE_SECONDS = 300
 
@@ -170,6 +175,11 @@ def decide(
         raise ReviewError(f"unknown decision {kind!r}; use accept, fail, skip (or edit, undo)")
     with store.transaction():
         current = _guard(store, traj_id, reviewer, seen, check_seen)
+        if kind == "skip" and current["status"] in DECIDED:
+            raise ReviewError(
+                f"trajectory {traj_id} is {current['status']}: skip only puts off an undecided item; "
+                f"decide it again or move on"
+            )
         version = current["taxonomy_version"]
         if kind == "fail":
             _check_failure(store, traj_id, current["rev_id"], tags, first_step, version)
@@ -382,6 +392,19 @@ def acquire_lease(store: Store, traj_id: int, reviewer: str, seconds: int = DEFA
     return taken is not None
 
 
+def open_by_id(store: Store, traj_id: int, reviewer: str, seconds: int = DEFAULT_LEASE_SECONDS) -> None:
+    """Hold one trajectory chosen by id, whatever its status, to look at it or decide it again."""
+    row = store.one(
+        """SELECT (SELECT reviewer FROM leases l WHERE l.traj_id = s.traj_id AND l.reviewer <> ?
+                   AND l.expires_at > now()) FROM state s WHERE s.traj_id = ?""",
+        [reviewer, traj_id],
+    )
+    if row is None:
+        raise ReviewError(f"trajectory {traj_id}: no such trajectory")
+    if row[0] is not None or not acquire_lease(store, traj_id, reviewer, seconds):
+        raise LeaseHeld(f"trajectory {traj_id} is being reviewed by {row[0] or 'someone else'}")
+
+
 def release_lease(store: Store, traj_id: int, reviewer: str) -> None:
     store.con.execute("DELETE FROM leases WHERE traj_id = ? AND reviewer = ?", [traj_id, reviewer])
 
@@ -473,9 +496,10 @@ def _append(
 
 
 def _set_state(store: Store, traj_id, status, rev_id, event_id, reviewer) -> None:
+    """The state row; `decided_at` is the deciding event's time, so a rebuild gives it back."""
     store.con.execute(
         """UPDATE state SET status = ?, rev_id = ?, event_id = ?, reviewer = ?,
-                            decided_at = CASE WHEN ? IS NULL THEN NULL ELSE now() END
+                            decided_at = (SELECT created_at FROM events WHERE event_id = ?)
            WHERE traj_id = ?""",
         [status, rev_id, event_id, reviewer, event_id, traj_id],
     )

@@ -43,7 +43,13 @@ def test_queue_leases_keep_reviewers_apart_and_undo_reopens(bench):
     assert bench.undo("alice") == 1
     bench.release(bench.next_item("alice", default).shown, "alice")
     assert bench.next_item("carol", default).shown.traj_id == 1  # back in the queue, first
-    assert bench.progress("alice", default) == {"done": 0, "total": 6, "mine_today": 0}
+    assert bench.progress("alice", default) == {
+        "done": 0,
+        "skipped": 0,
+        "total": 6,
+        "in_view": 6,
+        "mine_today": 0,
+    }
 
 
 def test_queue_filters(bench):
@@ -53,6 +59,65 @@ def test_queue_filters(bench):
     assert bench.next_item("b", QueueFilters(text="oSLo")).shown.traj_id == 3
     assert bench.next_item("c", QueueFilters(tool="no_such_tool")) is None
     assert bench.progress("a", QueueFilters(source_label="success"))["total"] == 3
+
+
+def test_skips_come_back_after_pending_and_a_status_filter_reopens_any_decision(bench):
+    from datetime import datetime, timedelta
+
+    from curator.queue import QueueError, QueueFilters
+
+    default = QueueFilters()
+
+    def decide_next(reviewer, filters, kind, **kw):
+        item = bench.next_item(reviewer, filters)
+        bench.decide(item.shown, reviewer, kind, **kw)
+        return item.shown.traj_id
+
+    assert decide_next("alice", default, "skip") == 1
+    assert decide_next("alice", default, "accept") == 2  # the skipped item waits behind
+    progress = bench.progress("alice", default)
+    assert (progress["done"], progress["skipped"], progress["mine_today"]) == (1, 1, 1)  # a skip is not done
+    assert [
+        decide_next("alice", default, k, tags=t, first_step=s)
+        for k, t, s in [
+            ("accept", (), None),
+            ("fail", ["other"], 0),
+            ("accept", (), None),
+            ("accept", (), None),
+        ]
+    ] == [3, 4, 5, 6]
+    assert bench.next_item("alice", default).shown.traj_id == 1  # pending done: the skip is back
+
+    accepted = QueueFilters(status="accepted")
+    assert decide_next("bob", accepted, "fail", tags=["other"], first_step=0) == 2  # oldest first
+    assert decide_next("bob", accepted, "accept") == 3  # decided again: moves to the back
+    assert bench.next_item("bob", accepted, frozenset({5})).shown.traj_id == 6  # 5 passed
+    assert bench.next_item("carol", QueueFilters(status="failed", reviewer="bob")).shown.traj_id == 2
+    assert bench.next_item("carol", QueueFilters(status="failed", reviewer="alice")).shown.traj_id == 4
+    tomorrow = datetime.now() + timedelta(days=1)
+    assert bench.next_item("carol", QueueFilters(status="accepted", since=tomorrow)) is None
+    assert bench.progress("bob", accepted)["in_view"] == 3  # 3, 5, 6
+    with bench.db() as store:
+        kinds = store.column("SELECT kind FROM events WHERE traj_id = 2 ORDER BY event_id")
+    assert kinds == ["accept", "fail"]  # the first decision stays in the history
+    with pytest.raises(QueueError, match="unknown status"):
+        QueueFilters(status="done")
+
+
+def test_open_by_id_any_status_respects_leases(bench):
+    from curator.queue import QueueFilters
+    from curator.review import LeaseHeld, ReviewError
+
+    first = bench.next_item("alice", QueueFilters())
+    bench.decide(first.shown, "alice", "accept")
+    again = bench.reopen("bob", first.shown.traj_id)
+    assert again.loaded.status == "accepted"
+    with pytest.raises(LeaseHeld, match="being reviewed by bob"):
+        bench.reopen("alice", first.shown.traj_id)
+    with pytest.raises(ReviewError, match="no such trajectory"):
+        bench.reopen("alice", 99)
+    bench.decide(again.shown, "bob", "fail", tags=["other"], first_step=0)
+    assert bench.reopen("alice", first.shown.traj_id).loaded.status == "failed"
 
 
 def test_stale_and_leased_decisions_are_refused(bench):

@@ -236,16 +236,50 @@ def test_bulk_uses_source_labels_and_only_touches_pending(store):
 
 
 def test_state_cache_equals_a_rebuild_from_events(store):
-    a, b, _c = ids(store)
+    a, b, c = ids(store)
     review.decide(store, a, "accept", "ann", seen=None)
     review.decide(store, b, "fail", "ann", seen=None, tags=["loop"], first_step=0)
-    review.decide(store, a, "skip", "bob", seen=review.load(store, a).seen)
+    review.decide(store, c, "skip", "ann", seen=None)
+    review.decide(store, a, "fail", "bob", seen=review.load(store, a).seen, tags=["loop"], first_step=1)
     review.undo(store, "ann")
+    review.decide(store, c, "skip", "bob", seen=review.load(store, c).seen)
     review.bulk(store, "accept", "bot")
-    before = store.con.execute("SELECT * EXCLUDE (decided_at) FROM state ORDER BY 1").fetchall()
+    before = store.con.execute("SELECT * FROM state ORDER BY 1").fetchall()
     review.rebuild_state(store)
-    after = store.con.execute("SELECT * EXCLUDE (decided_at) FROM state ORDER BY 1").fetchall()
-    assert before == after
+    assert store.con.execute("SELECT * FROM state ORDER BY 1").fetchall() == before
+    # decided_at is the deciding event's time, not the time of the rebuild
+    assert (
+        store.scalar(
+            "SELECT count(*) FROM state s JOIN events e USING (event_id) WHERE s.decided_at <> e.created_at"
+        )
+        == 0
+    )
+
+
+def test_any_decision_can_be_made_again_and_the_old_one_stays(store):
+    a, _b, _c = ids(store)
+    review.decide(store, a, "accept", "ann", seen=None)
+    # reopened later by id, by someone else: a new event, the accept stays in the history
+    review.open_by_id(store, a, "bob")
+    with pytest.raises(LeaseHeld, match="being reviewed by bob"):
+        review.open_by_id(store, a, "ann")
+    seen = review.load(store, a).seen
+    review.decide(store, a, "fail", "bob", seen=seen, tags=["wrong_final_answer"], first_step=1)
+    assert review.load(store, a).status == "failed"
+    assert store.column("SELECT kind FROM events WHERE traj_id = ? ORDER BY event_id", [a]) == [
+        "accept",
+        "fail",
+    ]
+    # the decision shown before the re-decision is stale now; a skip never replaces a decision
+    with pytest.raises(StaleWrite):
+        review.decide(store, a, "accept", "ann", seen=seen)
+    with pytest.raises(ReviewError, match="is failed: skip only puts off"):
+        review.decide(store, a, "skip", "bob", seen=review.load(store, a).seen)
+    with pytest.raises(ReviewError, match="no such trajectory"):
+        review.open_by_id(store, 999, "bob")
+    assert store.scalar("SELECT count(*) FROM leases WHERE traj_id = 999") == 0
+    review.undo(store, "bob")  # back to ann's accept, as the events say
+    assert review.load(store, a).status == "accepted"
 
 
 def test_a_version_1_store_is_migrated_on_open_keeping_its_data(db, monkeypatch):

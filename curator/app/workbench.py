@@ -23,13 +23,12 @@ from curator.queue import Pick, QueueFilters, ReviewQueue, progress
 from curator.review import (
     DEFAULT_LEASE_SECONDS,
     Loaded,
-    ReviewError,
-    acquire_lease,
     decide,
     edit,
     event_trajectory,
     load,
     load_task,
+    open_by_id,
     original_revision,
     record_comparison,
     release_lease,
@@ -84,10 +83,10 @@ class Workbench:
             return self._item(store, pick) if pick else None
 
     def reopen(self, reviewer: str, traj_id: int) -> ReviewPage:
-        """Show one item again (after an undo, or to look at it); leased like any other."""
+        """Show one item by id, whatever its status (after an undo, to look at it or decide it
+        again); leased like any other."""
         with self.db() as store:
-            if not acquire_lease(store, traj_id, reviewer, self.lease_seconds):
-                raise ReviewError(f"trajectory {traj_id} is being reviewed by someone else")
+            open_by_id(store, traj_id, reviewer, self.lease_seconds)
             return self._item(store, Pick(traj_id, False))
 
     def _item(self, store: Store, pick: Pick) -> ReviewPage:
