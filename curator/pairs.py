@@ -396,3 +396,58 @@ def snapshot(store: Store):
         con.close()
         if enabled:
             gc.enable()
+
+
+# -- what the Compare tab tells the reviewer -----------------------------------------------------
+
+
+def why_no_pair(chosen_keys, rejected_keys) -> str | None:
+    """Why preferring one revision over another of the same task gives no pair (None: it gives
+    one): a pair is cut at the first turn where they differ, which must be an assistant turn in
+    both."""
+    if divergence(chosen_keys, rejected_keys) is not None:
+        return None
+    if list(chosen_keys) == list(rejected_keys):
+        return "the two are the same, turn for turn"
+    at = next((i for i, (x, y) in enumerate(zip(chosen_keys, rejected_keys, strict=False)) if x != y), None)
+    if at is None:
+        return "one stops where the other goes on: there is no assistant turn of both to prefer"
+    step = len(assistant_positions(chosen_keys[:at]))
+    return (
+        f"they first differ after step {step}, in a tool result or a user message, not in what "
+        f"the assistant did: the conversations before a preferred step would not be the same"
+    )
+
+
+def compare_outcome(con, left: int, right: int) -> str | None:
+    """After a judgement on the current revisions of `left` and `right`: why the export will make
+    no pair of them (None when it will), by the rule `compare_pairs` applies."""
+    revs = dict(
+        con.execute("SELECT traj_id, rev_id FROM state WHERE traj_id IN (?, ?)", [left, right]).fetchall()
+    )
+    rows = con.execute(
+        """SELECT reviewer, verdict, traj_id FROM decisions WHERE kind = 'compare'
+             AND ((traj_id = ? AND rev_id = ? AND other_traj_id = ? AND other_rev_id = ?)
+               OR (traj_id = ? AND rev_id = ? AND other_traj_id = ? AND other_rev_id = ?))
+           ORDER BY event_id""",
+        [left, revs[left], right, revs[right], right, revs[right], left, revs[left]],
+    ).fetchall()
+    winners = {}
+    for reviewer, verdict, first in rows:  # the latest verdict of each reviewer counts
+        second = right if first == left else left
+        winners[reviewer] = {"left": first, "right": second}.get(verdict)
+    if None in winners.values():
+        return "a tie or 'both bad' prefers neither side"
+    if len(set(winners.values())) > 1:
+        named = ", ".join(f"{r} prefers #{w}" for r, w in sorted(winners.items()))
+        return f"reviewers disagree ({named})"
+    if not winners:
+        return "no standing judgement of these revisions"
+    chosen = next(iter(winners.values()))
+    rejected = right if chosen == left else left
+    keys = dict(
+        con.execute(
+            "SELECT traj_id, turn_keys FROM revisions WHERE rev_id IN (?, ?)", [revs[left], revs[right]]
+        ).fetchall()
+    )
+    return why_no_pair(keys[chosen], keys[rejected])

@@ -290,3 +290,14 @@ def next_pair(
         if pair not in passed:
             return pair if (rng or random).random() < 0.5 else (pair[1], pair[0])
     return None
+
+
+def compare_progress(store: Store, reviewer: str) -> tuple[int, int]:
+    """(pairs of same-task trajectories `reviewer` has judged, pairs there are): 'pair N of M'."""
+    return store.con.execute(
+        """SELECT (SELECT count(DISTINCT (least(traj_id, other_traj_id), greatest(traj_id, other_traj_id)))
+                   FROM events WHERE kind = 'compare' AND reviewer = ?),
+                  (SELECT coalesce(sum(n * (n - 1) // 2), 0)
+                   FROM (SELECT count(*) AS n FROM trajectories GROUP BY task_key))""",
+        [reviewer],
+    ).fetchone()

@@ -1,5 +1,6 @@
 """Editing the failure taxonomy while a project runs: every change is a new version.
 
+Every tag needs a description: reviewers read it to know when the tag applies.
 Decisions record the version they were made under (`events.taxonomy_version`), so an old
 decision keeps meaning what it meant when a tag is renamed or dropped later.
 """
@@ -31,6 +32,8 @@ def save_version(store: Store, rows: list[tuple[str, str]]) -> int:
                 f"row {number}: tag {tag!r} must be lower_snake_case "
                 f"(a letter, then letters, digits, _; at most 40)"
             )
+        if not (description or "").strip():
+            raise TaxonomyError(f"row {number}: tag {tag!r} needs a description (when to use it)")
         if tag in seen:
             raise TaxonomyError(f"row {number}: tag {tag!r} appears twice")
         seen.add(tag)

@@ -289,7 +289,10 @@ def test_taxonomy_versions(db):
         assert save_version(store, [*rows, ("slow", "took too long")]) == 2
         assert store.taxonomy(1)[-1]["tag"] == "other" and store.taxonomy()[-1]["tag"] == "slow"
         with pytest.raises(TaxonomyError, match="row 2"):
-            save_version(store, [("ok", ""), ("Bad Tag", "")])
+            save_version(store, [("ok", "fine"), ("Bad Tag", "")])
+        with pytest.raises(TaxonomyError, match="row 2: tag 'slow' needs a description"):
+            save_version(store, [("ok", "fine"), ("slow", "  ")])
+        assert store.taxonomy_version() == 2
 
 
 def test_export_form_reads_dates_as_the_cli_does():

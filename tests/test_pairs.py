@@ -15,12 +15,15 @@ from curator.model import ToolCall, Turn
 from curator.pairs import (
     Reviewed,
     build_pairs,
+    compare_outcome,
     count_pairs,
     cut_messages,
     divergence,
     edit_cuts,
     failure_cut,
+    why_no_pair,
 )
+from curator.queue import compare_progress
 from curator.stats import store_stats
 from curator.store import Store
 
@@ -161,6 +164,34 @@ def test_undone_or_disputed_comparisons_give_no_pair(hand, db):
         assert count_pairs(store)["compare"] == 1
         review.record_comparison(store, hand["ab_left"], hand["ab_right"], "both_bad", "bob")
         assert count_pairs(store)["compare"] == 0  # bob's latest verdict replaces his first
+
+
+def test_compare_says_why_a_judgement_gives_no_pair_and_how_far_the_reviewer_is(hand, db):
+    with Store(db) as store:
+        con = store.con
+        assert compare_outcome(con, hand["ab_left"], hand["ab_right"]) is None
+        assert "tie or 'both bad'" in compare_outcome(con, hand["tie_b"], hand["tie_a"])
+        review.record_comparison(store, hand["ab_right"], hand["ab_left"], "left", "cid")
+        disagree = compare_outcome(con, hand["ab_left"], hand["ab_right"])
+        assert (
+            disagree
+            == f"reviewers disagree (bob prefers #{hand['ab_left']}, cid prefers #{hand['ab_right']})"
+        )
+        review.record_comparison(store, hand["differ_ok"], hand["differ_bad"], "left", "bob")
+        assert "first differ after step 1, in a tool result" in compare_outcome(
+            con, hand["differ_ok"], hand["differ_bad"]
+        )
+        # 4 same-task pairs of trajectories (shared, differ, ab, tie); bob judged three of them
+        assert compare_progress(store, "bob") == (3, 4)
+        assert compare_progress(store, "nobody") == (0, 4)
+
+
+def test_why_no_pair_names_each_case():
+    a = [_t("assistant", "x"), _t("tool", "r"), _t("assistant", "y")]
+    assert why_no_pair(_k(a), _k([*a[:2], _t("assistant", "z")])) is None
+    assert "same, turn for turn" in why_no_pair(_k(a), _k(a))
+    assert "one stops where the other goes on" in why_no_pair(_k(a), _k(a[:2]))
+    assert "after step 1" in why_no_pair(_k(a), _k([a[0], _t("tool", "other"), a[2]]))
 
 
 def test_failed_after_edit_gives_no_edit_pair(hand, db):
