@@ -6,7 +6,8 @@ trajectories, and key press to next trajectory rendered in headless Chromium.
 Stores are filled with SQL (an import of a million records is the import benchmark's job), with
 the same tables, a realistic trajectory per row and automatic-check flags on a tenth of them.
 Targets: next item and decision p95 < 15 ms at 1M and <= 2x the 10k figure; key press to next
-rendered p95 < 200 ms.
+rendered p95 < 200 ms. Also measured: the same for trajectories of 200 steps (code in the
+arguments, multi-line results), so a long item stays responsive.
 """
 
 from __future__ import annotations
@@ -70,7 +71,35 @@ def turns(i: int) -> list[dict]:
     ]
 
 
-def fill(path: Path, n: int) -> None:
+def long_turns(i: int, steps: int) -> list[dict]:
+    """A long agent run: each step edits a file (code in the arguments) and gets a log back."""
+    out = []
+    for k in range(steps):
+        code = "".join(f"    value_{j} = compute({k}, {j})  # step {k} of run {i}\n" for j in range(10))
+        out += [
+            {
+                "role": "assistant",
+                "thought": f"Step {k}: fix module {k} and run its tests.",
+                "tool_calls": [
+                    {
+                        "id": f"c{k}",
+                        "name": "edit_file",
+                        "arguments": {"path": f"src/m{k}.py", "content": code},
+                    }
+                ],
+            },
+            {
+                "role": "tool",
+                "tool_call_id": f"c{k}",
+                "name": "edit_file",
+                "content": "\n".join(f"test_{k}_{j} PASSED" for j in range(20)),
+            },
+        ]
+    return [*out, {"role": "assistant", "content": f"All {steps} modules fixed."}]
+
+
+def fill(path: Path, n: int, variants: list[list[dict]] | None = None) -> None:
+    variants = variants or [turns(i) for i in range(5)]
     with Store(path) as store, store.transaction() as con:
         con.execute(
             """INSERT INTO tasks SELECT 'task' || i, 'task' || i, 'What is the weather '
@@ -80,8 +109,7 @@ def fill(path: Path, n: int) -> None:
         con.execute(f"""INSERT INTO trajectories SELECT nextval('traj_ids'), 'h' || i,
                             'task' || (i % 1000), 'task' || (i % 1000), 'openai_chat',
                             'bench.jsonl', 'line ' || i, 'teacher', 'success', NULL, NULL, NULL,
-                            2, ['get_weather'] FROM range({n}) t(i) ORDER BY i""")
-        variants = [turns(i) for i in range(5)]
+                            {(len(variants[0]) + 1) // 2}, ['get_weather'] FROM range({n}) t(i) ORDER BY i""")
         messages, keys = zip(*map(rendered, variants), strict=True)
         columns = (
             [orjson.dumps(v).decode() for v in variants],
@@ -90,10 +118,17 @@ def fill(path: Path, n: int) -> None:
         )
         con.execute(
             """INSERT INTO revisions SELECT nextval('rev_ids'), traj_id, 0, NULL,
-                            (?::VARCHAR[])[1 + traj_id % 5], 'import', now(),
-                            (?::VARCHAR[][])[1 + traj_id % 5], (?::VARCHAR[][])[1 + traj_id % 5]
+                            (?::VARCHAR[])[1 + traj_id % ?], 'import', now(),
+                            (?::VARCHAR[][])[1 + traj_id % ?], (?::VARCHAR[][])[1 + traj_id % ?]
                        FROM trajectories ORDER BY traj_id""",
-            [list(c) for c in columns],
+            [
+                list(columns[0]),
+                len(variants),
+                list(columns[1]),
+                len(variants),
+                list(columns[2]),
+                len(variants),
+            ],
         )
         con.execute("""INSERT INTO state SELECT traj_id, 'pending', rev_id, NULL, NULL, NULL
                        FROM revisions ORDER BY traj_id""")
@@ -206,6 +241,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--presses", type=int, default=60)
+    parser.add_argument("--long-steps", type=int, default=200, help="steps of the long trajectories")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="curator-bench-") as tmp:
@@ -234,6 +270,15 @@ def main() -> None:
         print(
             f"key press to next trajectory rendered (headless Chromium, {large}): p95 "
             f"{latency:.0f} ms ({latency / 200:.2f}x the 200 ms target)"
+        )
+        path = Path(tmp) / "review-long.duckdb"
+        fill(path, 100, [long_turns(i, args.long_steps) for i in range(5)])
+        next_long, _ = server_times(path, 40)
+        latency = browser_latency(path, 15)
+        print(
+            f"{args.long_steps}-step trajectories: next item (load and render) p95 {next_long:.1f} ms "
+            f"server-side; key press to next rendered (headless Chromium) p95 {latency:.0f} ms "
+            f"({latency / 200:.2f}x the 200 ms target)"
         )
 
 

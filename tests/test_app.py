@@ -3,6 +3,7 @@ escaping, logins, taxonomy versions, and the serve/users commands' refusals."""
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 
 import pytest
@@ -214,11 +215,13 @@ def test_render_escapes_everything():
     turns = [
         Turn("assistant", thought=evil, content=evil, tool_calls=(ToolCall(evil, {"k": evil}),), raw=evil),
         Turn("tool", content=evil),
+        Turn("assistant", tool_calls=(ToolCall("run", {"code": f"{evil}\n" * 40, evil: [evil]}),)),
+        Turn("tool", content=json.dumps({"stdout": f"{evil}\n" * 40, "also": evil})),
     ]
     html = task_html(task) + trajectory_html(1, 1, turns, [{"check": evil, "step": 0, "message": evil}])
     md = text(f"{evil} [m](javascript:alert(1)) [ok](https://x.org) ![i](http://x/i.png)", markdown=True)
     for html_, allowed in (
-        (html, {"div", "span", "details", "summary", "pre", "code", "b"}),
+        (html, {"div", "span", "details", "summary", "pre", "code", "b", "label", "input"}),
         (md, {"div", "p", "a"}),
     ):
         tags = TagLog.of(html_)
@@ -230,6 +233,30 @@ def test_render_escapes_everything():
             if a.startswith("on") or (a in ("href", "src") and "javascript" in v)
         ]
     assert 'href="https://x.org"' in md
+
+
+def test_render_shows_code_in_arguments_and_results_as_real_lines():
+    from curator.app.render import trajectory_html
+    from curator.model import ToolCall, Turn
+
+    code = 'def greet(name):\n    print(f"Grüße, {name} <3")\n'
+    turns = [
+        Turn("assistant", tool_calls=(ToolCall("write_file", {"path": "a.py", "content": code}, "c0"),)),
+        Turn("tool", content=json.dumps({"ok": True, "stdout": "line 1\nline 2"}), tool_call_id="c0"),
+        Turn("tool", content="\n".join(f"log {i}" for i in range(40))),
+        Turn("assistant", content="Done."),
+    ]
+    html = trajectory_html(1, 1, turns, [])
+    # the code as its lines (escaped once for HTML), not as a JSON string with \n and \" escapes
+    assert (
+        '<span class="block">def greet(name):\n    print(f&quot;Grüße, {name} &lt;3&quot;)\n</span>' in html
+    )
+    assert '<span class="key">"path"</span>: <span class="str">"a.py"</span>' in html
+    assert "\\n" not in html and "\\u00fc" not in html
+    assert '<span class="key">"ok"</span>: true' in html
+    assert '<span class="block">line 1\nline 2</span>' in html
+    # a long result is cut, with a switch to show all of it; short ones are not
+    assert html.count('class="long"') == 1 and "show all (40 lines)" in html
 
 
 class TagLog(HTMLParser):

@@ -5,6 +5,11 @@ goes through `html.escape` and is shown as text. Markdown is an opt-in per revie
 through markdown-it with raw HTML off and images off; its link check refuses `javascript:`,
 `vbscript:`, `file:` and `data:` URLs. Nothing here emits a script, an event handler attribute or
 an iframe, whatever the content.
+
+Tool arguments and results are shown for reading, not as stored: JSON pretty-printed, and a string
+value holding line breaks (code, a file, a log) as a monospace block of its real lines and
+characters rather than a JSON string full of escapes. The store and the export keep the exact
+values. Long texts and results are cut to their first lines with a "show all" switch (CSS only).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from curator.model import Task, Turn
 from curator.steps import Block, blocks
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
+LONG_LINES = 14  # a text, result or argument list longer than this is cut, with "show all"
+LONG_CHARS = 1600
 
 
 def text(value: str, markdown: bool = False) -> str:
@@ -34,14 +41,56 @@ def pretty_json(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
+def json_html(value, depth: int = 0) -> str:
+    """A JSON value laid out like `json.dumps(indent=2)`, as escaped HTML for a `<pre>`: strings
+    with their real characters, and a string holding line breaks as a block of its lines."""
+    pad = "  " * depth
+    if isinstance(value, dict) and value:
+        items = [
+            f'{pad}  <span class="key">"{escape(k)}"</span>: {json_html(v, depth + 1)}'
+            for k, v in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and value:
+        return "[\n" + ",\n".join(f"{pad}  {json_html(v, depth + 1)}" for v in value) + f"\n{pad}]"
+    if isinstance(value, str):
+        if "\n" in value:
+            return f'<span class="block">{escape(value)}</span>'
+        return f'<span class="str">"{escape(value)}"</span>'
+    return escape(json.dumps(value))
+
+
+def structured(content: str):
+    """The JSON object, array or string a tool result's text holds, else None (plain text)."""
+    stripped = content.strip()
+    if not stripped or stripped[0] not in '{["':
+        return None
+    try:
+        return json.loads(stripped)
+    except ValueError:
+        return None
+
+
+def clipped(body: str) -> str:
+    """`body` (escaped HTML), cut to its first lines when long, with a "show all" switch."""
+    lines = body.count("\n") + 1
+    if lines <= LONG_LINES and len(body) <= LONG_CHARS:
+        return body
+    return (
+        f'<div class="long"><div class="clipped">{body}</div><label class="showall">'
+        f'<input type="checkbox"><span class="more">show all ({lines} lines)</span>'
+        f'<span class="less">show less</span></label></div>'
+    )
+
+
 def _section(label: str, body: str, cls: str) -> str:
     return f'<div class="part {cls}"><span class="lbl">{label}</span>{body}</div>'
 
 
 def task_html(task: Task, markdown: bool = False) -> str:
-    parts = [_section("Instruction", text(task.instruction, markdown), "instruction")]
+    parts = [_section("Instruction", clipped(text(task.instruction, markdown)), "instruction")]
     if task.context:
-        parts.append(_section("Context", text(task.context, markdown), "context"))
+        parts.append(_section("Context", clipped(text(task.context, markdown)), "context"))
     if task.system:
         parts.append(
             f'<details class="system"><summary>System prompt</summary>{text(task.system, markdown)}</details>'
@@ -83,16 +132,19 @@ def _step_card(block: Block, last_step: int, flags: list[dict], markdown: bool) 
             )
         )
     for call in turn.tool_calls:
+        args = escape(call.arguments) if isinstance(call.arguments, str) else json_html(call.arguments)
         parts.append(
             _section(
                 "Tool call",
                 f'<code class="tool-name">{escape(call.name)}</code>'
-                f'<pre class="args">{escape(pretty_json(call.arguments))}</pre>',
+                + clipped(f'<pre class="args">{args}</pre>'),
                 "call",
             )
         )
     for result in block.results:
-        parts.append(_section("Result", f'<pre class="txt">{escape(result.content)}</pre>', "result"))
+        value = structured(result.content)
+        shown = escape(result.content) if value is None else json_html(value)
+        parts.append(_section("Result", clipped(f'<pre class="txt">{shown}</pre>'), "result"))
     if turn.meta.get("end"):  # the environment's closing words: not the model's, never trained on
         parts.append(_section("Episode end (source)", text(str(turn.meta["end"])), "end"))
     if turn.raw:

@@ -32,17 +32,33 @@
   };
   const review = {a: "btn-accept", e: "btn-edit", f: "btn-fail", s: "btn-skip", u: "btn-undo"};
   const compare = {l: "cmp-left", r: "cmp-right", t: "cmp-tie", b: "cmp-bad", n: "cmp-next"};
+  // The editor, once shown (by e or a click), is brought into view with the focus on its first field.
+  const revealEditor = () => {
+    let tries = 0;
+    const look = () => {
+      const field = document.querySelector("#edit-thought textarea");
+      if (shown("edit-panel") && field) {
+        document.getElementById("edit-panel").scrollIntoView({block: "start"});
+        field.focus({preventScroll: true});
+      } else if (tries++ < 100) setTimeout(look, 30);
+    };
+    look();
+  };
   document.addEventListener("click", (ev) => {
+    if (ev.target.closest && ev.target.closest("#btn-edit")) { revealEditor(); return; }
     const card = ev.target.closest && ev.target.closest("#cards .step");
-    if (card && !ev.target.closest("details, a")) select(card);
+    if (card && !ev.target.closest("details, a, label")) select(card);
   });
   document.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+    const help = document.getElementById("help");
+    if (ev.key === "Escape" && help?.classList.contains("open")) { help.classList.remove("open"); return; }
+    if (ev.key === "Escape" && shown("review-pane") && shown("edit-panel")) { click("edit-cancel"); return; }
     if (typing(ev.target) || typing(document.activeElement)) return;
     const key = ev.key;
-    if (key === "?") { document.getElementById("help")?.classList.toggle("open"); ev.preventDefault(); return; }
+    if (key === "?") { help?.classList.toggle("open"); ev.preventDefault(); return; }
     if (shown("review-pane")) {
-      if (shown("edit-panel")) { if (key === "Escape") click("edit-cancel"); return; }
+      if (shown("edit-panel")) return;
       if (review[key]) { click(review[key]); ev.preventDefault(); }
       else if (key === "j") { move(1); ev.preventDefault(); }
       else if (key === "k") { move(-1); ev.preventDefault(); }
