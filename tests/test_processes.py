@@ -94,19 +94,29 @@ def test_failed_commands_leave_no_store_file(db, tmp_path):
     assert db.exists()
 
 
-def test_train_on_a_missing_folder_fails_before_loading_torch(tmp_path):
-    """The check runs before the heavy imports: with torch made unimportable it still answers."""
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "--data", "/nonexistent", "--out", "{tmp}/run"],
+            "data folder /nonexistent does not exist",
+        ),
+        (["eval", "--adapter", "/nonexistent", "--tasks", "1"], "adapter folder /nonexistent does not exist"),
+        (["merge", "--adapter", "{tmp}", "--out", "{tmp}/merged"], "{tmp} is not an adapter folder"),
+    ],
+)
+def test_missing_folders_fail_before_loading_torch(tmp_path, argv, message):
+    """The checks run before the heavy imports: with torch made unimportable they still answer."""
+    argv = [a.format(tmp=tmp_path) for a in argv]
     script = (
-        "import sys; sys.modules['torch'] = None; from curator.cli import main; "
-        f"sys.exit(main(['train', '--data', '/nonexistent', '--out', {str(tmp_path / 'run')!r}]))"
+        f"import sys; sys.modules['torch'] = None; from curator.cli import main; sys.exit(main({argv!r}))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", script], check=False, capture_output=True, text=True, cwd=ROOT
     )
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.strip().splitlines() == [
-        "error: data folder /nonexistent does not exist (make one with `curator export --out DIR`)"
-    ]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message.format(tmp=tmp_path) in lines[0]
 
 
 @pytest.mark.slow

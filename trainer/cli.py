@@ -11,7 +11,7 @@ import contextlib
 import json
 import sys
 
-from trainer.errors import TrainerError, disk_full_message, require_data_folder
+from trainer.errors import TrainerError, disk_full_message, require_adapter, require_data_folder
 from trainer.evaluate import add_eval_args
 from trainer.presets import (
     PRESETS,
@@ -93,12 +93,15 @@ def cmd_run(args: argparse.Namespace) -> dict:
 
 
 def cmd_merge(args: argparse.Namespace) -> dict:
+    require_adapter(args.adapter)
     from trainer.merge import merge
 
     return merge(args.adapter, args.out, args.base)
 
 
 def cmd_eval(args: argparse.Namespace) -> dict:
+    if args.adapter:
+        require_adapter(args.adapter)
     from trainer.evaluate import cmd_eval as evaluate_command
 
     return evaluate_command(args)

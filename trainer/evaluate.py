@@ -58,7 +58,7 @@ from typing import Protocol
 from curator.checks import schema_problems
 from curator.envs.contract import EnvError, call_tool, result_text, reward_of
 from curator.envs.loader import EnvTask, load_environment
-from trainer.errors import TrainerError
+from trainer.errors import TrainerError, require_adapter
 from trainer.policy import DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, ContextFull, ModelPolicy, adapter_base
 
 DEFAULT_MAX_STEPS = 6
@@ -565,8 +565,8 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     batch = getattr(args, "batch_size", DEFAULT_BATCH_SIZE)
     if batch is None or batch < 1:
         raise TrainerError(f"--batch-size must be at least 1, got {batch}")
-    if adapter is not None and not Path(adapter).is_dir():
-        raise TrainerError(f"adapter folder {adapter} does not exist")
+    if adapter is not None:
+        require_adapter(adapter)
     if adapter is not None and base is None:
         base = adapter_base(adapter)
     from trainer.base import resolve_base

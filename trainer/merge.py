@@ -10,7 +10,7 @@ import torch
 from peft import PeftModel
 
 from trainer.base import load_model, load_tokenizer, resolve_base
-from trainer.errors import TrainerError
+from trainer.errors import TrainerError, require_adapter
 
 SAMPLES = [
     [{"role": "user", "content": "What is the weather in Paris tomorrow?"}],
@@ -23,9 +23,8 @@ SAMPLES = [
 
 def merge(adapter: Path, out: Path, base: str | None = None, tolerance: float = 1e-3) -> dict:
     adapter, out = Path(adapter), Path(out)
+    require_adapter(adapter)
     config_file = adapter / "adapter_config.json"
-    if not config_file.is_file():
-        raise TrainerError(f"{adapter} is not an adapter folder (no adapter_config.json)")
     base_path = resolve_base(base or json.loads(config_file.read_text())["base_model_name_or_path"])
     tokenizer = load_tokenizer(adapter)  # holds the chat template used in training
     model = PeftModel.from_pretrained(load_model(base_path, qlora=False), adapter).eval()

@@ -26,7 +26,7 @@ import json
 import time
 from pathlib import Path
 
-from trainer.errors import TrainerError
+from trainer.errors import TrainerError, require_adapter
 
 DEFAULT_MAX_NEW_TOKENS = 128  # the longest assistant turn of the sample set is ~90 tokens
 DEFAULT_BATCH_SIZE = (
@@ -40,9 +40,8 @@ class ContextFull(Exception):
 
 def adapter_base(adapter: str | Path) -> str:
     """The base model an adapter folder was trained on (from its adapter_config.json)."""
+    require_adapter(adapter)
     config = Path(adapter) / "adapter_config.json"
-    if not config.is_file():
-        raise TrainerError(f"{adapter} is not an adapter folder (no adapter_config.json)")
     try:
         return json.loads(config.read_text(encoding="utf-8"))["base_model_name_or_path"]
     except (ValueError, KeyError, TypeError) as exc:

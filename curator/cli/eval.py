@@ -17,10 +17,13 @@ def register(sub) -> str:
 
 def run(args) -> dict:
     from curator.cli import JobError
-    from trainer.errors import TrainerError
-    from trainer.evaluate import cmd_eval
+    from trainer.errors import TrainerError, require_adapter
 
     try:
+        if args.adapter:
+            require_adapter(args.adapter)  # before the harness loads torch
+        from trainer.evaluate import cmd_eval
+
         with contextlib.redirect_stdout(sys.stderr):  # with --json, stdout holds the one JSON object only
             return cmd_eval(args)
     except TrainerError as exc:
