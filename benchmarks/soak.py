@@ -14,7 +14,7 @@ through the app. At the end (server stopped) it checks:
 - lost: decisions acknowledged in a browser that are missing from `events` (must be 0);
 - double: trajectories with standing decisions (accept / edit / fail, not undone) by two
   reviewers (must be 0: leases are longer than the run, so the second one was held off);
-- `state` equals `review.rebuild_state` over the events (`decided_at` aside: a rebuild stamps it);
+- `state` equals `review.rebuild_state` over the events;
 - every interrupted import or export left the store exactly as before;
 - every backup taken under load is a store whose state is the rebuild of its events;
 
@@ -56,6 +56,7 @@ CHROMIUM = os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ACTIONS = {"accept": 30, "fail": 20, "skip": 15, "edit": 10, "undo": 10, "compare": 15}
 ACK_TIMEOUT_MS = 20_000
+STATE = "SELECT * FROM state ORDER BY traj_id"
 COPIES = 4  # the sample set four times over (distinct tasks), so the queue outlasts the run
 
 # What the app says when it has written a decision (the trajectory id is checked separately).
@@ -321,10 +322,9 @@ def check_books(db: Path, reviewers: list[Reviewer]) -> dict:
         events = s.con.execute(
             "SELECT event_id, reviewer, kind, traj_id, other_traj_id, undoes FROM events ORDER BY event_id"
         ).fetchall()
-        state = "SELECT * EXCLUDE (decided_at) FROM state ORDER BY traj_id"
-        before = s.con.execute(state).fetchall()
+        before = s.con.execute(STATE).fetchall()
         rebuild_state(s)
-        state_ok = s.con.execute(state).fetchall() == before
+        state_ok = s.con.execute(STATE).fetchall() == before
     unmatched = {}
     for _, reviewer, kind, traj, other, _ in events:
         key = (reviewer, kind, tuple(sorted(str(t) for t in (traj, other) if t is not None)))
@@ -356,9 +356,9 @@ def backup_ok(result: dict) -> bool:
     if "error" in result or result.get("via") != "app":
         return False
     with Store(result["out"]) as s:
-        before = s.con.execute("SELECT * EXCLUDE (decided_at) FROM state ORDER BY traj_id").fetchall()
+        before = s.con.execute(STATE).fetchall()
         rebuild_state(s)
-        return s.con.execute("SELECT * EXCLUDE (decided_at) FROM state ORDER BY traj_id").fetchall() == before
+        return s.con.execute(STATE).fetchall() == before
 
 
 # -- the run ----------------------------------------------------------------------------------
