@@ -8,10 +8,11 @@ The rules follow each trainer's loader, including where multi-turn tool calls br
 
 - **LLaMA-Factory** (`formatting: sharegpt`): turns must alternate human/observation with
   gpt/function_call, or the row is dropped with only a log line. So consecutive tool results
-  become one observation (joined as LLaMA-Factory's own OpenAI converter joins them), a
-  trajectory ending on a tool result loses that untrained tail, and a row that still cannot
-  alternate is left out here and listed in the manifest. A function call's thought would be
-  lost (LLaMA-Factory #9107), so it goes before the call JSON as `<think>...</think>`, which
+  become one observation (joined as LLaMA-Factory's own OpenAI converter joins them) and
+  consecutive user messages one human turn, a trajectory ending on a tool result loses that
+  untrained tail, and a row that still cannot alternate (a user message right after a tool
+  result) is left out here and listed in the manifest. A function call's thought would be lost
+  (LLaMA-Factory #9107), so it goes before the call JSON as `<think>...</think>`, which
   LLaMA-Factory's function formatter splits off and renders as the step's reasoning.
   LLaMA-Factory has no per-message training flag: a row whose trained turns are a prefix is cut
   after it (exactly the same loss); any other pattern is left out.
@@ -84,7 +85,9 @@ SHAREGPT_TAGS = {
     "function_tag": "function_call",
     "system_tag": "system",
 }
-OBSERVATION_JOIN = "\n</tool_response>\n<tool_response>\n"  # LLaMA-Factory's own, for parallel results
+# How consecutive prompt-side turns are joined into one: tool results as LLaMA-Factory's own
+# OpenAI converter joins parallel results, user messages as paragraphs.
+JOINS = {"observation": "\n</tool_response>\n<tool_response>\n", "human": "\n\n"}
 
 
 def sharegpt_turn(message: dict) -> dict:
@@ -106,17 +109,18 @@ def sharegpt_turn(message: dict) -> dict:
 
 
 def sharegpt(messages: list[dict]) -> tuple[str, list[dict]]:
-    """System prompt and turns; consecutive tool results become one observation."""
+    """System prompt and turns; consecutive tool results become one observation, consecutive
+    user messages one human turn (neither is trained; only the turn boundary goes)."""
     system = "\n\n".join(m.get("content") or "" for m in messages if m["role"] == "system")
     turns = []
     for message in messages:
         if message["role"] == "system":
             continue
         turn = sharegpt_turn(message)
-        if turn["from"] == "observation" and turns and turns[-1]["from"] == "observation":
+        if turn["from"] in JOINS and turns and turns[-1]["from"] == turn["from"]:
             turns[-1] = {
-                "from": "observation",
-                "value": turns[-1]["value"] + OBSERVATION_JOIN + turn["value"],
+                "from": turn["from"],
+                "value": turns[-1]["value"] + JOINS[turn["from"]] + turn["value"],
             }
         else:
             turns.append(turn)

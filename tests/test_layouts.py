@@ -128,6 +128,11 @@ def test_llamafactory_drops_an_untrained_tail_and_refuses_what_it_cannot_align()
     assert [t["from"] for t in ends_on_result["conversations"]] == ["human", "function_call"]
     with pytest.raises(Unalignable, match="turn 2 is gpt"):
         llamafactory_sft(sft_row([USER, FINAL, FINAL]))
+    with pytest.raises(Unalignable, match="turn 3 is human"):
+        llamafactory_sft(sft_row([USER, PARALLEL, *RESULTS, USER, FINAL]))
+    follow_up = {"role": "user", "content": "And Paris?"}
+    merged = llamafactory_sft(sft_row([USER, follow_up, FINAL]))["conversations"]
+    assert merged[0] == {"from": "human", "value": "Weather in Rome and Oslo?\n\nAnd Paris?"}
 
 
 def test_prefix_salvage_cuts_for_llamafactory_and_flags_for_axolotl():
