@@ -1,20 +1,24 @@
 """The Compare tab: two trajectories of one task side by side; the reviewer says which is better.
 
 The pair on screen is kept in the session (`sess["pair"]`: left, right, when shown); pairs passed
-with "next" go to `sess["cmp_passed"]` and are not offered again in this session.
+with "next" go to `sess["cmp_passed"]` and are not offered again in this session. The reviewer
+sees how far they are (pair N of M) and, after a verdict, whether it will give a training pair
+and, if not, why (`pairs.compare_outcome`).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from html import escape
 
 import gradio as gr
 
 from curator.app import render
 from curator.app.context import TabContext
 from curator.app.render import err, ok
-from curator.queue import next_pair
+from curator.pairs import compare_outcome
+from curator.queue import compare_progress, next_pair
 from curator.review import ReviewError
 
 VERDICT_BUTTONS = {
@@ -26,8 +30,16 @@ VERDICT_BUTTONS = {
 NO_PAIR = "No pair of trajectories of one task left to compare."
 
 
-def recorded_text(verdict: str, left: int, right: int) -> str:
-    return f"Recorded: {verdict.replace('_', ' ')} (#{left} vs #{right})."
+def recorded_html(verdict: str, left: int, right: int, no_pair: str | None) -> str:
+    """What the reviewer is told after a verdict: recorded, and whether it trains anything."""
+    done = f"Recorded: {verdict.replace('_', ' ')} (#{left} vs #{right})."
+    if no_pair is None:
+        return ok(f"{done} It will be a preference pair in the next export.")
+    return ok(done) + f'<div class="warn">No preference pair from this judgement: {escape(no_pair)}.</div>'
+
+
+def progress_text(judged: int, total: int) -> str:
+    return f"Pair {min(judged + 1, total)} of {total} · {judged} judged by you"
 
 
 @dataclass
@@ -37,6 +49,7 @@ class CompareView:
     next_pair: gr.Button
     message: gr.HTML
     pair: gr.HTML
+    progress: gr.HTML
 
 
 def _layout() -> CompareView:
@@ -44,26 +57,29 @@ def _layout() -> CompareView:
         with gr.Row():
             verdicts = {v: gr.Button(label, elem_id=eid) for v, (label, eid) in VERDICT_BUTTONS.items()}
             next_pair = gr.Button("Next pair (n)", elem_id="cmp-next")
+        progress = gr.HTML(elem_id="cmp-progress", js_on_load=None)
         message = gr.HTML(elem_id="cmp-message", js_on_load=None)
         pair = gr.HTML(elem_id="cmp", js_on_load=None)
-    return CompareView(tab, verdicts, next_pair, message, pair)
+    return CompareView(tab, verdicts, next_pair, message, pair, progress)
 
 
 class CompareHandlers:
     def __init__(self, ctx: TabContext, view: CompareView):
         self.ctx, self.view = ctx, view
-        self.outputs = [ctx.sess, view.pair, view.message]
+        self.outputs = [ctx.sess, view.pair, view.message, view.progress]
 
     def show_pair(self, sess: dict, md: bool, msg: str, request: gr.Request) -> dict:
         """The next pair this reviewer has not judged (or the end of them), with `msg` above."""
-        bench = self.ctx.bench
+        bench, reviewer = self.ctx.bench, self.ctx.who(request)
         with bench.db() as store:
-            pair = next_pair(store, self.ctx.who(request), sess.get("cmp_passed", ()))
+            pair = next_pair(store, reviewer, sess.get("cmp_passed", ()))
+            progress = f'<div class="progress">{progress_text(*compare_progress(store, reviewer))}</div>'
         if pair is None:
             return {
                 self.ctx.sess: {**sess, "pair": None},
                 self.view.pair: render.empty_html(NO_PAIR),
                 self.view.message: msg,
+                self.view.progress: progress,
             }
         left, right = (bench.load(t) for t in pair)
         html = render.compare_html(left.task, (pair[0], left.turns), (pair[1], right.turns), md)
@@ -71,6 +87,7 @@ class CompareHandlers:
             self.ctx.sess: {**sess, "pair": [*pair, time.monotonic()]},
             self.view.pair: html,
             self.view.message: msg,
+            self.view.progress: progress,
         }
 
     def on_verdict(self, verdict: str):
@@ -84,7 +101,9 @@ class CompareHandlers:
                 self.ctx.bench.record_comparison(self.ctx.who(request), left, right, verdict, seconds)
             except ReviewError as exc:
                 return self.show_pair(sess, md, err(str(exc)), request)
-            return self.show_pair(sess, md, ok(recorded_text(verdict, left, right)), request)
+            with self.ctx.bench.db() as store:
+                no_pair = compare_outcome(store.con, left, right)
+            return self.show_pair(sess, md, recorded_html(verdict, left, right, no_pair), request)
 
         return handler
 

@@ -235,6 +235,11 @@ def diff_html(original, edited) -> str:
 # -- timeline --------------------------------------------------------------------------------
 
 
+def open_link(traj_id: int) -> str:
+    """#id that opens that trajectory in Review when clicked (keys.js fills "open #id")."""
+    return f'<span class="open" data-open="{int(traj_id)}" role="link" tabindex="0">#{int(traj_id)}</span>'
+
+
 def timeline_html(events: list[dict]) -> str:
     if not events:
         return '<div class="timeline">No decisions yet.</div>'
@@ -246,7 +251,7 @@ def timeline_html(events: list[dict]) -> str:
         if e["kind"] == "undo":
             what += f" of event {e['undoes']}"
         if e["kind"] == "compare":
-            what += f" with #{e['other_traj_id']}: {escape(e['verdict'] or '')}"
+            what += f" with {open_link(e['other_traj_id'])}: {escape(e['verdict'] or '')}"
         if e.get("undone"):
             what += " (undone)"
         took = f" · {e['seconds']:.0f}s" if e["seconds"] is not None else ""

@@ -1,5 +1,7 @@
 """The Review tab: the next item of the queue, its decisions (accept, fail, skip, undo), the queue
-filters, and the edit panel (`edit_panel`).
+filters (a status filter finds decided and skipped items again), "open #id", and the edit panel
+(`edit_panel`). A skip on a decided item (a second review, one found again) writes nothing: it
+passes the item for this session and the decision stands.
 
 Each handler asks the `Workbench` (queue, leases, decisions) and returns a dict keyed by the
 components it changes. Progress and the timeline are drawn after the item is on screen (`side`),
@@ -17,17 +19,20 @@ from curator.app import edit_panel, render
 from curator.app.context import TabContext, filters_of, shown_of
 from curator.app.render import err, ok
 from curator.app.workbench import ReviewPage, shown_state
-from curator.queue import filter_choices
-from curator.review import LeaseHeld, ReviewError, StaleWrite
+from curator.filters import FilterError, parse_when
+from curator.queue import STATUSES, QueueError, filter_choices
+from curator.review import DECIDED, LeaseHeld, ReviewError, StaleWrite
 
 HELP = """<div id="help" class="card"><b>Keys</b> (not while typing in a field):
 <kbd>a</kbd> accept · <kbd>e</kbd> edit · <kbd>f</kbd> fail (with the ticked tags and the
 selected step) · <kbd>s</kbd> skip · <kbd>u</kbd> undo your last decision ·
 <kbd>j</kbd>/<kbd>k</kbd> next/previous step (selects the first faulty step) ·
-<kbd>1</kbd>-<kbd>9</kbd> toggle failure tags · <kbd>Esc</kbd> leave the editor ·
-<kbd>?</kbd> this help. Compare tab: <kbd>l</kbd> left better · <kbd>r</kbd> right better ·
+<kbd>1</kbd>-<kbd>9</kbd> toggle failure tags · <kbd>Esc</kbd> leave the editor, close this
+help · <kbd>?</kbd> this help. Compare tab: <kbd>l</kbd> left better · <kbd>r</kbd> right better ·
 <kbd>t</kbd> tie · <kbd>b</kbd> both bad · <kbd>n</kbd> next pair.</div>"""
-FILTERS = ("source_file", "source_format", "teacher", "source_label", "check", "tool")
+FILTERS = ("source_file", "source_format", "teacher", "source_label", "check", "tool", "reviewer")
+STATUS_CHOICES = [("pending, then skipped", ""), *((s, s) for s in STATUSES)]
+DECISION_BUTTONS = ("accept", "edit", "fail", "skip")  # nothing to decide on an empty queue
 EMPTY = "Nothing left in this queue. Change the filters, import more, or check the dashboard."
 DONE = {"accept": "Accepted", "fail": "Failed", "skip": "Skipped"}
 
@@ -56,12 +61,36 @@ def header_html(page: ReviewPage) -> str:
     ) + render.source_failure_html(page.loaded.meta)
 
 
-def progress_html(p: dict, reviewer: str) -> str:
+def progress_html(p: dict, reviewer: str, status: str | None = None) -> str:
+    view = f" · <b>{p['in_view']}</b> {escape(status)}" if status else ""
     return (
-        f'<div class="progress"><b>{p["done"]}</b> / {p["total"]} done · '
-        f"<b>{p['mine_today']}</b> mine today · reviewer <b>{escape(reviewer)}</b>"
+        f'<div class="progress"><b>{p["done"]}</b> / {p["total"]} done · {p["skipped"]} skipped'
+        f"{view} · <b>{p['mine_today']}</b> mine today · reviewer <b>{escape(reviewer)}</b>"
         f"</div>"
     )
+
+
+def queue_filters(search_text, status, since, until, values) -> dict:
+    """The session's queue filters from the form (`values`: the dropdowns, in FILTERS order);
+    dates as the export form and the CLI read them (`until` includes that day)."""
+    chosen = {name: (v or None) for name, v in zip(FILTERS, values, strict=True)}
+    return {
+        **chosen,
+        "text": (search_text or "").strip() or None,
+        "status": status or None,
+        "since": parse_when(since, name="decided since") if (since or "").strip() else None,
+        "until": parse_when(until, end=True, name="decided until") if (until or "").strip() else None,
+    }
+
+
+def trajectory_id(text) -> int:
+    """The id typed into "open #id" (a leading # allowed), or another tab's number."""
+    if isinstance(text, int | float):
+        return int(text)
+    value = str(text or "").strip().lstrip("#")
+    if not value.isdigit():
+        raise ReviewError(f"open: {text!r} is not a trajectory id (a number, like 42)")
+    return int(value)
 
 
 def fail_problem(chosen, step) -> str | None:
@@ -81,8 +110,14 @@ class ReviewView:
     progress: gr.HTML
     message: gr.HTML
     filters: dict[str, gr.Dropdown]
+    status: gr.Dropdown
+    since: gr.Textbox
+    until: gr.Textbox
     search: gr.Textbox
     apply_filters: gr.Button
+    open_id: gr.Textbox
+    open_button: gr.Button
+    tab: gr.Tab
     task: gr.HTML
     cards: gr.HTML
     buttons: dict[str, gr.Button]  # accept, edit, fail, skip, undo
@@ -93,12 +128,16 @@ class ReviewView:
     timeline: gr.HTML
 
 
-def _filters_layout() -> tuple[dict[str, gr.Dropdown], gr.Textbox, gr.Button]:
+def _filters_layout() -> tuple:
     with gr.Accordion("Queue filters", open=False):
+        with gr.Row():
+            status = gr.Dropdown(label="status", choices=STATUS_CHOICES, value="", elem_id="filter-status")
+            since = gr.Textbox(label="decided since (YYYY-MM-DD)", elem_id="filter-since")
+            until = gr.Textbox(label="decided until (YYYY-MM-DD)", elem_id="filter-until")
         with gr.Row():
             boxes = {
                 name: gr.Dropdown(
-                    label=name.replace("_", " "),
+                    label="decided by" if name == "reviewer" else name.replace("_", " "),
                     choices=[""],
                     value="",
                     allow_custom_value=False,
@@ -109,7 +148,7 @@ def _filters_layout() -> tuple[dict[str, gr.Dropdown], gr.Textbox, gr.Button]:
         with gr.Row():
             search = gr.Textbox(label="text search", elem_id="filter-text", scale=3)
             apply = gr.Button("Apply filters", elem_id="filter-apply")
-    return boxes, search, apply
+    return boxes, status, since, until, search, apply
 
 
 def _decision_buttons() -> dict[str, gr.Button]:
@@ -123,18 +162,22 @@ def _decision_buttons() -> dict[str, gr.Button]:
         }
 
 
-def _layout(ctx: TabContext) -> ReviewView:
+def _layout(ctx: TabContext, tab: gr.Tab) -> ReviewView:
     with gr.Row(equal_height=True):
         progress = gr.HTML(elem_id="progress", js_on_load=None)
         message = gr.HTML(elem_id="message", js_on_load=None)
+        open_id = gr.Textbox(
+            placeholder="open #id", show_label=False, max_lines=1, elem_id="open-id", scale=0, min_width=110
+        )
+        open_button = gr.Button("Open", elem_id="open-btn", scale=0, min_width=60)
         ctx.markdown.render()
-    filters, search, apply_filters = _filters_layout()
+    filters, status, since, until, search, apply_filters = _filters_layout()
     gr.HTML(HELP, js_on_load=None)
     with gr.Row():
         with gr.Column(scale=3):
             task = gr.HTML(elem_id="task", js_on_load=None)
             cards = gr.HTML(elem_id="cards", js_on_load=None)
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, elem_id="actions"):  # sticky (style.css): in view on long items
             buttons = _decision_buttons()
             with gr.Group():
                 tags = gr.CheckboxGroup(label="failure tags (1-9)", choices=[], elem_id="fail-tags")
@@ -152,8 +195,14 @@ def _layout(ctx: TabContext) -> ReviewView:
         progress,
         message,
         filters,
+        status,
+        since,
+        until,
         search,
         apply_filters,
+        open_id,
+        open_button,
+        tab,
         task,
         cards,
         buttons,
@@ -175,6 +224,7 @@ class ReviewHandlers:
         self.ctx, self.view = ctx, view
         v = view
         self.page_outputs = [ctx.sess, v.task, v.cards, v.message, v.tags, v.first_step, v.note, v.edit.panel]
+        self.page_outputs += [v.buttons[name] for name in DECISION_BUTTONS]
         self.side_outputs = [v.progress, v.timeline]
 
     def content(self, page: ReviewPage, md: bool) -> dict:
@@ -190,7 +240,8 @@ class ReviewHandlers:
     def show(self, sess: dict, page: ReviewPage | None, md: bool, msg: str) -> dict:
         """`page` on screen (or the empty queue), with the decision fields cleared."""
         v = self.view
-        sess = {**sess, "shown": shown_state(page.shown if page else None), "working": None}
+        status = page.loaded.status if page else None
+        sess = {**sess, "shown": shown_state(page.shown if page else None), "working": None, "status": status}
         out = {
             self.ctx.sess: sess,
             v.message: msg,
@@ -198,6 +249,7 @@ class ReviewHandlers:
             v.first_step: None,
             v.note: "",
             v.edit.panel: gr.Column(visible=False),
+            **{v.buttons[name]: gr.Button(interactive=page is not None) for name in DECISION_BUTTONS},
         }
         if page is None:
             return {**out, v.task: "", v.cards: render.empty_html(EMPTY)}
@@ -210,7 +262,8 @@ class ReviewHandlers:
     def side(self, sess: dict, request: gr.Request) -> dict:
         """Progress and the timeline: after the item is on screen, so they never delay it."""
         reviewer = self.ctx.who(request)
-        bar = progress_html(self.ctx.bench.progress(reviewer, filters_of(sess)), reviewer)
+        filters = filters_of(sess)
+        bar = progress_html(self.ctx.bench.progress(reviewer, filters), reviewer, filters.status)
         shown = shown_of(sess)
         if shown is None or shown.second_review:
             hidden = '<div class="timeline">Hidden during a blind second review.</div>' if shown else ""
@@ -230,8 +283,8 @@ class ReviewHandlers:
         if shown is None:
             return {self.view.message: err("Nothing on screen to decide.")}
         try:
-            if kind == "skip" and shown.second_review:  # the first decision stands
-                self.ctx.bench.release(shown, reviewer)
+            if kind == "skip" and (shown.second_review or sess.get("status") in DECIDED):
+                self.ctx.bench.release(shown, reviewer)  # passed: the decision stands
                 sess = {**sess, "passed": [*sess.get("passed", ()), shown.traj_id]}
             else:
                 self.ctx.bench.decide(shown, reviewer, kind, **kw)
@@ -270,14 +323,23 @@ class ReviewHandlers:
         return self.show(sess, page, md, ok(f"Undid your last decision on #{traj_id}."))
 
     def on_open(self, sess, traj_id, md, request: gr.Request):
-        """A trajectory another tab asked for (a point on the Data tab's map), leased as any."""
+        """A trajectory asked for by id ("open #id", a link in the history, a point on the Data
+        tab's map), whatever its status, leased as any; the item on screen stays if it fails."""
         reviewer = self.ctx.who(request)
-        self.ctx.bench.release(shown_of(sess), reviewer)
         try:
-            page = self.ctx.bench.reopen(reviewer, int(traj_id))
+            wanted = trajectory_id(traj_id)
+            shown = shown_of(sess)
+            if shown and shown.traj_id != wanted:
+                self.ctx.bench.release(shown, reviewer)
+            page = self.ctx.bench.reopen(reviewer, wanted)
         except ReviewError as exc:
-            return self.next_page(sess, md, err(str(exc)), reviewer)
-        return self.show(sess, page, md, ok(f"Opened #{int(traj_id)}."))
+            return {self.view.message: err(str(exc))}
+        return self.show(sess, page, md, ok(f"Opened #{wanted} ({page.loaded.status})."))
+
+    def on_tab(self, chosen):
+        """Back on Review: the failure tags as the taxonomy now has them (ticks kept)."""
+        tags = self.ctx.taxonomy_tags()
+        return gr.CheckboxGroup(choices=tag_choices(tags), value=[t for t in chosen or () if t in tags])
 
     def open_from(self, event, number: gr.Number) -> None:
         """`TabContext.open_in_review`: after `event`, the trajectory `number` holds, in Review."""
@@ -290,19 +352,26 @@ class ReviewHandlers:
         sess,
         md,
         search_text,
+        status,
+        since,
+        until,
         source_file,
         source_format,
         teacher,
         source_label,
         check,
         tool,
+        decided_by,
         request: gr.Request,
     ):
         reviewer = self.ctx.who(request)
+        values = (source_file, source_format, teacher, source_label, check, tool, decided_by)
+        try:
+            chosen = queue_filters(search_text, status, since, until, values)
+        except (FilterError, QueueError) as exc:
+            return {self.view.message: err(str(exc))}
         self.ctx.bench.release(shown_of(sess), reviewer)
-        values = (source_file, source_format, teacher, source_label, check, tool)
-        chosen = {name: (v or None) for name, v in zip(FILTERS, values, strict=True)}
-        sess = {**sess, "filters": {**chosen, "text": (search_text or "").strip() or None}}
+        sess = {**sess, "filters": chosen, "passed": []}
         return self.next_page(sess, md, ok("Filters applied."), reviewer)
 
     def on_markdown(self, sess, md):
@@ -319,11 +388,20 @@ class ReviewHandlers:
             (v.buttons["skip"], self.on_skip, review_inputs),
             (v.buttons["fail"], self.on_fail, [*review_inputs, v.tags, v.first_step, v.note]),
             (v.buttons["undo"], self.on_undo, review_inputs),
-            (v.apply_filters, self.on_filters, [*review_inputs, v.search, *v.filters.values()]),
+            (
+                v.apply_filters,
+                self.on_filters,
+                [*review_inputs, v.search, v.status, v.since, v.until, *v.filters.values()],
+            ),
         ):
             button.click(fn, inputs, self.page_outputs, show_progress="hidden").then(
                 self.side, [ctx.sess], self.side_outputs, show_progress="hidden"
             )
+        for event in (v.open_button.click, v.open_id.submit):
+            event(
+                self.on_open, [ctx.sess, v.open_id, ctx.markdown], self.page_outputs, show_progress="hidden"
+            ).then(self.side, [ctx.sess], self.side_outputs, show_progress="hidden")
+        v.tab.select(self.on_tab, [v.tags], [v.tags], show_progress="hidden")
         ctx.markdown.change(self.on_markdown, review_inputs, [v.task, v.cards], show_progress="hidden")
         ctx.app.load(
             self.on_load, review_inputs, [*self.page_outputs, *v.filters.values()], show_progress="hidden"
@@ -332,8 +410,8 @@ class ReviewHandlers:
 
 def build(ctx: TabContext) -> None:
     """The Review tab (with its edit panel) inside the app's Tabs."""
-    with gr.Tab("Review", id="review", elem_id="review-pane"):
-        view = _layout(ctx)
+    with gr.Tab("Review", id="review", elem_id="review-pane") as tab:
+        view = _layout(ctx, tab)
     handlers = ReviewHandlers(ctx, view)
     handlers.wire()
     ctx.open_in_review = handlers.open_from

@@ -1,4 +1,5 @@
-"""The Taxonomy tab: the failure tags in force, edited as a table; saving makes a new version."""
+"""The Taxonomy tab: the failure tags in force, edited as a table or one new tag at a time; saving
+makes a new version (every tag with a description), which the Review tab offers when shown next."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ def build(ctx: TabContext) -> None:
         info = gr.HTML(elem_id="tax-info", js_on_load=None)
         table = gr.Dataframe(headers=COLUMNS, interactive=True, column_count=2, elem_id="tax-table")
         save = gr.Button("Save as a new version", elem_id="tax-save")
+        with gr.Row():
+            new_tag = gr.Textbox(label="new tag (lower_snake_case)", elem_id="tax-new-tag")
+            new_description = gr.Textbox(
+                label="its description: when to use it", elem_id="tax-new-desc", scale=3
+            )
+            add = gr.Button("Add tag", elem_id="tax-add")
 
     def on_tab(msg: str = ""):
         with ctx.bench.db() as store:
@@ -45,5 +52,15 @@ def build(ctx: TabContext) -> None:
             return on_tab(err(str(exc)))
         return on_tab(ok(f"Taxonomy version {version} in force."))
 
+    def on_add(tag, description):
+        try:
+            with ctx.bench.db() as store:
+                rows = [(t["tag"], t["description"]) for t in store.taxonomy()]
+                version = save_version(store, [*rows, (tag, description)])
+        except TaxonomyError as exc:
+            return on_tab(err(str(exc)))
+        return {**on_tab(ok(f"Taxonomy version {version} in force.")), new_tag: "", new_description: ""}
+
     tab.select(on_tab, None, [info, table])
     save.click(on_save, [table], [info, table])
+    add.click(on_add, [new_tag, new_description], [info, table, new_tag, new_description])

@@ -124,9 +124,11 @@ def test_keyboard_review_edit_fail_undo_compare(tmp_path, serve, page_of):
     right = page.get_attribute("#cmp .compare", "data-right")
     assert {left, right} == {"5", "6"}
     assert page.locator("#cmp .cmp-row.differs").count() >= 1
+    assert "Pair 1 of 1" in page.inner_text("#cmp-progress")
     screenshot(page, "compare")
     page.keyboard.press("l")
     page.wait_for_function("document.querySelector('#cmp-message').innerText.includes('Recorded')")
+    assert "will be a preference pair" in page.inner_text("#cmp-message")
     assert page.incidents == []
 
     events = server.events()

@@ -44,8 +44,19 @@
     };
     look();
   };
+  // A "#id" link (the history, the dashboard) opens that trajectory in Review via "open #id".
+  const openInReview = (id) => {
+    const input = document.querySelector("#open-id input, #open-id textarea");
+    if (!input) return;
+    input.value = id;
+    input.dispatchEvent(new Event("input", {bubbles: true}));
+    document.querySelector("#tabs button[role=tab]")?.click();
+    setTimeout(() => click("open-btn"), 50);
+  };
   document.addEventListener("click", (ev) => {
     if (ev.target.closest && ev.target.closest("#btn-edit")) { revealEditor(); return; }
+    const link = ev.target.closest && ev.target.closest("[data-open]");
+    if (link) { openInReview(link.dataset.open); return; }
     const card = ev.target.closest && ev.target.closest("#cards .step");
     if (card && !ev.target.closest("details, a, label")) select(card);
   });
