@@ -140,15 +140,23 @@ def event_trajectory(store: Store, event_id: int) -> int:
 
 def timeline(store: Store, traj_id: int) -> list[dict]:
     """Every event on a trajectory, oldest first, including compares it took part in."""
+    return _events(store, "e.traj_id = ? OR e.other_traj_id = ?", [traj_id, traj_id], "e.event_id")
+
+
+def recent_events(store: Store, limit: int = 20) -> list[dict]:
+    """The latest events in the store, newest first (the dashboard lists them to reopen)."""
+    return _events(store, "TRUE", [], f"e.event_id DESC LIMIT {int(limit)}")
+
+
+def _events(store: Store, where: str, params: list, order: str) -> list[dict]:
     rows = store.con.execute(
-        """SELECT e.event_id, strftime(e.created_at, '%Y-%m-%d %H:%M:%S') AS at, e.reviewer, e.kind,
-                  e.tags, e.first_step, e.note, e.seconds, e.undoes, e.other_traj_id,
-                  e.verdict, e.rev_id,
+        f"""SELECT e.event_id, e.traj_id, strftime(e.created_at, '%Y-%m-%d %H:%M:%S') AS at,
+                  e.reviewer, e.kind, e.tags, e.first_step, e.note, e.seconds, e.undoes,
+                  e.other_traj_id, e.verdict, e.rev_id,
                   EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undo'
                           AND u.undoes = e.event_id) AS undone
-           FROM events e WHERE e.traj_id = ? OR e.other_traj_id = ?
-           ORDER BY e.event_id""",
-        [traj_id, traj_id],
+           FROM events e WHERE {where} ORDER BY {order}""",
+        params,
     )
     names = [d[0] for d in rows.description]
     return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]

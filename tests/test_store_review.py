@@ -280,6 +280,8 @@ def test_any_decision_can_be_made_again_and_the_old_one_stays(store):
     assert store.scalar("SELECT count(*) FROM leases WHERE traj_id = 999") == 0
     review.undo(store, "bob")  # back to ann's accept, as the events say
     assert review.load(store, a).status == "accepted"
+    latest = review.recent_events(store, limit=2)  # newest first, for the dashboard to reopen
+    assert [(e["traj_id"], e["kind"], e["undone"]) for e in latest] == [(a, "undo", False), (a, "fail", True)]
 
 
 def test_a_version_1_store_is_migrated_on_open_keeping_its_data(db, monkeypatch):

@@ -1,5 +1,6 @@
 """The Dashboard tab: where the review stands, what fails, who decides how fast, how far reviewers
-agree, and the share of decided items that go to a blind second reviewer."""
+agree, the share of decided items that go to a blind second reviewer, and the latest decisions
+(each #id opens that trajectory in Review)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pandas as pd
 
 from curator.agreement import kappa_text
 from curator.app.context import TabContext
+from curator.app.render import timeline_html
 from curator.queue import set_second_review_share
+from curator.review import recent_events
 from curator.stats import STATUSES, failure_tag_counts, store_stats, throughput
 
 
@@ -50,6 +53,7 @@ class DashboardView:
     throughput: gr.Dataframe
     share: gr.Slider
     share_save: gr.Button
+    recent: gr.HTML
 
 
 def _plots() -> tuple[gr.BarPlot, ...]:
@@ -93,8 +97,10 @@ def _layout() -> DashboardView:
                 elem_id="second-share",
             )
             share_save = gr.Button("Save share", elem_id="second-share-save")
+        with gr.Accordion("Latest decisions (click an #id to open it in Review)", open=True):
+            recent = gr.HTML(elem_id="dash-recent", js_on_load=None)
     return DashboardView(
-        tab, refresh, summary, status, tags, pairs, throughput_plot, throughput, share, share_save
+        tab, refresh, summary, status, tags, pairs, throughput_plot, throughput, share, share_save, recent
     )
 
 
@@ -106,7 +112,9 @@ def build(ctx: TabContext) -> None:
         with ctx.bench.db() as store:
             stats = store_stats(store)
             f = figures(stats, failure_tag_counts(store), throughput(store))
+            recent = recent_events(store)
         return {
+            v.recent: timeline_html(recent, with_ids=True),
             v.summary: summary_html(stats),
             v.status: f["status"],
             v.tags: f["tags"],
@@ -121,7 +129,7 @@ def build(ctx: TabContext) -> None:
             set_second_review_share(store, float(value))
         return share_saved_html(value)
 
-    outputs = [v.summary, v.status, v.tags, v.pairs, v.throughput_plot, v.throughput, v.share]
+    outputs = [v.summary, v.status, v.tags, v.pairs, v.throughput_plot, v.throughput, v.share, v.recent]
     v.refresh.click(on_dashboard, None, outputs)
     v.tab.select(on_dashboard, None, outputs)
     v.share_save.click(on_share, [v.share], [v.summary])

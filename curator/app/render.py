@@ -240,7 +240,8 @@ def open_link(traj_id: int) -> str:
     return f'<span class="open" data-open="{int(traj_id)}" role="link" tabindex="0">#{int(traj_id)}</span>'
 
 
-def timeline_html(events: list[dict]) -> str:
+def timeline_html(events: list[dict], with_ids: bool = False) -> str:
+    """A trajectory's history, or with `with_ids` the store's latest events, each #id a link."""
     if not events:
         return '<div class="timeline">No decisions yet.</div>'
     rows = []
@@ -258,6 +259,7 @@ def timeline_html(events: list[dict]) -> str:
         note = f'<div class="note">{escape(e["note"])}</div>' if e["note"] else ""
         rows.append(
             f'<li data-event="{e["event_id"]}"><b>{escape(e["at"])}</b> '
+            f"{open_link(e['traj_id']) + ' ' if with_ids else ''}"
             f"{escape(e['reviewer'] or '')}: {what}{took}{note}</li>"
         )
     return f'<ol class="timeline">{"".join(rows)}</ol>'

@@ -1,7 +1,7 @@
 """A reviewer's longer session at 1280x720: code in arguments reads as code, the action panel stays
 in view on a long trajectory, `e` brings the editor into view with the focus in it, a skipped item
 comes back and a decided one is opened by id and decided again, a new tag shows up without a
-reload."""
+reload; the dashboard opens what it lists."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_long_item_code_editor_sticky_panel_reopen_and_new_tag(tmp_path, serve, 
     # code in the arguments: its real lines and characters, no JSON escapes
     block = page.inner_text("#cards .step[data-step='0'] .args .block")
     assert block.strip() == CODE.strip() and "\\n" not in page.inner_text("#cards .step[data-step='0']")
-    screenshot(page, "review")
+    screenshot(page, "review-long")
 
     # far down a long trajectory, the decision buttons are still on screen
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
@@ -72,6 +72,13 @@ def test_long_item_code_editor_sticky_panel_reopen_and_new_tag(tmp_path, serve, 
     page.keyboard.press("1")
     page.keyboard.press("j")
     press_and_wait(page, "f")
+
+    # the dashboard lists the latest decisions; an #id opens it in Review; s there moves on only
+    page.click("#dashboard-pane-button")
+    page.click("#dash-recent [data-open='2']")
+    page.wait_for_function("document.querySelector('#cards .traj').dataset.traj === '2'")
+    assert "failed" in page.inner_text("#cards .meta") and "Opened #2" in page.inner_text("#message")
+    assert press_and_wait(page, "s") == "1"
 
     # a tag saved in Taxonomy is offered in Review without a reload; a tag needs a description
     page.click("#taxonomy-pane-button")
