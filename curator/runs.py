@@ -21,8 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+from curator import follow
 from curator.store import Store, StoreError
-from trainer.runfolder import EVALUATION, EXPORT, LOG, METRICS, RESULT, TRAIN, Job
+from trainer.runfolder import EVALUATION, EXPORT, LOG, RESULT, Job
 
 _started: dict[int, subprocess.Popen] = {}  # this process's children, so they can be reaped
 
@@ -82,7 +83,7 @@ def refresh(store: Store) -> None:
             continue
         folder = Path(folder)
         result, evaluation = _read_json(folder / RESULT), _read_json(folder / EVALUATION)
-        status, error = ("succeeded", None) if result else ("failed", log_tail(folder, 15))
+        status, error = ("succeeded", None) if result else ("failed", follow.log(folder, 15)[0])
         store.con.execute(
             """UPDATE runs SET status = ?, finished_at = now(), result = ?, evaluation = ?,
                                error = ? WHERE run_id = ? AND status = 'running'""",
@@ -116,7 +117,7 @@ def cancel_run(store: Store, run_id: int, grace_s: float = 5.0) -> None:
     store.con.execute(
         """UPDATE runs SET status = 'cancelled', finished_at = now(), error = ?
                          WHERE run_id = ?""",
-        [f"cancelled; last log lines:\n{log_tail(folder, 5)}", run_id],
+        [f"cancelled; last log lines:\n{follow.log(folder, 5)[0]}", run_id],
     )
 
 
@@ -127,34 +128,9 @@ def list_runs(store: Store) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def read_metrics(folder: str | os.PathLike) -> list[dict]:
-    """The trainer's metrics log so far (one object per logging step), for live curves."""
-    path = Path(folder) / TRAIN / METRICS
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # the line being written right now
-    return rows
-
-
 def read_evaluation(folder: str | os.PathLike) -> dict | None:
     """The full evaluation, transcripts included (the store keeps only the metrics)."""
     return _read_json(Path(folder) / EVALUATION)
-
-
-def log_tail(folder: str | os.PathLike, lines: int = 40) -> str:
-    path = Path(folder) / LOG
-    if not path.is_file():
-        return ""
-    with open(path, "rb") as fh:
-        fh.seek(max(0, path.stat().st_size - 64 * 1024))
-        text = fh.read().decode("utf-8", "replace")
-    # tqdm redraws with carriage returns: keep the last state of each line
-    return "\n".join(part.rsplit("\r", 1)[-1] for part in text.splitlines()[-lines:])
 
 
 def _alive(run_id: int, pid: int, folder: str) -> bool:

@@ -12,7 +12,8 @@ from dataclasses import replace
 import pytest
 from conftest import SAMPLE, cli_json
 
-from curator.runs import RunError, cancel_run, list_runs, read_metrics, refresh, start_run
+from curator.follow import metrics as read_metrics
+from curator.runs import RunError, cancel_run, list_runs, refresh, start_run
 from curator.store import Store
 from trainer.presets import PRESETS
 from trainer.runfolder import Job

@@ -10,7 +10,6 @@ a separate process.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -19,12 +18,14 @@ import gradio as gr
 import pandas as pd
 from matplotlib.figure import Figure
 
+from curator import follow
 from curator.app import render
 from curator.app.context import TabContext
 from curator.envs.sample import EVAL_TASKS
 from curator.export import ExportError
+from curator.follow import LogView
 from curator.model import ToolCall, Turn
-from curator.runs import log_tail, read_evaluation, read_metrics
+from curator.runs import read_evaluation
 from curator.store import StoreError
 from trainer.errors import TrainerError
 from trainer.evaluate import METRICS
@@ -55,11 +56,11 @@ RUN_COLUMNS = [
     "final losses",
     "adapter",
 ]
+RUN_WIDTHS = ["4%", "9%", "10%", "13%", "8%", "7%", "8%", "7%", "16%", "18%"]  # fits 1280 px, wraps below
 POLL_S = 2.0
 LOG_LINES = 16
 STAGE_COLORS = {"sft": "#2563eb", "dpo": "#ea580c", "kto": "#16a34a"}
 SIDE_COLORS = {"base": "#64748b", "tuned": "#ea580c"}
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tqdm's cursor moves, in the log file
 OUTCOMES = {
     "final": "failed (its final answer did not pass the task's check)",
     "step_limit": "failed (no final answer within the step limit)",
@@ -135,18 +136,31 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
         rows.append(
             [
                 r["run_id"],
-                f"{r['created_at']:%Y-%m-%d %H:%M:%S}",
+                f"{r['created_at']:%m-%d %H:%M}",
                 r["created_by"],
-                base_name(r["base"]),
+                short_base(r["base"]),
                 r["preset"],
                 r["stages"],
                 r["status"],
                 _duration(r),
                 losses,
-                result.get("adapter", ""),
+                _within(result.get("adapter", ""), r["folder"]),
             ]
         )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def short_base(base: str | None) -> str:
+    """The base as the runs table names it, so the table fits a laptop screen: the details show it whole."""
+    return "SmolLM2-135M (default)" if base in (None, "", "default") else Path(base).name or base
+
+
+def _within(path: str, folder: str) -> str:
+    """A path inside the run folder, relative to it (the folder is in the details)."""
+    try:
+        return str(Path(path).relative_to(folder))
+    except ValueError:
+        return path
 
 
 def curves(metrics: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -201,20 +215,42 @@ def plots(metrics: list[dict]) -> list:
     ]
 
 
-def phase(run: dict, metrics: list[dict]) -> str:
-    """One line on where the run is: preparing, a stage's step, evaluating, or its outcome."""
+def phase(run: dict, metrics: list[dict], log: LogView) -> str:
+    """One line on where the run is: preparing, a stage's step, evaluating, or its outcome. The stage and
+    step come from the log as it is written (the metrics log has a line per logging step only)."""
     head = f"Run {run['run_id']} · {escape(run['status'])} · {_duration(run)}"
     if run["status"] != "running":
         return f'<div class="progress run-{escape(run["status"])}"><b>{head}</b></div>'
-    trained = [m for m in metrics if "loss" in m]
     if (Path(run["folder"]) / RESULT).is_file():
         now = "training done; evaluating base vs tuned on the held-out tasks"
-    elif trained:
-        last = trained[-1]
-        now = f"training {escape(last['stage'])}: step {last['step']} · loss {last['loss']:.4f}"
+        if log.bar and log.bar[0] in ("base", "tuned"):
+            now += f": {log.bar[0]} {log.bar[1]} of {log.bar[2]} tasks"
+    elif log.stage:
+        now = f"training {log.stage}"
+        if log.bar and log.bar[0] == "progress":
+            now += f": step {log.bar[1]} of {log.bar[2]}"
+        losses = [m["loss"] for m in metrics if m.get("stage") == log.stage and "loss" in m]
+        if losses:
+            now += f" · loss {losses[-1]:.4f}"
     else:
         now = "preparing: loading the base model, pre-flight checks"
-    return f'<div class="progress run-running"><b>{head}</b> · {now}</div>'
+    return f'<div class="progress run-running"><b>{head}</b> · {escape(now)}</div>'
+
+
+def shown_run(runs: list[dict], run_id: int | None) -> dict | None:
+    """The run the tab shows: the one picked, else the running one, else the latest."""
+    picked = next((r for r in runs if r["run_id"] == run_id), None)
+    return picked or next((r for r in runs if r["status"] == "running"), runs[0] if runs else None)
+
+
+def screen_stamp(runs: list[dict], run: dict | None) -> dict:
+    """What the screen shows, as a value that changes when anything shown would: the runs and their
+    statuses, the run shown, and the sizes of its followed files (`follow.stamp`)."""
+    return {
+        "runs": [[r["run_id"], r["status"]] for r in runs],
+        "run": run["run_id"] if run else None,
+        "files": list(follow.stamp(run["folder"])) if run else None,
+    }
 
 
 def details_html(run: dict) -> str:
@@ -428,7 +464,12 @@ def build(ctx: TabContext) -> None:
             cancel_btn = gr.Button("Cancel run", variant="stop", elem_id="tr-cancel")
         message = gr.HTML(elem_id="tr-message", js_on_load=None)
         runs = gr.Dataframe(
-            headers=RUN_COLUMNS, interactive=False, label="runs (click a row)", elem_id="tr-runs"
+            headers=RUN_COLUMNS,
+            interactive=False,
+            wrap=True,
+            column_widths=RUN_WIDTHS,
+            label="runs (click a row)",
+            elem_id="tr-runs",
         )
         with gr.Row():
             pick = gr.Dropdown(
@@ -458,7 +499,7 @@ def build(ctx: TabContext) -> None:
             task = gr.Dropdown(label="task (✓ solved, ✗ failed)", choices=[], elem_id="tr-task")
             transcripts = gr.HTML(elem_id="tr-transcripts", js_on_load=None)
         timer = gr.Timer(POLL_S, active=False)
-        shown_status = gr.State(None)  # the status on screen: a run that just ended is redrawn
+        shown = gr.State(None)  # the `screen_stamp` of what is on screen: a tick redraws only what changed
 
     view_outputs = [
         pick,
@@ -475,16 +516,13 @@ def build(ctx: TabContext) -> None:
         task,
         transcripts,
         timer,
-        shown_status,
+        shown,
     ]
 
     def view(run_id: int | None) -> list:
         """Outputs for `view_outputs`: the run `run_id` (default: the running or latest one)."""
         all_runs = bench.runs()
-        running = any(r["status"] == "running" for r in all_runs)
-        run = next((r for r in all_runs if r["run_id"] == run_id), None) or next(
-            (r for r in all_runs if r["status"] == "running"), all_runs[0] if all_runs else None
-        )
+        run = shown_run(all_runs, run_id)
         choices = [(f"run {r['run_id']} ({r['status']})", r["run_id"]) for r in all_runs]
         if run is None:
             return [
@@ -502,36 +540,58 @@ def build(ctx: TabContext) -> None:
                 gr.Timer(active=False),
                 None,
             ]
-        metrics = read_metrics(run["folder"])
+        metrics = follow.metrics(run["folder"])
+        log_text, log_view = follow.log(run["folder"], LOG_LINES)
         evaluation = read_evaluation(run["folder"]) if run["evaluation"] else None
         tasks = task_choices(evaluation)
         first = tasks[0][1] if tasks else None
         return [
             gr.Dropdown(choices=choices, value=run["run_id"]),
             runs_table(all_runs),
-            phase(run, metrics),
+            phase(run, metrics, log_view),
             details_html(run),
-            ANSI.sub("", log_tail(run["folder"], LOG_LINES)),
+            log_text,
             *plots(metrics),
             gr.Column(visible=evaluation is not None),
             metrics_table(evaluation) if evaluation else None,
             metrics_figure(evaluation) if evaluation else None,
             gr.Dropdown(choices=tasks, value=first),
             transcripts_html(evaluation, first),
-            gr.Timer(active=running),
-            run["status"],
+            gr.Timer(active=any(r["status"] == "running" for r in all_runs)),
+            screen_stamp(all_runs, run),
         ]
 
-    def on_tick(run_id, status):
-        """While a run runs: redraw the run on screen if it is live (or just ended), else only
-        the table; the timer stops when no run is running."""
-        if status == "running":
-            return view(run_id)
+    def on_tick(run_id, on_screen):
+        """While a run runs: redraw only what changed since the last tick. Nothing new (the common case
+        while a step trains): no output at all. A run started or ended: the whole view. New lines in the
+        run's folder: the phase and log, and the plots only when the metrics grew."""
         all_runs = bench.runs()
-        running = any(r["status"] == "running" for r in all_runs)
-        return [gr.skip(), runs_table(all_runs), *[gr.skip()] * 11, gr.Timer(active=running), gr.skip()]
+        run = shown_run(all_runs, run_id)
+        now = screen_stamp(all_runs, run)
+        if now == on_screen:
+            return [gr.skip()] * len(view_outputs)
+        if (
+            run is None
+            or on_screen is None
+            or now["runs"] != on_screen["runs"]
+            or now["run"] != on_screen["run"]
+        ):
+            return view(run_id)
+        metrics = follow.metrics(run["folder"])
+        log_text, log_view = follow.log(run["folder"], LOG_LINES)
+        redraw_plots = now["files"][0] != on_screen["files"][0]
+        return [
+            gr.skip(),
+            gr.skip(),
+            phase(run, metrics, log_view),
+            gr.skip(),
+            log_text if now["files"][1] != on_screen["files"][1] else gr.skip(),
+            *(plots(metrics) if redraw_plots else [gr.skip()] * 3),
+            *[gr.skip()] * 6,
+            now,
+        ]
 
-    def on_train(form: dict, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+    def on_train(form: dict, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
         try:
             job = job_of(
                 form[base],
@@ -575,8 +635,16 @@ def build(ctx: TabContext) -> None:
         lambda p: [gr.Textbox(placeholder=text) for text in placeholders(p)], [preset], list(more.values())
     )
     cancel_btn.click(on_cancel, [pick], [message, *view_outputs], show_progress="hidden")
-    timer.tick(on_tick, [pick, shown_status], view_outputs, show_progress="hidden")
+    timer.tick(on_tick, [pick, shown], view_outputs, show_progress="hidden")
     pick.input(view, [pick], view_outputs, show_progress="hidden")
     runs.select(on_select, None, view_outputs, show_progress="hidden")
     task.input(on_task, [pick, task], [transcripts], show_progress="hidden")
     tab.select(view, [pick], view_outputs, show_progress="hidden")
+
+    def on_other_tab(evt: gr.SelectData):
+        """Another tab chosen: stop polling, so nobody looking costs the run nothing (coming back to this tab
+        restarts it through `view`)."""
+        return gr.skip() if evt.value == tab.label or evt.index == tab.id else gr.Timer(active=False)
+
+    if isinstance(tab.parent, gr.Tabs):
+        tab.parent.select(on_other_tab, None, [timer], show_progress="hidden")

@@ -78,7 +78,15 @@ def test_a_run_trains_and_shows_base_vs_tuned(curated, tiny_base, serve, page_of
     runs = text_of(page, "tr-runs")
     assert "succeeded" in runs and "cpu-smoke" in runs and "sft" in runs
     assert all(page.is_visible(f"#{plot}") for plot in ("tr-loss", "tr-margins", "tr-epochs"))
-    assert "tuned: 100%" in page.input_value("#tr-log textarea")
+    log = page.input_value("#tr-log textarea")
+    assert "tuned: 2/2 (100%)" in log
+    assert "Warning:" not in log and "█" not in log  # library warnings and raw bars left out
+    page.set_viewport_size({"width": 1440, "height": 900})
+    overflow = page.evaluate(
+        "() => [...document.querySelectorAll('#tr-runs .virtual-table-viewport, #tr-runs table')]"
+        ".map(e => e.scrollWidth - e.clientWidth)"
+    )
+    assert overflow and max(overflow) <= 1, f"the runs table scrolls sideways at 1440 px: {overflow}"
     page.wait_for_selector("#tr-transcripts .transcripts .traj")
     heads = page.inner_text("#tr-transcripts .cmp-head")
     assert "base: failed" in heads and "tuned: failed" in heads  # a random model solves nothing
