@@ -16,6 +16,8 @@ from curator.app.training import (
     episode_turns,
     job_of,
     metrics_table,
+    screen_stamp,
+    shown_run,
     transcripts_html,
 )
 from curator.store import StoreError
@@ -174,3 +176,18 @@ def test_metrics_table_shows_missing_rates_as_na():
     assert table[1] == ["valid tool call rate", "n/a", "75%"] and table[4][1] == "2.50"
     # the counts behind the rates: "n/a" is a side that attempted no call
     assert table[5:] == [["tasks solved", "2 of 4", "3 of 4"], ["tool calls valid", "0 of 0", "6 of 8"]]
+
+
+def test_the_screen_stamp_changes_only_when_something_shown_would(tmp_path):
+    """A poll redraws nothing while the stamp stays the same: a run's folder that did not grow, the same
+    runs with the same statuses."""
+    runs = [{"run_id": 2, "status": "running", "folder": str(tmp_path)}, {"run_id": 1, "status": "failed"}]
+    assert shown_run(runs, None)["run_id"] == 2 and shown_run(runs, 1)["run_id"] == 1
+    (tmp_path / "log.txt").write_text("sft: training on 8 rows\n")
+    stamp = screen_stamp(runs, runs[0])
+    assert screen_stamp(runs, runs[0]) == stamp
+    with open(tmp_path / "log.txt", "a") as log:
+        log.write(" 50%|█████     | 2/4 [00:10<00:10,  5.00s/it]")
+    assert screen_stamp(runs, runs[0]) != stamp
+    finished = [{**runs[0], "status": "succeeded"}, runs[1]]
+    assert screen_stamp(finished, finished[0])["runs"] != screen_stamp(runs, runs[0])["runs"]
