@@ -42,3 +42,18 @@ def test_transformers_still_lists_causal_lm_types_where_we_read_them():
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     assert MODEL_FOR_CAUSAL_LM_MAPPING_NAMES["llama"] == "LlamaForCausalLM"
+
+
+def test_gradio_queue_still_polls_by_the_attributes_serve_slows_down():
+    """curator.cli.serve.quiet_when_idle sets the queue's idle polling intervals (pin: gradio<7)."""
+    import gradio as gr
+    from gradio.queueing import Queue
+
+    from curator.cli.serve import quiet_when_idle
+
+    with gr.Blocks() as app:
+        gr.Markdown("x")
+    queue = quiet_when_idle(app.queue())._queue
+    assert (queue.sleep_when_free, queue.progress_update_sleep_when_free) == (0.01, 0.05)
+    assert "sleep_when_free" in Queue.start_processing.__code__.co_names
+    assert "progress_update_sleep_when_free" in Queue.start_progress_updates.__code__.co_names

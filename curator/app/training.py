@@ -2,7 +2,8 @@
 
 Everything shown comes from the store (`runs`) and the run's folder (metrics log, log file,
 evaluation), never from the browser session, so a reload or a second reviewer sees the same run.
-A `gr.Timer` polls every 2 s, and only while a run is running. The run itself is
+A `gr.Timer` polls every 4 s, only while a run is running and this tab is shown, and redraws only
+what changed (`curator.follow`), so following a run costs the run little CPU. The run itself is
 `curator.runs`: the export happens here, in the app (the store's only writer), the training in
 a separate process.
 """
@@ -57,7 +58,7 @@ RUN_COLUMNS = [
     "adapter",
 ]
 RUN_WIDTHS = ["4%", "9%", "10%", "13%", "8%", "7%", "8%", "7%", "16%", "18%"]  # fits 1280 px, wraps below
-POLL_S = 2.0
+POLL_S = 4.0  # a CPU training step takes 10 s or more; each poll costs the server CPU the run could use
 LOG_LINES = 16
 STAGE_COLORS = {"sft": "#2563eb", "dpo": "#ea580c", "kto": "#16a34a"}
 SIDE_COLORS = {"base": "#64748b", "tuned": "#ea580c"}
@@ -202,17 +203,36 @@ def figure(frame: pd.DataFrame, x: str, y: str, title: str, bars: bool = False) 
     return fig
 
 
-def plots(metrics: list[dict]) -> list:
-    """Updates of the three live plots: loss, DPO margins, task success after each epoch."""
+def plots(metrics: list[dict], drawn: list[int] | None = None) -> list:
+    """Updates of the three live plots (loss, DPO margins, task success after each epoch). A plot whose curve
+    has the number of points `drawn` says is on screen is skipped: drawing one costs about 0.1 s of CPU."""
     loss, margins, epochs = curves(metrics)
     return [
-        figure(loss, "step", "loss", "Loss per stage"),
-        figure(margins, "step", "margin", "DPO reward margin (chosen - rejected)"),
-        gr.Plot(
-            figure(epochs, "epoch", "task success", "Benchmark task success after each epoch", bars=True),
-            visible=not epochs.empty,
-        ),
+        gr.skip() if drawn and drawn[i] == len(frame) else draw()
+        for i, (frame, draw) in enumerate(
+            [
+                (loss, lambda: figure(loss, "step", "loss", "Loss per stage")),
+                (margins, lambda: figure(margins, "step", "margin", "DPO reward margin (chosen - rejected)")),
+                (
+                    epochs,
+                    lambda: gr.Plot(
+                        figure(
+                            epochs,
+                            "epoch",
+                            "task success",
+                            "Benchmark task success after each epoch",
+                            bars=True,
+                        ),
+                        visible=not epochs.empty,
+                    ),
+                ),
+            ]
+        )
     ]
+
+
+def curve_sizes(metrics: list[dict]) -> list[int]:
+    return [len(frame) for frame in curves(metrics)]
 
 
 def phase(run: dict, metrics: list[dict], log: LogView) -> str:
@@ -558,17 +578,17 @@ def build(ctx: TabContext) -> None:
             gr.Dropdown(choices=tasks, value=first),
             transcripts_html(evaluation, first),
             gr.Timer(active=any(r["status"] == "running" for r in all_runs)),
-            screen_stamp(all_runs, run),
+            {**screen_stamp(all_runs, run), "curves": curve_sizes(metrics)},
         ]
 
     def on_tick(run_id, on_screen):
         """While a run runs: redraw only what changed since the last tick. Nothing new (the common case
         while a step trains): no output at all. A run started or ended: the whole view. New lines in the
-        run's folder: the phase and log, and the plots only when the metrics grew."""
+        run's folder: the phase and log, and only the plots whose curve grew."""
         all_runs = bench.runs()
         run = shown_run(all_runs, run_id)
         now = screen_stamp(all_runs, run)
-        if now == on_screen:
+        if now == {k: v for k, v in (on_screen or {}).items() if k != "curves"}:
             return [gr.skip()] * len(view_outputs)
         if (
             run is None
@@ -579,14 +599,14 @@ def build(ctx: TabContext) -> None:
             return view(run_id)
         metrics = follow.metrics(run["folder"])
         log_text, log_view = follow.log(run["folder"], LOG_LINES)
-        redraw_plots = now["files"][0] != on_screen["files"][0]
+        now["curves"] = curve_sizes(metrics)  # what the plots below bring the screen to
         return [
             gr.skip(),
             gr.skip(),
             phase(run, metrics, log_view),
             gr.skip(),
             log_text if now["files"][1] != on_screen["files"][1] else gr.skip(),
-            *(plots(metrics) if redraw_plots else [gr.skip()] * 3),
+            *plots(metrics, drawn=on_screen.get("curves")),
             *[gr.skip()] * 6,
             now,
         ]
