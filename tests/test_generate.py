@@ -272,6 +272,7 @@ def test_bad_tasks_and_a_reset_that_raises_are_one_line(tmp_path, db):
     assert "reset() raised for task t-1: KeyError" in proc.stderr and proc.stdout == ""
 
 
+@pytest.mark.slow
 def test_the_same_class_constructs_in_trl_grpo_trainer(tiny_base, tokenizer, tmp_path):
     """One file serves generation here and RL training with TRL: GRPOTrainer accepts it as environment_factory."""
     import copy
