@@ -40,7 +40,7 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                 *flags,
                 dest=f.name,
                 type=_parser(f.name),
-                metavar=METAVARS.get(field_type(f.name), "LIST"),
+                metavar="LIST" if "parse" in f.metadata else METAVARS.get(field_type(f.name), "VALUE"),
                 help=help,
             )
 
