@@ -333,3 +333,27 @@ def test_export_form_reads_dates_as_the_cli_does():
     assert (f.source_file, f.teacher, f.tags) == (None, None, ("other",))
     with pytest.raises(FilterError, match="until: '31/01/2025'"):
         export_filters("", "", "", "", "", "31/01/2025", [])
+
+
+def test_review_form_reads_status_dates_and_ids():
+    from datetime import datetime
+
+    from curator.app.review_tab import queue_filters, trajectory_id
+    from curator.filters import FilterError
+    from curator.queue import QueueFilters
+    from curator.review import ReviewError
+
+    values = ("", "", "", "", "", "", "ann")
+    chosen = queue_filters(" loop ", "failed", "2025-01-01", "2025-01-31", values)
+    assert QueueFilters(**chosen) == QueueFilters(
+        text="loop",
+        status="failed",
+        reviewer="ann",
+        since=datetime(2025, 1, 1),
+        until=datetime(2025, 2, 1),  # that whole day, as the CLI's --until
+    )
+    with pytest.raises(FilterError, match="decided until: '31/01'"):
+        queue_filters("", "", "", "31/01", values)
+    assert trajectory_id(" #12 ") == 12 and trajectory_id(7.0) == 7
+    with pytest.raises(ReviewError, match="'twelve' is not a trajectory id"):
+        trajectory_id("twelve")
