@@ -31,7 +31,7 @@ import orjson
 
 from curator.errors import JobError
 from curator.filters import ExportFilters, selected_sql
-from curator.messages import flat_message, json_string, task_messages
+from curator.messages import ASSISTANT, flat_message, json_string, task_messages
 from curator.pairs import (
     ACCEPTED,
     Failure,
@@ -130,8 +130,8 @@ def eval_tasks(task_keys, eval_fraction: float, seed: int) -> set[str]:
 class _Plan:
     """The selection of one export: SFT query, pairs and failures, and the task split."""
 
-    def __init__(self, con, filters: ExportFilters, eval_fraction: float, seed: int):
-        self.con, self.filters = con, filters
+    def __init__(self, con, filters: ExportFilters, eval_fraction: float, seed: int, salvage: bool = False):
+        self.con, self.filters, self.salvage = con, filters, salvage
         self.sft_sql, self.sft_params = selected_sql(con, filters, ACCEPTED)
         failed = load_items(con, filters, ("failed",))
         self.failures: list[Failure] = []
@@ -151,6 +151,8 @@ class _Plan:
             else:
                 self.failures.append(cut)
         self.pairs = build_pairs(con, filters, failed)
+        # prefix salvage: a failure with good steps before its first faulty one also gives an SFT row
+        self.salvaged = [f for f in self.failures if f.step > 0] if salvage else []
         self.sft_tasks: dict[str, int] = defaultdict(int)  # task_key -> SFT rows
         self.sft_hashes = set()
         for key, task_hash, n in con.execute(
@@ -173,7 +175,7 @@ class _Plan:
             return out
 
         return {
-            "sft": by_split(self.sft_tasks.items()),
+            "sft": by_split([*self.sft_tasks.items(), *((f.item.task_key, 1) for f in self.salvaged)]),
             "dpo": by_split((p.task_key, 1) for p in self.pairs),
             "kto": by_split((f.item.task_key, 1) for f in self.failures),
         }
@@ -183,12 +185,17 @@ class _Plan:
 
 
 def preview_counts(
-    store: Store, filters: ExportFilters | None = None, *, eval_fraction: float = 0.1, seed: int = 0
+    store: Store,
+    filters: ExportFilters | None = None,
+    *,
+    eval_fraction: float = 0.1,
+    seed: int = 0,
+    salvage: bool = False,
 ) -> dict:
     """What `export_store` with these settings would write, without writing: rows per file
     (`{"sft": {"train", "eval"}, "dpo": ..., "kto": ...}`), pairs by source, tasks, skipped."""
     with snapshot(store) as con:
-        plan = _Plan(con, filters or ExportFilters(), eval_fraction, seed)
+        plan = _Plan(con, filters or ExportFilters(), eval_fraction, seed, salvage)
         return {
             **plan.counts(),
             "pairs": count_by_source(plan.pairs),
@@ -243,6 +250,7 @@ def export_store(
     overwrite: bool = False,
     progress: Progress | None = None,
     selection: dict | None = None,
+    salvage: bool = False,
 ) -> dict:
     """Write an export folder; returns the `curator export --json` object (SPEC 8).
 
@@ -251,8 +259,10 @@ def export_store(
 
     `rehearsal`: a JSON Lines file of general chat rows (`messages`, optional `tools`) mixed into
     the SFT training split so that `rehearsal_ratio` of it is rehearsal (the guard against
-    forgetting); rows are drawn without repeats, seeded. `progress(fraction, message)` is told
-    how far the export got. Raises `ExportError` (one line) for anything the user must change.
+    forgetting); rows are drawn without repeats, seeded. `salvage`: prefix salvage, a failed
+    trajectory whose first faulty step has good steps before it is also an SFT row, its assistant
+    turns flagged `train` true before that step and false from it on. `progress(fraction,
+    message)` is told how far the export got. Raises `ExportError` (one line) for anything the user must change.
     """
     filters = filters or ExportFilters()
     _check_options(store, file_format, eval_fraction, rehearsal_ratio, filters)
@@ -272,6 +282,7 @@ def export_store(
             rehearsal_ratio,
             progress,
             selection,
+            salvage,
         )
     progress(1.0, f"wrote {out}")
     return summary
@@ -289,12 +300,13 @@ def _export(
     rehearsal_ratio: float,
     progress: Progress,
     selection: dict | None,
+    salvage: bool,
 ) -> dict:
     """The export inside its snapshot. Its millions of small objects live in this frame only, so
     they are freed before `snapshot` turns the cyclic collector back on (which would otherwise
     scan them all once more: a tenth of the export's time)."""
     progress(0.0, "selecting rows")
-    plan = _Plan(con, filters, eval_fraction, seed)
+    plan = _Plan(con, filters, eval_fraction, seed, salvage)
     if plan.empty():
         raise ExportError(
             f"nothing to export: no accepted, edited or failed trajectory matches{_describe(filters)}"
@@ -343,6 +355,7 @@ def _write(
             _emit(files, lineage["sft"], plan, "sft", batch)
             done += len(batch)
             progress(0.8 * done / total, f"sft: {done} of {total} rows")
+        _emit(files, lineage["sft"], plan, "sft", _salvage_records(con, plan, tasks))
         rehearsal = _mix_rehearsal(files, lineage["sft"], mix, ratio, seed)
         _emit(
             files,
@@ -367,7 +380,7 @@ def _write(
     counts = {kind: {split: files.rows.get(f"{kind}/{split}.jsonl", 0) for split in SPLITS} for kind in KINDS}
     if file_format != "jsonl":
         progress(0.85, f"writing {file_format} files")
-        _convert(tmp, file_format, files.rows)
+        _convert(tmp, file_format, files.rows, flagged=bool(plan.salvaged))
         progress(0.95, "hashing files")
         hashes = file_hashes(tmp)
     return {
@@ -375,6 +388,11 @@ def _write(
         "pairs": count_by_source(plan.pairs),
         "tasks": {"train": plan.n_tasks - len(plan.eval), "eval": len(plan.eval)},
         "rehearsal": rehearsal,
+        "salvage": {
+            "enabled": plan.salvage,
+            "rows": len(plan.salvaged),
+            "trained_steps": sum(f.step for f in plan.salvaged),
+        },
         "files": hashes,
         "rows": lineage,
     }
@@ -432,6 +450,51 @@ def _sft_records(con, plan: _Plan, pair_tasks: dict):
                 )
             )
         yield batch
+
+
+def _salvage_records(con, plan: _Plan, tasks: dict):
+    """Prefix-salvage SFT records: each salvaged failure's whole revision, every assistant turn
+    flagged `train` (true before the first faulty step, false from it on: context, not learned)."""
+    if not plan.salvaged:
+        return
+    stored = dict(
+        con.execute(
+            "SELECT rev_id, messages FROM revisions WHERE rev_id IN (SELECT unnest(?))",
+            [[f.item.rev_id for f in plan.salvaged]],
+        ).fetchall()
+    )
+    for failure in plan.salvaged:
+        item = failure.item
+        head, tools = tasks[item.task_hash]
+        turns = [
+            _flagged(text, i < failure.at) if key[0] == ASSISTANT else text
+            for i, (text, key) in enumerate(zip(stored[item.rev_id], item.keys))
+        ]
+        row_id = f"sft-salvage-{item.traj_id}.{item.rev_id}"
+        row = {
+            "messages": _json_list(head, *turns),
+            "tools": tools,
+            "row_id": row_id,
+            "task_key": item.task_key,
+        }
+        yield (
+            row,
+            {
+                "row_id": row_id,
+                "split": None,
+                "task_key": item.task_key,
+                "traj_id": item.traj_id,
+                "rev_id": item.rev_id,
+                "salvaged_steps": failure.step,
+                "events": lineage(item.events),
+                "reviewers": lineage(item.reviewers),
+            },
+        )
+
+
+def _flagged(message_json: str, train: bool) -> str:
+    """A stored assistant message with its training flag."""
+    return orjson.dumps({**orjson.loads(message_json), "train": train}).decode()
 
 
 def _pair_record(pair: Pair, messages: tuple[str, str, str], tasks: dict) -> tuple:
@@ -572,15 +635,23 @@ def _mix_rehearsal(files: _Files, lineage: list, mix: dict | None, ratio: float,
 # -- formats -----------------------------------------------------------------------------------
 
 
-def arrow_schemas() -> dict:
-    """The Arrow schema of each kind's rows (Parquet and `datasets` folders)."""
+def arrow_schemas(flagged: bool = False) -> dict:
+    """The Arrow schema of each kind's rows (Parquet and `datasets` folders). `flagged`: messages
+    have a `train` column (an export with prefix-salvage rows; null where a message has no flag)."""
     import pyarrow as pa
 
     s = pa.string()
     call = pa.struct([("id", s), ("type", s), ("function", pa.struct([("name", s), ("arguments", s)]))])
     messages = pa.list_(
         pa.struct(
-            [("role", s), ("content", s), ("tool_calls", pa.list_(call)), ("tool_call_id", s), ("name", s)]
+            [
+                ("role", s),
+                ("content", s),
+                ("tool_calls", pa.list_(call)),
+                ("tool_call_id", s),
+                ("name", s),
+                *([("train", pa.bool_())] if flagged else []),
+            ]
         )
     )
     tail = [("tools", s), ("row_id", s), ("task_key", s)]
@@ -599,12 +670,12 @@ def arrow_schemas() -> dict:
     }
 
 
-def _convert(tmp: Path, file_format: str, written: dict) -> None:
+def _convert(tmp: Path, file_format: str, written: dict, flagged: bool = False) -> None:
     """Turn the JSON Lines just written into Parquet files or `save_to_disk` folders."""
     import pyarrow.json as paj
     import pyarrow.parquet as pq
 
-    schemas = arrow_schemas()
+    schemas = arrow_schemas(flagged)
     for kind in KINDS:
         tables = {}
         for split in SPLITS:

@@ -12,11 +12,11 @@ def nested_code(function, name: str):
 
 
 def test_trl_fused_lm_head_still_asks_use_triton_which_our_patch_replaces(monkeypatch):
-    """trainer.stages.score_trained_positions_only replaces trl.trainer.utils._use_triton (pin: trl<1.17)."""
+    """trainer.lm_head.score_trained_positions_only replaces trl.trainer.utils._use_triton (pin: trl<1.17)."""
     import torch
     from trl.trainer import utils
 
-    from trainer.stages import score_trained_positions_only
+    from trainer.lm_head import score_trained_positions_only
 
     assert callable(getattr(utils, "_use_triton", None)), "TRL no longer has trainer.utils._use_triton"
     forward = nested_code(utils.add_fused_lm_head, "_fused_forward")
@@ -26,6 +26,20 @@ def test_trl_fused_lm_head_still_asks_use_triton_which_our_patch_replaces(monkey
     monkeypatch.setattr(utils, "_use_triton", utils._use_triton)  # restored after the test
     score_trained_positions_only()
     assert utils._use_triton(torch.device("cpu")) is True
+
+
+def test_trl_tiles_are_read_at_call_time_where_use_cpu_tiles_sets_them():
+    """trainer.lm_head.use_cpu_tiles sets TRL's tile sizes, module globals read at each call (pin: trl<1.17)."""
+    from trl.kernels import chunked_logprob
+    from trl.trainer import utils
+
+    assert isinstance(chunked_logprob.TOKEN_CHUNK_SIZE, int), (
+        "TRL renamed kernels.chunked_logprob.TOKEN_CHUNK_SIZE"
+    )
+    assert "TOKEN_CHUNK_SIZE" in chunked_logprob.ChunkedLogProbFunction.forward.__code__.co_names
+    assert isinstance(utils._CHUNKED_LOGPROB_CHUNK_SIZE, int), "TRL renamed _CHUNKED_LOGPROB_CHUNK_SIZE"
+    forward = nested_code(utils.add_fused_lm_head, "_fused_forward")
+    assert "_CHUNKED_LOGPROB_CHUNK_SIZE" in forward.co_names
 
 
 def test_bitsandbytes_4bit_layer_still_reads_the_flag_our_guard_clears():

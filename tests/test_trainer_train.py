@@ -238,7 +238,7 @@ def test_cpu_lm_head_scores_only_trained_positions_with_the_same_loss_and_gradie
     from transformers import AutoModelForCausalLM
     from trl.trainer import utils
 
-    from trainer.stages import score_trained_positions_only
+    from trainer.lm_head import score_trained_positions_only
 
     monkeypatch.setattr(utils, "_use_triton", lambda device: False)  # TRL's own choice on CPU: every position
     scored = []

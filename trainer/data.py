@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainer.errors import TrainerError, require_data_folder
-from trainer.template import end_of_turn, render, tokenize_with_mask
+from trainer.template import end_of_turn, render, token_roles, tokenize_with_mask
 
 KINDS = ("sft", "dpo", "kto")
 SPLITS = ("train", "eval")
@@ -89,7 +89,7 @@ def clean_message(message: dict, where: str) -> dict:
         raise TrainerError(
             f"{where}: message without a known role (system, user, assistant, tool): {str(message)[:80]}"
         )
-    out = {k: v for k, v in message.items() if v is not None and k != "tool_calls"}
+    out = {k: v for k, v in message.items() if v is not None and k not in ("tool_calls", "train")}
     out["content"] = message.get("content") or ""
     calls = []
     for call in message.get("tool_calls") or []:
@@ -130,12 +130,34 @@ def check_fields(row: Row, kind: str) -> None:
         raise TrainerError(f"{row.where}: {kind} row lacks field(s) {', '.join(missing)}")
 
 
+def sft_messages(row: Row) -> tuple[list[dict], list[bool]]:
+    """The messages of an SFT row that matter to its loss, and whether each trains.
+
+    An assistant message trains unless it carries `"train": false` (prefix salvage: the good steps of a failed
+    trajectory train, its faulty step and what follows are context). Messages after the last trained turn cannot
+    change the loss of a causal model, so they are left out: the same loss for fewer tokens."""
+    messages = messages_of(row, "messages")
+    flags = [m.get("train") is not False for m in row.data["messages"]]
+    trained = [i for i, m in enumerate(messages) if m["role"] == "assistant" and flags[i]]
+    end = trained[-1] + 1 if trained else len(messages)
+    return messages[:end], flags[:end]
+
+
+def context_turns(row: Row) -> int:
+    """Assistant turns of an SFT row flagged `"train": false`."""
+    return sum(m.get("role") == "assistant" and m.get("train") is False for m in row.data["messages"])
+
+
 def sft_example(tokenizer, row: Row) -> dict:
-    """A conversation rendered with the training template: input_ids and labels (assistant tokens only)."""
+    """A conversation rendered with the training template: input_ids and labels (trained assistant tokens only)."""
     check_fields(row, "sft")
-    return tokenize_with_mask(
-        tokenizer, messages_of(row, "messages"), parse_tools(row.data.get("tools"), row.where)
-    )
+    messages, flags = sft_messages(row)
+    tools = parse_tools(row.data.get("tools"), row.where)
+    example = tokenize_with_mask(tokenizer, messages, tools)
+    if not all(flags):
+        owners = token_roles(tokenizer, messages, tools, example["input_ids"])
+        example["labels"] = [label if flags[o] else -100 for label, o in zip(example["labels"], owners)]
+    return example
 
 
 def prompt_and_completion(tokenizer, row: Row, completion_field: str) -> tuple[str, str]:

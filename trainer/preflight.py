@@ -12,9 +12,9 @@ import statistics
 import sys
 from collections.abc import Callable
 
-from trainer.data import EXAMPLE, Row, messages_of, parse_tools
+from trainer.data import EXAMPLE, Row, context_turns, parse_tools, sft_messages
 from trainer.errors import TrainerError
-from trainer.template import end_of_turn, render
+from trainer.template import end_of_turn, token_roles
 
 
 def log(line: str) -> None:
@@ -22,32 +22,9 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def token_roles(tokenizer, messages: list[dict], tools: list | None, input_ids: list[int]) -> list[int]:
-    """For each token, the index of the message it belongs to."""
-    full = render(tokenizer, messages, tools)
-    ends = []
-    for i in range(len(messages)):
-        prefix = render(tokenizer, messages[: i + 1], tools)
-        if not full.startswith(prefix):
-            raise TrainerError(
-                "the chat template renders earlier turns differently once later turns follow "
-                "(not prefix-preserving); pick another template"
-            )
-        ends.append(len(prefix))
-    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
-    if list(enc["input_ids"]) != list(input_ids):
-        raise TrainerError("tokenizing the rendered text does not give the trained token ids")
-    owner, roles = 0, []
-    for start, _ in enc["offset_mapping"]:
-        while owner < len(ends) - 1 and start >= ends[owner]:
-            owner += 1
-        roles.append(owner)
-    return roles
-
-
 def check_sft_row(tokenizer, row: Row, example: dict) -> None:
     """Raise TrainerError naming the row when its loss mask is wrong (see module docstring)."""
-    messages = messages_of(row, "messages")
+    messages, flags = sft_messages(row)
     owners = token_roles(
         tokenizer, messages, parse_tools(row.data.get("tools"), row.where), example["input_ids"]
     )
@@ -55,21 +32,31 @@ def check_sft_row(tokenizer, row: Row, example: dict) -> None:
     if all(label == -100 for label in labels):
         raise TrainerError(f"{row.where}: row trains nothing (no assistant turn)")
     eot = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))
-    for index, message in enumerate(messages):
+    for index, (message, flag) in enumerate(zip(messages, flags)):
         trained = [
             t
             for t, o, label in zip(example["input_ids"], owners, labels, strict=True)
             if o == index and label != -100
         ]
-        if message["role"] != "assistant" and trained:
+        if (message["role"] != "assistant" or not flag) and trained:
+            what = f"{message['role']} text" if flag else "a context (train: false) assistant turn"
             raise TrainerError(
-                f"{row.where}: loss falls on {message['role']} text (message {index}): "
-                f"{tokenizer.decode(trained)[:60]!r}"
+                f"{row.where}: loss falls on {what} (message {index}): {tokenizer.decode(trained)[:60]!r}"
             )
-        if message["role"] == "assistant" and (not trained or trained[-1] != eot):
+        if message["role"] == "assistant" and flag and (not trained or trained[-1] != eot):
             raise TrainerError(
                 f"{row.where}: assistant turn (message {index}) is not trained through its end-of-turn token"
             )
+
+
+def turns_trained(row: Row) -> str:
+    """Which assistant turns of an SFT row train, as the pre-flight shows it."""
+    messages, flags = sft_messages(row)
+    trained = [i for i, m in enumerate(messages) if m["role"] == "assistant" and flags[i]]
+    context = context_turns(row)
+    return f"messages {', '.join(map(str, trained))} train" + (
+        f"; {context} assistant turn(s) are context" if context else ""
+    )
 
 
 def trained_spans(tokenizer, example: dict) -> list[str]:
@@ -92,8 +79,11 @@ def prepare(
     if kind == "sft":
         for row, example in zip(rows, examples, strict=True):
             check_sft_row(tokenizer, row, example)
-        for row, example in list(zip(rows, examples, strict=True))[:show]:
-            say(f"pre-flight {row.where}: trained text")
+        salvaged = [(row, e) for row, e in zip(rows, examples, strict=True) if context_turns(row)]
+        if salvaged:
+            say(f"sft: {len(salvaged)} row(s) train only their flagged assistant turns (prefix salvage)")
+        for row, example in list(zip(rows, examples, strict=True))[:show] + salvaged[:1]:
+            say(f"pre-flight {row.where}: trained text ({turns_trained(row)})")
             for span in trained_spans(tokenizer, example):
                 say("  + " + span.replace("\n", "\n    "))
         lengths = [len(e["input_ids"]) for e in examples]

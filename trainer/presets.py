@@ -32,6 +32,22 @@ def module_list(text: str) -> tuple[str, ...] | str:
     return names[0] if names == ("all-linear",) else names
 
 
+def loss_list(text: str) -> tuple[str, ...]:
+    """`sigmoid,sft` -> ("sigmoid", "sft"): TRL DPO loss types to mix."""
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not names:
+        raise ValueError("dpo loss: give a comma list of TRL loss types, e.g. sigmoid,sft")
+    return names
+
+
+def weight_list(text: str) -> tuple[float, ...]:
+    """`1,0.2` -> (1.0, 0.2): one weight per mixed DPO loss."""
+    try:
+        return tuple(float(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"dpo loss weights: expected a comma list of numbers, got '{text}'") from None
+
+
 def option(default, help: str, **extra):
     """A field with its help text (and, optionally, `parse` for the CLI and form, `flags` aliases, `cli=False`)."""
     return field(default=default, metadata={"help": help, **extra})
@@ -52,6 +68,11 @@ class TrainConfig:
     )
     batch_size: int = option(8, "rows per device per step (DPO: pairs)")
     grad_accum: int = option(1, "gradient accumulation steps")
+    micro_batch_size: int | None = option(
+        1,
+        "rows per forward pass, a divisor of batch size (unset: the whole batch); the step is the same, its loss "
+        "normalized over all its rows' tokens, and 1 means no padding and one row's activations alive at a time",
+    )
     epochs: float = option(1.0, "epochs per stage")
     max_steps: int | None = option(None, "steps per stage; overrides the epochs (unset: the epochs decide)")
     pref_max_steps: int | None = option(
@@ -61,6 +82,12 @@ class TrainConfig:
     dpo_lr: float = option(2e-5, "DPO learning rate")
     kto_lr: float = option(2e-5, "KTO learning rate")
     beta: float = option(0.1, "DPO/KTO: strength of the pull toward the reference policy")
+    dpo_loss: tuple[str, ...] | None = option(
+        None, "TRL loss types mixed in DPO, e.g. sigmoid,sft as RPO does (unset: sigmoid)", parse=loss_list
+    )
+    dpo_loss_weights: tuple[float, ...] | None = option(
+        None, "one weight per DPO loss type (unset: all 1)", parse=weight_list
+    )
     lora_r: int = option(16, "LoRA rank")
     lora_alpha: int = option(32, "LoRA alpha (scale = alpha / r)")
     lora_dropout: float = option(0.05, "LoRA dropout")
@@ -142,6 +169,7 @@ PRESETS: dict[str, TrainConfig] = {
     "gpu-qlora": TrainConfig(
         max_length=4096,
         batch_size=2,
+        micro_batch_size=None,
         grad_accum=8,
         epochs=2,
         qlora=True,
@@ -159,6 +187,7 @@ PRESETS: dict[str, TrainConfig] = {
     "gpu-multi": TrainConfig(
         max_length=4096,
         batch_size=2,
+        micro_batch_size=None,
         grad_accum=4,
         epochs=2,
         qlora=False,
@@ -171,6 +200,14 @@ PRESETS: dict[str, TrainConfig] = {
         save_steps=100,
     ),
 }
+
+
+def micro_batch(config: TrainConfig) -> int:
+    """Rows per forward pass: `micro_batch_size`, which must divide `batch_size` (else the step would change)."""
+    micro = config.micro_batch_size or config.batch_size
+    if micro < 1 or config.batch_size % micro:
+        raise TrainerError(f"micro_batch_size {micro} must divide batch_size {config.batch_size}")
+    return micro
 
 
 def stage_steps(config: TrainConfig, stage: str) -> int:

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from datasets import Dataset
+from datasets import Dataset, load_from_disk
 from peft import LoraConfig, PeftModel
 from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, SFTConfig, SFTTrainer
 
 from trainer.base import cpu_4bit_guard, load_model
-from trainer.presets import TrainConfig, stage_steps
+from trainer.errors import TrainerError
+from trainer.lm_head import fit_lm_head
+from trainer.presets import TrainConfig, micro_batch, stage_steps
 from trainer.runfolder import ADAPTER, SUMMARY
 
 
@@ -103,11 +105,12 @@ class EpochBenchmark(TrainerCallback):
 
 def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dict:
     """TrainingArguments shared by all stages."""
+    micro = micro_batch(config)
     return dict(
         output_dir=str(out),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
+        per_device_train_batch_size=micro,
+        per_device_eval_batch_size=micro,
+        gradient_accumulation_steps=config.batch_size * config.grad_accum // micro,
         num_train_epochs=config.epochs,
         max_steps=stage_steps(config, stage),
         learning_rate={"sft": config.sft_lr, "dpo": config.dpo_lr, "kto": config.kto_lr}[stage],
@@ -115,6 +118,7 @@ def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dic
         lr_scheduler_type="cosine" if config.warmup_ratio else "linear",
         bf16=hw.bf16,
         gradient_checkpointing=config.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         optim=config.optim,
         logging_steps=config.logging_steps,
         save_strategy="steps",
@@ -126,28 +130,6 @@ def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dic
         use_cpu=not torch.cuda.is_available(),
         **config.extra,
     )
-
-
-def score_trained_positions_only() -> None:
-    """Make TRL's fused LM head score only the positions that have a label, on CPU as on GPU.
-
-    TRL projects hidden states through the LM head in tiles; on devices without Triton it scores every position,
-    prompt and padding included, so that tile shapes stay static for graph compilers (Neuron). Eager CPU compiles
-    nothing, and agent rows train only their assistant turns, so scoring just those cut the LM head of a CPU SFT step
-    from 18 s to 6.4 s of 67 s (SmolLM2, 8 agent rows). The loss and its gradients are unchanged: an
-    unscored position contributes an exact zero either way (tests/test_trainer_train.py). A TRL without the fused
-    head is left as it is."""
-    from trl.trainer import utils
-
-    use_triton = getattr(utils, "_use_triton", None)
-    if use_triton is None or getattr(use_triton, "keeps_cpu_compact", False):
-        return
-
-    def compact(device) -> bool:
-        return device.type == "cpu" or use_triton(device)
-
-    compact.keeps_cpu_compact = True
-    utils._use_triton = compact
 
 
 def lora_config(config: TrainConfig, model) -> LoraConfig:
@@ -187,11 +169,13 @@ def sft_trainer(
     """SFT on rows already tokenized with their assistant-only labels (checked by the pre-flight), so TRL
     neither re-renders nor truncates them; batches are grouped by length to cut padding."""
     hw = resolve_hardware(config)
-    score_trained_positions_only()
+    fit_lm_head()
     args = SFTConfig(
         **common_args(config, hw, "sft", out),
         max_length=None,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        train_sampling_strategy="group_by_length"
+        if config.group_by_length and micro_batch(config) > 1
+        else "random",
     )
     model = load_model(base, qlora=hw.qlora, bf16=hw.bf16)
     return SFTTrainer(
@@ -217,34 +201,57 @@ def preference_trainer(
     callbacks=(),
 ):
     """DPO or KTO. From an adapter, the policy trains that adapter and TRL freezes a copy of it as the reference
-    (so the reference is the SFT policy, not the pre-SFT base); without one, a fresh LoRA against the base."""
+    (so the reference is the SFT policy, not the pre-SFT base): one base model in memory, two small adapters. Without
+    one, a fresh LoRA against the base (the adapter disabled is the reference). The reference's log-probabilities
+    are computed once per row before the first step and cached beside the rows in OUT/<stage>/rows (see
+    `rows_in_run_folder`), so a step runs the policy only and a resumed run reads them back."""
     hw = resolve_hardware(config)
-    score_trained_positions_only()
+    fit_lm_head()
     model = load_model(base, qlora=hw.qlora, bf16=hw.bf16)
+    if hw.qlora:
+        cpu_4bit_guard(model)  # before TRL's reference pass, the first eval-mode forward
     peft_config = None
     if start_adapter is not None:
         model = PeftModel.from_pretrained(model, start_adapter, is_trainable=True)
     else:
         peft_config = lora_config(config, model)
     common = common_args(config, hw, stage, out)
-    if stage == "dpo":
-        args = DPOConfig(**common, max_length=None, beta=config.beta)
-        cls = DPOTrainer
-    else:
-        args = KTOConfig(**common, max_length=None, beta=config.beta)
-        cls = KTOTrainer
-    trainer = cls(
+    precompute = {"precompute_ref_log_probs": True, "precompute_ref_batch_size": micro_batch(config)}
+    args_class, cls = (DPOConfig, DPOTrainer) if stage == "dpo" else (KTOConfig, KTOTrainer)
+    args = args_class(**common, **precompute, **preference_args(config, stage), max_length=None)
+    return cls(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
+        train_dataset=rows_in_run_folder(train, out / "rows" / "train"),
+        eval_dataset=rows_in_run_folder(evaluation, out / "rows" / "eval") if evaluation else None,
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=list(callbacks),
     )
-    if hw.qlora:
-        cpu_4bit_guard(trainer.model)
-    return trainer
+
+
+def preference_args(config: TrainConfig, stage: str) -> dict:
+    """The loss of a preference stage: beta, and for DPO the optional mix of losses (e.g. sigmoid + SFT, as RPO)."""
+    if stage != "dpo" or not config.dpo_loss:
+        return {"beta": config.beta}
+    if config.dpo_loss_weights and len(config.dpo_loss_weights) != len(config.dpo_loss):
+        raise TrainerError(
+            f"dpo_loss_weights {list(config.dpo_loss_weights)} needs one weight per dpo_loss {list(config.dpo_loss)}"
+        )
+    return {
+        "beta": config.beta,
+        "loss_type": list(config.dpo_loss),
+        "loss_weights": list(config.dpo_loss_weights) or None,
+    }
+
+
+def rows_in_run_folder(rows: list[dict], folder: Path) -> Dataset:
+    """The rows as a dataset stored in `folder`: `datasets` writes the caches of every later step (TRL's
+    tokenization, the reference log-probabilities) next to a dataset's own files, so they land in the run folder
+    instead of a temporary directory, and a resumed run finds them. An existing folder is read back as it is."""
+    if not (folder / "dataset_info.json").is_file():
+        Dataset.from_list(rows).save_to_disk(str(folder))
+    return load_from_disk(str(folder))
 
 
 def last_complete_checkpoint(out: Path) -> str | None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from trl.chat_template_utils import get_training_chat_template, has_generation_markers, supports_tool_calling
 
+from trainer.errors import TrainerError
+
 GENERIC_TEMPLATE = Path(str(files("trainer") / "assets" / "chat_template_tool_calling.jinja"))
 CHATML_END = "<|im_end|>"
 
@@ -62,6 +64,29 @@ def render(tokenizer, messages: list[dict], tools: list | None, *, generation_pr
     return tokenizer.apply_chat_template(
         messages, tools=tools or None, tokenize=False, add_generation_prompt=generation_prompt
     )
+
+
+def token_roles(tokenizer, messages: list[dict], tools: list | None, input_ids: list[int]) -> list[int]:
+    """For each token, the index of the message it belongs to."""
+    full = render(tokenizer, messages, tools)
+    ends = []
+    for i in range(len(messages)):
+        prefix = render(tokenizer, messages[: i + 1], tools)
+        if not full.startswith(prefix):
+            raise TrainerError(
+                "the chat template renders earlier turns differently once later turns follow "
+                "(not prefix-preserving); pick another template"
+            )
+        ends.append(len(prefix))
+    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    if list(enc["input_ids"]) != list(input_ids):
+        raise TrainerError("tokenizing the rendered text does not give the trained token ids")
+    owner, roles = 0, []
+    for start, _ in enc["offset_mapping"]:
+        while owner < len(ends) - 1 and start >= ends[owner]:
+            owner += 1
+        roles.append(owner)
+    return roles
 
 
 def tokenize_with_mask(tokenizer, messages: list[dict], tools: list | None) -> dict[str, list[int]]:

@@ -43,6 +43,12 @@ def register(sub) -> str:
     p.add_argument("--seed", type=int, default=0, help="seed of the task split (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export at DIR")
     p.add_argument(
+        "--salvage-prefixes",
+        action="store_true",
+        help="also train on the steps of a failed trajectory before its first faulty step "
+        "(SFT rows whose assistant turns carry a train flag)",
+    )
+    p.add_argument(
         "--rehearsal",
         metavar="FILE",
         help="JSON Lines of general chat rows (messages) to mix into SFT training",
@@ -135,6 +141,7 @@ def run(args) -> dict:
             rehearsal_ratio=args.rehearsal_ratio or DEFAULT_REHEARSAL_RATIO,
             overwrite=args.overwrite,
             progress=progress,
+            salvage=args.salvage_prefixes,
         )
     return result if args.target == "trl" else {**result, **apply_layout(args.out, args.target)}
 
