@@ -29,6 +29,7 @@ from pathlib import Path
 
 import orjson
 
+from curator import rows
 from curator.errors import JobError
 from curator.filters import ExportFilters, selected_sql
 from curator.messages import ASSISTANT, flat_message, json_string, task_messages
@@ -57,7 +58,7 @@ __all__ = [
     "resolve_export_dir",
 ]
 
-KINDS = ("sft", "dpo", "kto")
+KINDS = ("sft", "dpo", "kto", "prm")
 SPLITS = ("train", "eval")
 FILE_FORMATS = ("jsonl", "parquet", "hf")
 REHEARSAL_ROLES = ("system", "user", "assistant", "tool")
@@ -74,6 +75,11 @@ ROW_MEANING = {  # the dataset card's "what a row is"
     "kto": (
         "a failure: `prompt`, `completion` (the first faulty assistant turn), `label` (false), "
         "`tags` (failure tags), `tools`"
+    ),
+    "prm": (
+        "stepwise supervision (with `--prm`): `prompt` (the task), `completions` (each assistant "
+        "step with its tool results, as text), `labels` (true before the first faulty step, false "
+        "from it on)"
     ),
 }
 
@@ -130,8 +136,16 @@ def eval_tasks(task_keys, eval_fraction: float, seed: int) -> set[str]:
 class _Plan:
     """The selection of one export: SFT query, pairs and failures, and the task split."""
 
-    def __init__(self, con, filters: ExportFilters, eval_fraction: float, seed: int, salvage: bool = False):
-        self.con, self.filters, self.salvage = con, filters, salvage
+    def __init__(
+        self,
+        con,
+        filters: ExportFilters,
+        eval_fraction: float,
+        seed: int,
+        salvage: bool = False,
+        prm: bool = False,
+    ):
+        self.con, self.filters, self.salvage, self.prm = con, filters, salvage, prm
         self.sft_sql, self.sft_params = selected_sql(con, filters, ACCEPTED)
         failed = load_items(con, filters, ("failed",))
         self.failures: list[Failure] = []
@@ -251,6 +265,7 @@ def export_store(
     progress: Progress | None = None,
     selection: dict | None = None,
     salvage: bool = False,
+    prm: bool = False,
 ) -> dict:
     """Write an export folder; returns the `curator export --json` object (SPEC 8).
 
@@ -261,8 +276,9 @@ def export_store(
     the SFT training split so that `rehearsal_ratio` of it is rehearsal (the guard against
     forgetting); rows are drawn without repeats, seeded. `salvage`: prefix salvage, a failed
     trajectory whose first faulty step has good steps before it is also an SFT row, its assistant
-    turns flagged `train` true before that step and false from it on. `progress(fraction,
-    message)` is told how far the export got. Raises `ExportError` (one line) for anything the user must change.
+    turns flagged `training` true before that step and false from it on. `progress(fraction,
+    message)` is told how far the export got. `prm`: stepwise-supervision rows in `DIR/prm/` (TRL
+    `prompt` / `completions` / `labels`) of every accepted and failed trajectory. Raises `ExportError` (one line) for anything the user must change.
     """
     filters = filters or ExportFilters()
     _check_options(store, file_format, eval_fraction, rehearsal_ratio, filters)
@@ -283,6 +299,7 @@ def export_store(
             progress,
             selection,
             salvage,
+            prm,
         )
     progress(1.0, f"wrote {out}")
     return summary
@@ -301,12 +318,13 @@ def _export(
     progress: Progress,
     selection: dict | None,
     salvage: bool,
+    prm: bool,
 ) -> dict:
     """The export inside its snapshot. Its millions of small objects live in this frame only, so
     they are freed before `snapshot` turns the cyclic collector back on (which would otherwise
     scan them all once more: a tenth of the export's time)."""
     progress(0.0, "selecting rows")
-    plan = _Plan(con, filters, eval_fraction, seed, salvage)
+    plan = _Plan(con, filters, eval_fraction, seed, salvage, prm)
     if plan.empty():
         raise ExportError(
             f"nothing to export: no accepted, edited or failed trajectory matches{_describe(filters)}"
@@ -376,6 +394,7 @@ def _write(
                 repeat(tasks),
             ),
         )
+        _emit(files, lineage["prm"], plan, "prm", _prm_records(con, plan) if plan.prm else ())
         hashes = files.hashes()
     counts = {kind: {split: files.rows.get(f"{kind}/{split}.jsonl", 0) for split in SPLITS} for kind in KINDS}
     if file_format != "jsonl":
@@ -454,7 +473,7 @@ def _sft_records(con, plan: _Plan, pair_tasks: dict):
 
 def _salvage_records(con, plan: _Plan, tasks: dict):
     """Prefix-salvage SFT records: each salvaged failure's whole revision, every assistant turn
-    flagged `train` (true before the first faulty step, false from it on: context, not learned)."""
+    flagged `training` (true before the first faulty step, false from it on: context, not learned)."""
     if not plan.salvaged:
         return
     stored = dict(
@@ -492,9 +511,33 @@ def _salvage_records(con, plan: _Plan, tasks: dict):
         )
 
 
+def _prm_records(con, plan: _Plan):
+    """Stepwise-supervision records (`rows.prm_row`, no fast path: an opt-in kind) of the
+    accepted trajectories (every step good) and the failures (good before the first faulty step)."""
+    accepted = con.execute(
+        f"SELECT traj_id, rev_id, task_key, task_hash FROM ({plan.sft_sql}) ORDER BY traj_id", plan.sft_params
+    ).fetchall()
+    items = [(*a, None) for a in accepted] + [
+        (f.item.traj_id, f.item.rev_id, f.item.task_key, f.item.task_hash, f.step) for f in plan.failures
+    ]
+    turns = dict(
+        con.execute(
+            "SELECT rev_id, turns FROM revisions WHERE rev_id IN (SELECT unnest(?))", [[i[1] for i in items]]
+        ).fetchall()
+    )
+    tasks = load_tasks(con, {i[3] for i in items})
+    for traj_id, rev_id, task_key, task_hash, first_bad in items:
+        row_id = f"prm-{traj_id}.{rev_id}"
+        row = rows.prm_row(
+            *tasks[task_hash], orjson.loads(turns[rev_id]), first_bad, row_id=row_id, task_key=task_key
+        )
+        entry = {"row_id": row_id, "split": None, "task_key": task_key, "traj_id": traj_id, "rev_id": rev_id}
+        yield row, {**entry, "first_faulty_step": first_bad}
+
+
 def _flagged(message_json: str, train: bool) -> str:
     """A stored assistant message with its training flag."""
-    return orjson.dumps({**orjson.loads(message_json), "train": train}).decode()
+    return orjson.dumps({**orjson.loads(message_json), "training": train}).decode()
 
 
 def _pair_record(pair: Pair, messages: tuple[str, str, str], tasks: dict) -> tuple:
@@ -637,7 +680,7 @@ def _mix_rehearsal(files: _Files, lineage: list, mix: dict | None, ratio: float,
 
 def arrow_schemas(flagged: bool = False) -> dict:
     """The Arrow schema of each kind's rows (Parquet and `datasets` folders). `flagged`: messages
-    have a `train` column (an export with prefix-salvage rows; null where a message has no flag)."""
+    have a `training` column (an export with prefix-salvage rows; null where a message has no flag)."""
     import pyarrow as pa
 
     s = pa.string()
@@ -650,14 +693,16 @@ def arrow_schemas(flagged: bool = False) -> dict:
                 ("tool_calls", pa.list_(call)),
                 ("tool_call_id", s),
                 ("name", s),
-                *([("train", pa.bool_())] if flagged else []),
+                *([("training", pa.bool_())] if flagged else []),
             ]
         )
     )
     tail = [("tools", s), ("row_id", s), ("task_key", s)]
+    prm = [("prompt", s), ("completions", pa.list_(s)), ("labels", pa.list_(pa.bool_()))]
     return {
         "sft": pa.schema([("messages", messages), *tail]),
         "dpo": pa.schema([("prompt", messages), ("chosen", messages), ("rejected", messages), *tail]),
+        "prm": pa.schema([*prm, *tail]),
         "kto": pa.schema(
             [
                 ("prompt", messages),
@@ -857,6 +902,14 @@ def dataset_card(name: str, manifest: dict) -> str:
         if rehearsal
         else ""
     )
+    salvaged = manifest.get("salvage") or {}
+    salvage = (
+        f" With prefix salvage: {salvaged['rows']} failed trajectories whose steps before the first "
+        f"faulty one train ({salvaged['trained_steps']} steps); each assistant message carries "
+        f"`training` (false: context, not learned)."
+        if salvaged.get("rows")
+        else ""
+    )
     filters = manifest["filters"]
     body = f"""
 # {name}: reviewed agent trajectories
@@ -873,6 +926,7 @@ before any tool calls, or the final answer.
 | sft | {where.format(kind="sft")} | {n("sft")} | {ROW_MEANING["sft"]} |
 | dpo | {where.format(kind="dpo")} | {n("dpo")} | {ROW_MEANING["dpo"]} |
 | kto | {where.format(kind="kto")} | {n("kto")} | {ROW_MEANING["kto"]} |
+| prm | {where.format(kind="prm")} | {n("prm")} | {ROW_MEANING["prm"]} |
 
 Every row also has `row_id` (its lineage in `manifest.json`) and `task_key` (its task). A split
 with no rows has no file.
@@ -880,7 +934,7 @@ with no rows has no file.
 ## How it was made
 
 - **SFT**: every trajectory whose standing review decision is accept or edit, at its current
-  revision, thoughts included.{mix}
+  revision, thoughts included.{mix}{salvage}
 - **DPO** ({pairs["edit"]} edit, {pairs["same_task"]} same-task, {pairs["compare"]} compare pairs):
   edit pairs prefer a reviewer's rewrite of an assistant turn over the original (prompt: the edited
   conversation before it); same-task pairs prefer an accepted trajectory over a failed one of the

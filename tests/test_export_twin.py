@@ -35,6 +35,9 @@ def twin_files(store: Store, manifest: dict) -> dict[str, bytes]:
 
     def row(kind: str, e: dict) -> dict:
         ids = {"row_id": e["row_id"], "task_key": e["task_key"]}
+        if kind == "sft" and "salvaged_steps" in e:
+            at = at_step(e["rev_id"], e["salvaged_steps"])
+            return rows.salvage_row(*tasks[task_of[e["traj_id"]]], turns[e["rev_id"]], at, **ids)
         if kind == "sft":
             return rows.sft_row(*tasks[task_of[e["traj_id"]]], turns[e["rev_id"]], **ids)
         if kind == "kto":
@@ -54,9 +57,9 @@ def twin_files(store: Store, manifest: dict) -> dict[str, bytes]:
     return files
 
 
-def assert_export_equals_twin(db, out) -> dict:
+def assert_export_equals_twin(db, out, **options) -> dict:
     with Store(db, read_only=True) as store:
-        export_store(store, out)
+        export_store(store, out, **options)
         manifest = orjson.loads((out / "manifest.json").read_bytes())
         twin = twin_files(store, manifest)
     written = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.glob("*/*.jsonl")}
@@ -85,6 +88,8 @@ def test_the_sample_set_exports_its_twin(tmp_path, db):
     decide_by_labels(db)
     counts = assert_export_equals_twin(db, tmp_path / "x")
     assert all(sum(counts[k].values()) for k in ("sft", "dpo", "kto"))
+    salvaged = assert_export_equals_twin(db, tmp_path / "salvage", salvage=True)
+    assert sum(salvaged["sft"].values()) > sum(counts["sft"].values())  # prefix-salvage rows, flags and all
 
 
 def test_the_real_files_export_their_twin(tmp_path, db, realdata):

@@ -1,5 +1,5 @@
 """Step-aware data: prefix salvage turns the good steps of a failed trajectory into SFT training turns (a
-per-message `train` flag in the export; the trainer's loss falls on flagged turns only), counted in the manifest,
+per-message `training` flag in the export; the trainer's loss falls on flagged turns only), counted in the manifest,
 off unless asked, and old rows without the flag train as before."""
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ def test_prefix_salvage_rows_flag_the_steps_before_the_first_faulty_one(tmp_path
     lineage = [r for r in manifest["rows"]["sft"] if r["row_id"] in found]
     assert sorted(r["salvaged_steps"] for r in lineage) == [1, 1]
     shared = next(r for r in found.values() if any(m["content"] == "Sunny in Oslo." for m in r["messages"]))
-    flags = [(m["content"], m.get("train")) for m in shared["messages"] if m["role"] == "assistant"]
+    flags = [(m["content"], m.get("training")) for m in shared["messages"] if m["role"] == "assistant"]
     assert flags == [("Check Oslo.", True), ("Sunny in Oslo.", False)]
-    assert all("train" not in m for m in shared["messages"] if m["role"] != "assistant")
+    assert all("training" not in m for m in shared["messages"] if m["role"] != "assistant")
 
-    export(db, tmp_path / "parquet", salvage=True, file_format="parquet")  # the flag has a column in the Arrow schema
+    export(
+        db, tmp_path / "parquet", salvage=True, file_format="parquet"
+    )  # the flag has a column in the Arrow schema
     parquet = [
         r.data
         for r in load_rows(tmp_path / "parquet", "sft", "train")
@@ -61,6 +63,35 @@ def test_the_trainer_learns_only_the_flagged_turns_and_decodes_them(tmp_path, db
     assert any("train only their flagged assistant turns" in line for line in said)
 
     # the same row without flags (an old export) trains both assistant turns
-    old = {**shared, "messages": [{k: v for k, v in m.items() if k != "train"} for m in shared["messages"]]}
+    old = {
+        **shared,
+        "messages": [{k: v for k, v in m.items() if k != "training"} for m in shared["messages"]],
+    }
     (plain,) = prepare(tokenizer, "sft", [Row("old:1", old)], 2048, show=0)
     assert [("Sunny in Oslo." in s) for s in trained_spans(tokenizer, plain)] == [False, True]
+
+
+def test_stepwise_rows_label_the_steps_and_load_with_datasets(tmp_path, db):
+    """`prm=True`: DIR/prm/ rows in TRL's stepwise-supervision format, one per accepted (all steps true) and
+    failed trajectory (true before the first faulty step, false from it on), loadable with `datasets`."""
+    from datasets import load_dataset
+
+    build_store(tmp_path, db)
+    export(db, tmp_path / "plain")
+    assert not (tmp_path / "plain" / "prm").exists()  # opt-in
+    result = export(db, tmp_path / "x", prm=True)
+    assert sum(result["prm"].values()) == 3 + 2  # accepted/edited + failed
+    files = {s: str(tmp_path / "x" / "prm" / f"{s}.jsonl") for s in ("train", "eval") if result["prm"][s]}
+    loaded = load_dataset("json", data_files=files)
+    found = [r for split in loaded.values() for r in split]
+    assert all(set(r) >= {"prompt", "completions", "labels"} for r in found)
+    assert all(len(r["completions"]) == len(r["labels"]) for r in found)
+    shared_bad = next(r for r in found if r["completions"][-1] == "Sunny in Oslo.")
+    assert shared_bad["labels"] == [True, False]
+    assert shared_bad["prompt"].endswith("shared")  # the task's instruction
+    assert shared_bad["completions"][0].startswith("Check Oslo.\n<tool_call>\n")
+    assert shared_bad["completions"][0].endswith("<tool_response>\nrain\n</tool_response>")
+    shared_ok = next(r for r in found if r["completions"][-1] == "Rain in Oslo.")
+    assert shared_ok["labels"] == [True, True]
+    export(db, tmp_path / "parquet", prm=True, file_format="parquet")
+    assert (tmp_path / "parquet" / "prm" / "train.parquet").is_file()

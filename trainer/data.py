@@ -89,7 +89,7 @@ def clean_message(message: dict, where: str) -> dict:
         raise TrainerError(
             f"{where}: message without a known role (system, user, assistant, tool): {str(message)[:80]}"
         )
-    out = {k: v for k, v in message.items() if v is not None and k not in ("tool_calls", "train")}
+    out = {k: v for k, v in message.items() if v is not None and k not in ("tool_calls", "training")}
     out["content"] = message.get("content") or ""
     calls = []
     for call in message.get("tool_calls") or []:
@@ -133,19 +133,20 @@ def check_fields(row: Row, kind: str) -> None:
 def sft_messages(row: Row) -> tuple[list[dict], list[bool]]:
     """The messages of an SFT row that matter to its loss, and whether each trains.
 
-    An assistant message trains unless it carries `"train": false` (prefix salvage: the good steps of a failed
-    trajectory train, its faulty step and what follows are context). Messages after the last trained turn cannot
-    change the loss of a causal model, so they are left out: the same loss for fewer tokens."""
+    An assistant message trains unless it carries `"training": false` (Axolotl's name for the flag; prefix
+    salvage: the good steps of a failed trajectory train, its faulty step and what follows are context). Messages
+    after the last trained turn cannot change the loss of a causal model, so they are left out: the same loss for
+    fewer tokens."""
     messages = messages_of(row, "messages")
-    flags = [m.get("train") is not False for m in row.data["messages"]]
+    flags = [m.get("training") is not False for m in row.data["messages"]]
     trained = [i for i, m in enumerate(messages) if m["role"] == "assistant" and flags[i]]
     end = trained[-1] + 1 if trained else len(messages)
     return messages[:end], flags[:end]
 
 
 def context_turns(row: Row) -> int:
-    """Assistant turns of an SFT row flagged `"train": false`."""
-    return sum(m.get("role") == "assistant" and m.get("train") is False for m in row.data["messages"])
+    """Assistant turns of an SFT row flagged `"training": false`."""
+    return sum(m.get("role") == "assistant" and m.get("training") is False for m in row.data["messages"])
 
 
 def sft_example(tokenizer, row: Row) -> dict:

@@ -39,7 +39,7 @@ def check_sft_row(tokenizer, row: Row, example: dict) -> None:
             if o == index and label != -100
         ]
         if (message["role"] != "assistant" or not flag) and trained:
-            what = f"{message['role']} text" if flag else "a context (train: false) assistant turn"
+            what = f"{message['role']} text" if flag else "a context (training: false) assistant turn"
             raise TrainerError(
                 f"{row.where}: loss falls on {what} (message {index}): {tokenizer.decode(trained)[:60]!r}"
             )

@@ -49,6 +49,11 @@ def register(sub) -> str:
         "(SFT rows whose assistant turns carry a train flag)",
     )
     p.add_argument(
+        "--prm",
+        action="store_true",
+        help="also write DIR/prm/: stepwise-supervision rows (prompt, completions, labels) for a process reward model",
+    )
+    p.add_argument(
         "--rehearsal",
         metavar="FILE",
         help="JSON Lines of general chat rows (messages) to mix into SFT training",
@@ -142,6 +147,7 @@ def run(args) -> dict:
             overwrite=args.overwrite,
             progress=progress,
             salvage=args.salvage_prefixes,
+            prm=args.prm,
         )
     return result if args.target == "trl" else {**result, **apply_layout(args.out, args.target)}
 
