@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 
 from trainer.errors import TrainerError, disk_full_message, require_adapter, require_data_folder
@@ -135,7 +136,8 @@ def execute(command, args: argparse.Namespace) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 1
-    print(json.dumps(result) if args.json else "\n".join(summary_lines(result)))
+    if os.environ.get("RANK", "0") == "0":  # under `accelerate launch`, the main process answers
+        print(json.dumps(result) if args.json else "\n".join(summary_lines(result)))
     return 0
 
 

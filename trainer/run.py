@@ -42,12 +42,16 @@ def prepare_stages(data: Path, tokenizer, config: TrainConfig) -> dict[str, tupl
 
 def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resume: bool = False) -> dict:
     """Run the stages of `config` on the export in `data`; returns the `--json` object of `train`."""
+    from accelerate import PartialState
+
     data, out = Path(data), Path(out)
     check_export(data)
+    processes = PartialState()  # one process, or each of those `accelerate launch` started
     if out.is_dir() and any(out.iterdir()) and not resume:
         raise TrainerError(
             f"{out} holds an earlier run: pass --resume to continue it, or choose another --out"
         )
+    processes.wait_for_everyone()  # every process has checked before the main one writes
     base_path = resolve_base(base)
     tokenizer = load_tokenizer(base_path)
     use_template(tokenizer, config.compact_tools)
@@ -57,12 +61,14 @@ def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resum
         if config.eval_each_epoch
         else None
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RUN).write_text(
-        json.dumps(
-            {"data": str(data), "base": str(base_path), "config": to_dict(config)}, indent=2, default=str
+    if processes.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RUN).write_text(
+            json.dumps(
+                {"data": str(data), "base": str(base_path), "config": to_dict(config)}, indent=2, default=str
+            )
         )
-    )
+    processes.wait_for_everyone()
     summaries, adapter = {}, None
     for stage, (train_rows, eval_rows) in prepared.items():
         stage_out = out / stage

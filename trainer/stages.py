@@ -59,7 +59,7 @@ class MetricsLog(TrainerCallback):
         self.clock = time.perf_counter()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or "loss" not in logs:
+        if not logs or "loss" not in logs or not state.is_world_process_zero:
             return
         now, tokens = time.perf_counter(), int(logs.get("num_tokens", self.tokens))
         record = {"stage": self.stage, "step": state.global_step, "time": time.time()}
@@ -249,8 +249,12 @@ def rows_in_run_folder(rows: list[dict], folder: Path) -> Dataset:
     """The rows as a dataset stored in `folder`: `datasets` writes the caches of every later step (TRL's
     tokenization, the reference log-probabilities) next to a dataset's own files, so they land in the run folder
     instead of a temporary directory, and a resumed run finds them. An existing folder is read back as it is."""
-    if not (folder / "dataset_info.json").is_file():
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process and not (folder / "dataset_info.json").is_file():
         Dataset.from_list(rows).save_to_disk(str(folder))
+    state.wait_for_everyone()
     return load_from_disk(str(folder))
 
 
@@ -267,17 +271,20 @@ def run_stage(trainer, out: Path, metrics: MetricsLog, resume: bool) -> dict:
     """Train (from the last checkpoint in `out` when resuming), save the adapter, and summarize."""
     checkpoint = last_complete_checkpoint(out) if resume else None
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    model.save_pretrained(out / ADAPTER, selected_adapters=["default"])  # not TRL's frozen "ref" copy
-    trainer.processing_class.save_pretrained(out / ADAPTER)  # with the chat template used in training
     summary = {
         "steps": trainer.state.global_step,
         "loss_first": metrics.losses[0] if metrics.losses else None,
         "loss_last": metrics.losses[-1] if metrics.losses else None,
         "tokens_per_s": round(metrics.tokens / max(result.metrics.get("train_runtime", 0), 1e-9), 1),
         "resumed_from": Path(checkpoint).name if checkpoint else None,
+        "processes": trainer.accelerator.num_processes,
     }
     if trainer.eval_dataset is not None:
         summary["eval_loss"] = trainer.evaluate().get("eval_loss")
-    (out / SUMMARY).write_text(json.dumps(summary, indent=2))
+    if trainer.is_world_process_zero():  # under `accelerate launch`, one adapter from the main process
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        model.save_pretrained(out / ADAPTER, selected_adapters=["default"])  # not TRL's frozen "ref" copy
+        trainer.processing_class.save_pretrained(out / ADAPTER)  # with the chat template used in training
+        (out / SUMMARY).write_text(json.dumps(summary, indent=2))
+    trainer.accelerator.wait_for_everyone()
     return summary
