@@ -14,10 +14,10 @@ import pytest
 from conftest_trainer import *  # fixtures
 from conftest_trainer import write_export
 
-pytestmark = pytest.mark.slow
 ACCELERATE = Path(sys.executable).parent / "accelerate"
 
 
+@pytest.mark.slow
 def test_two_processes_train_one_run(tmp_path, tiny_base):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -52,3 +52,19 @@ def test_two_processes_train_one_run(tmp_path, tiny_base):
         "adapter_model.safetensors",
     ]
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base), out / "dpo" / "adapter")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("deepspeed_zero3", "DEEPSPEED"), ("fsdp", "FSDP")], ids=["deepspeed_zero3", "fsdp"]
+)
+def test_multi_gpu_configs_are_read_by_accelerate(name, kind):
+    """The shipped `accelerate launch --config_file` files parse as accelerate's own config (an unknown or
+    misspelled key is refused), without a GPU; ZeRO-3 shards parameters, gradients and optimizer state."""
+    from importlib.resources import files
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(files("trainer") / "assets" / "accelerate" / f"{name}.yaml"))
+    assert config.distributed_type.name == kind and config.num_machines == 1
+    if kind == "DEEPSPEED":
+        assert config.deepspeed_config["zero_stage"] == 3 and config.mixed_precision == "bf16"
