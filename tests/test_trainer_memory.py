@@ -134,3 +134,17 @@ def test_dpo_reference_is_one_frozen_adapter_and_precomputed_logps_equal_live(tm
     again = preference_trainer("dpo", tiny_base, tmp_path / "sft-adapter", tokenizer, rows, [], config, out)
     assert list(again.train_dataset["ref_chosen_logps"]) == list(trainer.train_dataset["ref_chosen_logps"])
     assert sorted((out / "rows" / "train").glob("cache-*.arrow")) == sorted(cached)  # read back, not redone
+
+
+def test_a_capped_preference_stage_scores_only_the_rows_its_steps_take():
+    """The reference pass runs before training over the training rows: with a step limit below one epoch, only
+    a seeded sample of exactly the rows the steps take (batch x accumulation x steps) is handed to TRL."""
+    from trainer.stages import rows_the_steps_use
+
+    rows = [{"i": i} for i in range(270)]
+    capped = TrainConfig(batch_size=4, grad_accum=2, pref_max_steps=4, seed=3)
+    taken = rows_the_steps_use(rows, capped, "dpo")
+    assert len(taken) == 32 and len({r["i"] for r in taken}) == 32
+    assert taken == rows_the_steps_use(rows, capped, "dpo")  # seeded
+    assert rows_the_steps_use(rows, TrainConfig(batch_size=4), "dpo") == rows  # epochs decide: all rows
+    assert rows_the_steps_use(rows[:20], capped, "dpo") == rows[:20]  # fewer rows than the steps take

@@ -5,6 +5,7 @@ stage's adapter with that adapter's frozen copy as the reference policy."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,7 +223,7 @@ def preference_trainer(
     return cls(
         model=model,
         args=args,
-        train_dataset=rows_in_run_folder(train, out / "rows" / "train"),
+        train_dataset=rows_in_run_folder(rows_the_steps_use(train, config, stage), out / "rows" / "train"),
         eval_dataset=rows_in_run_folder(evaluation, out / "rows" / "eval") if evaluation else None,
         processing_class=tokenizer,
         peft_config=peft_config,
@@ -243,6 +244,16 @@ def preference_args(config: TrainConfig, stage: str) -> dict:
         "loss_type": list(config.dpo_loss),
         "loss_weights": list(config.dpo_loss_weights) or None,
     }
+
+
+def rows_the_steps_use(rows: list[dict], config: TrainConfig, stage: str) -> list[dict]:
+    """When a step limit caps the stage below one epoch, a seeded sample of exactly the rows its steps take: the
+    reference pass before training then scores those, not the whole split (cpu-demo: 32 of 270 pairs)."""
+    steps = stage_steps(config, stage)
+    needed = steps * config.batch_size * config.grad_accum
+    if steps < 1 or needed >= len(rows):
+        return rows
+    return random.Random(config.seed).sample(rows, needed)
 
 
 def rows_in_run_folder(rows: list[dict], folder: Path) -> Dataset:
