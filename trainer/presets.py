@@ -150,8 +150,8 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # The evaluation demo, in 25 minutes on 2 cores with the benchmark: one SFT epoch over the demo's curated set
     # (~180 rows), then a short DPO (4 steps of 8 pairs). LoRA on the top 15 of SmolLM2's 30 layers: the backward
-    # pass stops there, 1.46x the tokens/s of all layers (189 vs 129 measured). Batches of 4 (x2 accumulation):
-    # without gradient checkpointing a batch of 8 long rows peaks near 22 GB.
+    # pass stops there, 1.46x the tokens/s of all layers (189 vs 129 measured). Steps of 8 rows (4 x 2 accumulation)
+    # run one row at a time (micro_batch_size 1): a padded batch of 4 long rows peaked at 7.7 GB.
     "cpu-demo": TrainConfig(
         compact_tools=True,
         eval_rows=8,
