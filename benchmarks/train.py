@@ -118,6 +118,27 @@ WORDS = [
 ]
 
 
+def bench_config(stage: str, bf16: bool):
+    """Our TrainConfig for one stage with the benchmark's hyperparameters (one epoch, no checkpoints)."""
+    from trainer.presets import TrainConfig
+
+    return TrainConfig(
+        stages=(stage,),
+        epochs=1,
+        batch_size=HPARAMS["batch_size"],
+        sft_lr=HPARAMS["lr"],
+        dpo_lr=HPARAMS["lr"],
+        lora_r=HPARAMS["lora_r"],
+        lora_alpha=HPARAMS["lora_alpha"],
+        lora_dropout=HPARAMS["lora_dropout"],
+        max_length=HPARAMS["max_length"],
+        qlora=False,
+        bf16=bf16,
+        seed=HPARAMS["seed"],
+        save_steps=10_000,
+    )
+
+
 def matmul_peak(dtype_name: str) -> float:
     import torch
 
@@ -140,7 +161,6 @@ def run_one(kind: str, bf16: bool, rows: list[dict], evaluation: list[dict], que
     from trainer.base import load_model, load_tokenizer, resolve_base
     from trainer.data import Row
     from trainer.preflight import prepare
-    from trainer.presets import TrainConfig
     from trainer.template import use_template
 
     torch.manual_seed(HPARAMS["seed"])
@@ -159,21 +179,7 @@ def run_one(kind: str, bf16: bool, rows: list[dict], evaluation: list[dict], que
         # here only: building our trainer makes TRL score only trained positions on CPU (in this process)
         from trainer.stages import sft_trainer
 
-        config = TrainConfig(
-            stages=("sft",),
-            epochs=1,
-            batch_size=HPARAMS["batch_size"],
-            sft_lr=HPARAMS["lr"],
-            lora_r=HPARAMS["lora_r"],
-            lora_alpha=HPARAMS["lora_alpha"],
-            lora_dropout=HPARAMS["lora_dropout"],
-            max_length=HPARAMS["max_length"],
-            qlora=False,
-            bf16=bf16,
-            seed=HPARAMS["seed"],
-            save_steps=10_000,
-            logging_steps=1,
-        )
+        config = bench_config("sft", bf16)
         trainer = sft_trainer(base, tokenizer, ours_train, ours_eval, config, out)
     else:  # plain TRL: its defaults, conversational rows, assistant-only loss from the same template; "trl-no-gc"
         # turns off TRL's default gradient checkpointing, as ours trains: no activations recomputed in the backward
@@ -254,7 +260,7 @@ def pairs_of(rows: list[dict]) -> list[dict]:
             "rejected": [cut[(i + 1) % len(cut)][1]],
             "tools": row["tools"],
         }
-        for i, (row, (prompt, chosen)) in enumerate(zip(rows, cut))
+        for i, (row, (prompt, chosen)) in enumerate(zip(rows, cut, strict=True))
     ]
 
 
@@ -265,7 +271,6 @@ def run_dpo(bf16: bool, rows: list[dict], queue) -> None:
     from trainer.base import load_tokenizer, resolve_base
     from trainer.data import Row
     from trainer.preflight import prepare
-    from trainer.presets import TrainConfig
     from trainer.stages import preference_trainer
     from trainer.template import use_template
 
@@ -283,20 +288,7 @@ def run_dpo(bf16: bool, rows: list[dict], queue) -> None:
     tokens = sum(
         len(tokenizer(text=p["prompt"] + p[c]).input_ids) for p in pairs for c in ("chosen", "rejected")
     )
-    config = TrainConfig(
-        stages=("dpo",),
-        epochs=1,
-        batch_size=HPARAMS["batch_size"],
-        dpo_lr=HPARAMS["lr"],
-        lora_r=HPARAMS["lora_r"],
-        lora_alpha=HPARAMS["lora_alpha"],
-        lora_dropout=HPARAMS["lora_dropout"],
-        max_length=HPARAMS["max_length"],
-        qlora=False,
-        bf16=bf16,
-        seed=HPARAMS["seed"],
-        save_steps=10_000,
-    )
+    config = bench_config("dpo", bf16)
     out = Path(f"/tmp/bench-train-dpo-{int(bf16)}")
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
@@ -363,7 +355,8 @@ def main() -> None:
                 flush=True,
             )
         print(
-            f"{precision}: DPO step vs SFT step over the same tokens: {ours['tokens_per_s'] / dpo['tokens_per_s']:.2f}x "
+            f"{precision}: DPO step vs SFT step over the same tokens: "
+            f"{ours['tokens_per_s'] / dpo['tokens_per_s']:.2f}x "
             f"the time per token (target <= 2x; {dpo['steps']} DPO steps of {HPARAMS['batch_size']} pairs, "
             f"{dpo['tokens_per_s']} tokens/s; reference log-probs and setup once: "
             f"{dpo['reference_and_setup_seconds']} s); DPO peak RSS {dpo['peak_rss_mb']} MB",

@@ -278,7 +278,8 @@ def export_store(
     trajectory whose first faulty step has good steps before it is also an SFT row, its assistant
     turns flagged `training` true before that step and false from it on. `progress(fraction,
     message)` is told how far the export got. `prm`: stepwise-supervision rows in `DIR/prm/` (TRL
-    `prompt` / `completions` / `labels`) of every accepted and failed trajectory. Raises `ExportError` (one line) for anything the user must change.
+    `prompt` / `completions` / `labels`) of every accepted and failed trajectory. Raises
+    `ExportError` (one line) for anything the user must change.
     """
     filters = filters or ExportFilters()
     _check_options(store, file_format, eval_fraction, rehearsal_ratio, filters)
@@ -487,7 +488,7 @@ def _salvage_records(con, plan: _Plan, tasks: dict):
         head, tools = tasks[item.task_hash]
         turns = [
             _flagged(text, i < failure.at) if key[0] == ASSISTANT else text
-            for i, (text, key) in enumerate(zip(stored[item.rev_id], item.keys))
+            for i, (text, key) in enumerate(zip(stored[item.rev_id], item.keys, strict=True))
         ]
         row_id = f"sft-salvage-{item.traj_id}.{item.rev_id}"
         row = {
@@ -496,19 +497,7 @@ def _salvage_records(con, plan: _Plan, tasks: dict):
             "row_id": row_id,
             "task_key": item.task_key,
         }
-        yield (
-            row,
-            {
-                "row_id": row_id,
-                "split": None,
-                "task_key": item.task_key,
-                "traj_id": item.traj_id,
-                "rev_id": item.rev_id,
-                "salvaged_steps": failure.step,
-                "events": lineage(item.events),
-                "reviewers": lineage(item.reviewers),
-            },
-        )
+        yield row, _item_entry(item, row_id, salvaged_steps=failure.step)
 
 
 def _prm_records(con, plan: _Plan):
@@ -583,21 +572,23 @@ def _failure_record(failure: Failure, messages: tuple[str, str, None], tasks: di
         "row_id": row_id,
         "task_key": item.task_key,
     }
-    return (
-        row,
-        {
-            "row_id": row_id,
-            "split": None,
-            "task_key": item.task_key,
-            "traj_id": item.traj_id,
-            "rev_id": item.rev_id,
-            "step": failure.step,
-            "tags": list(item.tags),
-            "taxonomy_version": item.taxonomy_version,
-            "events": lineage(item.events),
-            "reviewers": lineage(item.reviewers),
-        },
+    return row, _item_entry(
+        item, row_id, step=failure.step, tags=list(item.tags), taxonomy_version=item.taxonomy_version
     )
+
+
+def _item_entry(item, row_id: str, **fields) -> dict:
+    """The lineage entry of a row made from one trajectory revision (the split left to fill)."""
+    return {
+        "row_id": row_id,
+        "split": None,
+        "task_key": item.task_key,
+        "traj_id": item.traj_id,
+        "rev_id": item.rev_id,
+        **fields,
+        "events": lineage(item.events),
+        "reviewers": lineage(item.reviewers),
+    }
 
 
 # -- rehearsal ---------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ off unless asked, and old rows without the flag train as before."""
 from __future__ import annotations
 
 import orjson
-from conftest_trainer import *  # fixtures (the real SmolLM2 tokenizer)
 from test_export import export, rows
 from test_pairs import build_store
 

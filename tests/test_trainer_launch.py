@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest_trainer import *  # fixtures
 from conftest_trainer import write_export
 
 ACCELERATE = Path(sys.executable).parent / "accelerate"

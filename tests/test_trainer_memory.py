@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest_trainer import *  # fixtures
 from conftest_trainer import write_export
 
 from trainer.presets import TrainConfig

@@ -157,7 +157,9 @@ def sft_example(tokenizer, row: Row) -> dict:
     example = tokenize_with_mask(tokenizer, messages, tools)
     if not all(flags):
         owners = token_roles(tokenizer, messages, tools, example["input_ids"])
-        example["labels"] = [label if flags[o] else -100 for label, o in zip(example["labels"], owners)]
+        example["labels"] = [
+            label if flags[o] else -100 for label, o in zip(example["labels"], owners, strict=True)
+        ]
     return example
 
 

@@ -32,7 +32,7 @@ def check_sft_row(tokenizer, row: Row, example: dict) -> None:
     if all(label == -100 for label in labels):
         raise TrainerError(f"{row.where}: row trains nothing (no assistant turn)")
     eot = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))
-    for index, (message, flag) in enumerate(zip(messages, flags)):
+    for index, (message, flag) in enumerate(zip(messages, flags, strict=True)):
         trained = [
             t
             for t, o, label in zip(example["input_ids"], owners, labels, strict=True)
