@@ -47,5 +47,11 @@ def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_roo
 
 
 def launch_options() -> dict:
-    """The keyboard script and styles, passed to `launch` (Gradio 6 takes them there)."""
-    return {"js": (STATIC / "keys.js").read_text(), "css": (STATIC / "style.css").read_text()}
+    """The keyboard script and styles, passed to `launch` (Gradio 6 takes them there). No run
+    history: Gradio would otherwise rewrite every call's outputs (whole trajectories) into the
+    browser's localStorage at each key press, slower with every item and keeping the content."""
+    return {
+        "js": (STATIC / "keys.js").read_text(),
+        "css": (STATIC / "style.css").read_text(),
+        "run_history": False,
+    }

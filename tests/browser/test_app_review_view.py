@@ -96,6 +96,7 @@ def test_long_item_code_editor_sticky_panel_reopen_and_new_tag(tmp_path, serve, 
     # an empty queue offers nothing to decide
     assert press_and_wait(page, "a") == ""
     assert page.is_disabled("#btn-accept") and page.is_disabled("#btn-fail")
+    assert page.evaluate("localStorage.length") == 0  # no run history: no content kept, no slowdown
     assert page.incidents == []
     events = server.events()
     assert [(e["traj_id"], e["kind"]) for e in events] == [
