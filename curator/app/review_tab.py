@@ -334,7 +334,7 @@ class ReviewHandlers:
             page = self.ctx.bench.reopen(reviewer, wanted)
         except ReviewError as exc:
             return {self.view.message: err(str(exc))}
-        return self.show(sess, page, md, ok(f"Opened #{wanted} ({page.loaded.status})."))
+        return self.show(sess, page, md, ok(f"Opened #{wanted}. Its status: {page.loaded.status}."))
 
     def on_tab(self, chosen):
         """Back on Review: the failure tags as the taxonomy now has them (ticks kept)."""

@@ -67,7 +67,7 @@ def test_long_item_code_editor_sticky_panel_reopen_and_new_tag(tmp_path, serve, 
     page.fill("#open-id :is(input, textarea)", "2")
     page.press("#open-id :is(input, textarea)", "Enter")
     page.wait_for_function("document.querySelector('#cards .traj').dataset.traj === '2'")
-    assert "Opened #2 (accepted)" in page.inner_text("#message")
+    assert "Opened #2. Its status: accepted" in page.inner_text("#message")
     page.evaluate("document.activeElement.blur()")
     page.keyboard.press("1")
     page.keyboard.press("j")
