@@ -94,3 +94,34 @@ def test_stepwise_rows_label_the_steps_and_load_with_datasets(tmp_path, db):
     assert shared_ok["labels"] == [True, True]
     export(db, tmp_path / "parquet", prm=True, file_format="parquet")
     assert (tmp_path / "parquet" / "prm" / "train.parquet").is_file()
+
+
+def test_a_hallucinated_tool_failure_gives_its_dpo_negative(tmp_path, db):
+    """A planted failure calls a tool the task does not offer (tagged hallucinated_tool, flagged by the unknown-tool
+    check): the export pairs that call, as rejected, with the accepted same-task turn, as chosen."""
+    from conftest import chat_record, write_jsonl
+
+    from curator import review
+    from curator.ingest import import_file
+    from curator.store import Store
+
+    good = chat_record("h", [("Check Oslo.", "get_weather", {"city": "Oslo"}, "rain")], "Rain in Oslo.")
+    bad = chat_record(
+        "h", [("Check Oslo.", "get_forecast", {"city": "Oslo"}, "error: unknown tool")], "Sorry."
+    )
+    path = write_jsonl(tmp_path / "planted.jsonl", [good, bad])
+    with Store(db) as store:
+        import_file(store, str(path))
+        ids = dict(store.con.execute("SELECT source_record, traj_id FROM trajectories").fetchall())
+        flagged = store.column("SELECT traj_id FROM checks WHERE \"check\" = 'unknown_tool'")
+        assert flagged == [ids["line 2"]]
+        review.decide(store, ids["line 1"], "accept", "ann")
+        review.decide(store, ids["line 2"], "fail", "ann", tags=["hallucinated_tool"], first_step=0)
+    export(db, tmp_path / "x")
+    (pair,) = rows(tmp_path / "x", "dpo")
+    offered = {t["function"]["name"] for t in orjson.loads(pair["tools"])}
+    (rejected,) = pair["rejected"][0]["tool_calls"]
+    (chosen,) = pair["chosen"][0]["tool_calls"]
+    assert rejected["function"]["name"] == "get_forecast" and "get_forecast" not in offered
+    assert chosen["function"]["name"] == "get_weather"
+    assert [m["role"] for m in pair["prompt"]] == ["system", "user"]
