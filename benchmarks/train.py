@@ -23,6 +23,7 @@ import resource
 import shutil
 import time
 from pathlib import Path
+from queue import Empty
 
 # max_length is above every row, so no row is dropped (ours) or cut (TRL): both train the same tokens.
 HPARAMS = {
@@ -316,7 +317,17 @@ def spawn(target, *args) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
-    figures = queue.get()
+    while True:
+        try:
+            figures = queue.get(timeout=10)
+            break
+        except Empty:
+            if not proc.is_alive():  # killed (out of memory) before it could answer
+                figures = {
+                    "run": args[0] if isinstance(args[0], str) else "ours-dpo",
+                    "exit_code": proc.exitcode,
+                }
+                break
     proc.join()
     print(json.dumps(figures), flush=True)
     return figures
@@ -327,6 +338,9 @@ def main() -> None:
     parser.add_argument("--data", help="export folder (default: synthetic agent rows)")
     parser.add_argument("--rows", type=int, default=32)
     parser.add_argument("--precision", default="fp32,bf16")
+    parser.add_argument(
+        "--runs", default="trl,trl-no-gc,ours", help="SFT runs, from trl, trl-no-gc, ours (ours is needed)"
+    )
     args = parser.parse_args()
     if args.data:
         from trainer.data import load_rows
@@ -337,13 +351,14 @@ def main() -> None:
         rows, evaluation = synthetic_rows(args.rows), synthetic_rows(8, seed=1)
     for precision in args.precision.split(","):
         bf16 = precision == "bf16"
-        figures = {
-            kind: spawn(run_one, kind, bf16, rows, evaluation) for kind in ("trl", "trl-no-gc", "ours")
-        }
+        figures = {kind: spawn(run_one, kind, bf16, rows, evaluation) for kind in args.runs.split(",")}
         dpo = spawn(run_dpo, bf16, rows)
         ours = figures["ours"]
         for kind, label in (("trl", "TRL defaults"), ("trl-no-gc", "TRL without gradient checkpointing")):
-            trl = figures[kind]
+            trl = figures.get(kind, {})
+            if "tokens_per_s" not in trl:
+                print(f"{precision}: {label}: no figures ({trl or 'not run'})", flush=True)
+                continue
             print(
                 f"{precision}: ours {ours['tokens_per_s']} tokens/s vs {label} {trl['tokens_per_s']} tokens/s = "
                 f"{ours['tokens_per_s'] / trl['tokens_per_s']:.2f}x (target >= 2x); eval loss "
