@@ -8,12 +8,19 @@ import sys
 from pathlib import Path
 
 from curator.cli import add_db
-from trainer.cli import add_run_args, cmd_run, summary_lines
+from trainer.cli import add_run_args, cmd_run, config_from_args, summary_lines
 
 
 def register(sub) -> str:
     p = sub.add_parser("train", help="train an adapter (SFT then DPO) on the curated set")
     add_run_args(p, data_required=False)
+    p.add_argument(
+        "--ablate",
+        metavar="V1,V2",
+        help="train each variant (stages joined by +, e.g. sft,sft+dpo,sft+kto) from the same export and "
+        "evaluate it and the base on the same held-out tasks: one table",
+    )
+    p.add_argument("--eval-tasks", type=int, metavar="N", help="with --ablate: held-out tasks (default all)")
     add_db(p)
     return "train"
 
@@ -27,8 +34,18 @@ def run(args) -> dict:
         with Store(args.db, read_only=True) as store:
             export_store(store, args.data, overwrite=args.resume)
     with contextlib.redirect_stdout(sys.stderr):  # with --json, stdout holds the one object
+        if args.ablate:
+            from trainer.ablate import ablate
+
+            return ablate(
+                args.data, args.out, args.base, config_from_args(args), args.ablate, args.eval_tasks
+            )
         return cmd_run(args)
 
 
 def human(result: dict) -> str:
+    if "rows" in result:
+        from trainer.ablate import table_lines
+
+        return "\n".join(table_lines(result))
     return "\n".join(summary_lines(result))

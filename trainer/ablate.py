@@ -1,0 +1,128 @@
+"""Ablation in one click (`curator train --ablate sft,sft+dpo,sft+kto`): which recipe wins on this data.
+
+Each variant is one training job (`python -m trainer.job`, the process the app starts) on the same export, in its
+own process so that its wall time and peak memory are its own; then the base and every variant run the agent
+benchmark on the same held-out tasks. The answer is one table: a row per variant (and the base) with task success,
+valid calls, unknown-tool rate, schema-valid rate, mean steps, wall time and peak memory.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from trainer import runfolder
+from trainer.errors import TrainerError
+from trainer.presets import TrainConfig, stage_list
+
+METRICS = ("task_success", "valid_tool_call_rate", "unknown_tool_rate", "schema_valid_rate", "mean_steps")
+
+
+def parse_variants(text: str) -> dict[str, tuple[str, ...]]:
+    """`sft,sft+dpo` -> {"sft": ("sft",), "sft+dpo": ("sft", "dpo")}; one-line error for an unknown stage."""
+    try:
+        variants = {
+            name: stage_list(name.replace("+", ",")) for name in (v.strip() for v in text.split(",")) if name
+        }
+    except ValueError as exc:
+        raise TrainerError(f"--ablate {text}: {exc}") from None
+    if not variants:
+        raise TrainerError("--ablate: give variants such as sft,sft+dpo,sft+kto")
+    return variants
+
+
+def train_variant(folder: Path, data: Path, base: str | None, config: TrainConfig) -> dict:
+    """One variant trained by `python -m trainer.job` in `folder`; its result, wall time and peak RSS."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / runfolder.EXPORT).symlink_to(Path(data).resolve(), target_is_directory=True)
+    runfolder.Job(config, base, eval_tasks=0).write(folder)
+    started = time.perf_counter()
+    with (folder / "job.log").open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "trainer.job", str(folder)], stdout=log, stderr=log)
+        _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise TrainerError(f"variant in {folder} failed; see {folder / 'job.log'}")
+    return {"wall_s": round(time.perf_counter() - started, 1), "peak_rss_mb": usage.ru_maxrss // 1024}
+
+
+def ablate(
+    data: Path, out: Path, base: str | None, config: TrainConfig, variants: str, eval_tasks: int | None = None
+) -> dict:
+    """Train every variant, evaluate each and the base on the same tasks; the `--json` object: {"tasks",
+    "task_ids", "rows": [{"variant", metrics..., "wall_s", "peak_rss_mb"}]}."""
+    import json
+
+    from trainer.evaluate import select_tasks
+    from trainer.policy import ModelPolicy
+
+    chosen = parse_variants(variants)
+    out = Path(out)
+    taken = [out / name.replace("+", "-") for name in chosen if (out / name.replace("+", "-")).exists()]
+    if taken:
+        raise TrainerError(f"{taken[0]} holds an earlier run: choose another --out")
+    tasks = select_tasks(eval_tasks, config.eval_env, config.eval_task_file)
+    trained = {}
+    for name, stages in chosen.items():
+        folder = out / name.replace("+", "-")
+        trained[name] = (folder, train_variant(folder, data, base, replace(config, stages=stages)))
+    adapters = {
+        name: json.loads((f / runfolder.RESULT).read_text())["adapter"] for name, (f, _) in trained.items()
+    }
+    first = next(iter(adapters.values()))  # its tokenizer holds the chat template training used
+    rows = [
+        benchmark(
+            "base", ModelPolicy(base, tokenizer_dir=first), tasks, {"wall_s": None, "peak_rss_mb": None}
+        )
+    ]
+    for name, (_, cost) in trained.items():
+        rows.append(benchmark(name, ModelPolicy(base, adapters[name]), tasks, cost))
+    table = {"tasks": len(tasks), "task_ids": [t.id for t in tasks], "rows": rows}
+    (out / "ablation.json").write_text(json.dumps(table, indent=2))
+    return table
+
+
+def benchmark(name: str, policy, tasks, cost: dict) -> dict:
+    """One row of the table: the policy's metrics on the tasks, then its model freed."""
+    from trainer.evaluate import evaluate
+
+    started = time.perf_counter()
+    try:
+        result = evaluate(policy, tasks, desc=f"{name} benchmark")
+    finally:
+        policy.close()
+    return {
+        "variant": name,
+        **{k: result[k] for k in METRICS},
+        **cost,
+        "eval_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def table_lines(table: dict) -> list[str]:
+    """The ablation as a text table."""
+
+    def cell(value, pct: bool) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.0%}" if pct else f"{value}"
+
+    head = [
+        "variant",
+        "success",
+        "valid calls",
+        "unknown tool",
+        "schema valid",
+        "mean steps",
+        "train s",
+        "peak MB",
+    ]
+    lines = [" | ".join(head)]
+    for r in table["rows"]:
+        values = [r[k] for k in METRICS] + [r["wall_s"], r["peak_rss_mb"]]
+        pcts = [True, True, True, True, False, False, False]
+        lines.append(" | ".join([r["variant"], *(cell(v, p) for v, p in zip(values, pcts, strict=True))]))
+    return [f"ablation on {table['tasks']} held-out tasks", *lines]
