@@ -107,9 +107,10 @@ def answer(result: dict) -> dict:
     """The smallest subset per strategy reaching 90% of the full set's gain over the base."""
     base = result["base"]["task_success"]
     full = next(r for r in result["runs"] if r["strategy"] == "all")
-    target = base + GAIN_SHARE * (full["task_success"] - base)
-    reached = {}
-    for strategy in ("diverse", "random"):
+    gain = full["task_success"] - base
+    target = base + GAIN_SHARE * gain
+    reached = dict.fromkeys(("diverse", "random"))
+    for strategy in reached if gain > 0 else ():  # no gain: nothing to reach 90% of
         hits = sorted(
             r["trajectories"]
             for r in result["runs"]
@@ -120,7 +121,7 @@ def answer(result: dict) -> dict:
     best = min(known.values(), default=None)
     firsts = [s for s, n in known.items() if n == best]
     return {
-        "full_gain": round(full["task_success"] - base, 4),
+        "full_gain": round(gain, 4),
         "target_success": round(target, 4),
         "trajectories_for_90pct": reached,
         "first": firsts[0] if len(firsts) == 1 else ("tie" if firsts else None),
@@ -178,10 +179,14 @@ def main() -> None:
             f"(train {r['train_s']:.0f} s, eval {r['eval_s']:.0f} s)"
         )
     a = result["answer"]
-    print(
-        f"90% of the full gain ({a['full_gain']:+.1%}): diverse at {a['trajectories_for_90pct']['diverse']}, "
-        f"random at {a['trajectories_for_90pct']['random']} trajectories; first: {a['first']}"
-    )
+    if a["full_gain"] <= 0:
+        print("the full set gained nothing over the base at this setting: no window to find")
+    else:
+        print(
+            f"90% of the full gain ({a['full_gain']:+.1%}): diverse at "
+            f"{a['trajectories_for_90pct']['diverse']}, random at "
+            f"{a['trajectories_for_90pct']['random']} trajectories; first: {a['first']}"
+        )
     print(f"wall time {result['wall_s'] / 60:.1f} min; figures in {out}")
 
 
