@@ -29,15 +29,17 @@ def test_ablation_trains_each_variant_and_evaluates_all_on_the_same_tasks(tmp_pa
     out = tmp_path / "ablation"
     table = cli_json(
         "train", "--data", str(export), "--out", str(out), "--base", str(tiny_base),
-        "--ablate", "sft,sft+dpo", "--eval-tasks", "2", "--max-steps", "1", "--batch-size", "2",
+        "--ablate", "sft+dpo,sft+kto", "--eval-tasks", "2", "--max-steps", "1", "--batch-size", "2",
         "--no-bf16", "--no-qlora", db=db,
     )  # fmt: skip
-    assert [r["variant"] for r in table["rows"]] == ["base", "sft", "sft+dpo"]
+    assert [r["variant"] for r in table["rows"]] == ["base", "sft+dpo", "sft+kto"]
     assert table["tasks"] == 2 and len(table["task_ids"]) == 2
     for row in table["rows"]:
         assert 0 <= row["task_success"] <= 1 and row["eval_s"] > 0
     for row in table["rows"][1:]:
         assert row["wall_s"] > 0 and row["peak_rss_mb"] > 100
     assert (out / "sft-dpo" / "train" / "dpo" / "adapter" / "adapter_config.json").is_file()
-    assert not (out / "sft" / "train" / "dpo").exists()
+    assert (
+        out / "sft-kto" / "train" / "kto" / "adapter" / "adapter_config.json"
+    ).is_file()  # KTO: whole batches
     assert json.loads((out / "ablation.json").read_text()) == table

@@ -106,7 +106,8 @@ class EpochBenchmark(TrainerCallback):
 
 def common_args(config: TrainConfig, hw: Hardware, stage: str, out: Path) -> dict:
     """TrainingArguments shared by all stages."""
-    micro = micro_batch(config)
+    # KTO estimates its KL term from the other completions of the same forward batch: it keeps whole batches
+    micro = config.batch_size if stage == "kto" else micro_batch(config)
     return dict(
         output_dir=str(out),
         per_device_train_batch_size=micro,
@@ -217,7 +218,10 @@ def preference_trainer(
     else:
         peft_config = lora_config(config, model)
     common = common_args(config, hw, stage, out)
-    precompute = {"precompute_ref_log_probs": True, "precompute_ref_batch_size": micro_batch(config)}
+    precompute = {
+        "precompute_ref_log_probs": True,
+        "precompute_ref_batch_size": common["per_device_train_batch_size"],
+    }
     args_class, cls = (DPOConfig, DPOTrainer) if stage == "dpo" else (KTOConfig, KTOTrainer)
     args = args_class(**common, **precompute, **preference_args(config, stage), max_length=None)
     return cls(
