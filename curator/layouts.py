@@ -31,11 +31,12 @@ import json
 import os
 from pathlib import Path
 
-from curator.export import KINDS, SPLITS, dataset_card, file_hashes
+from curator.export import SPLITS, dataset_card, file_hashes
 
 TARGETS = ("trl", "llamafactory", "axolotl")
 TRAINING = "training"  # the per-message flag of an SFT row (prefix salvage), when the row has one
-TARGET_KINDS = {"llamafactory": KINDS, "axolotl": ("sft", "dpo")}  # Axolotl's KTO is one-turn
+REWRITTEN = ("sft", "dpo", "kto")  # what a layout rewrites; prm/ stays as TRL writes it
+TARGET_KINDS = {"llamafactory": REWRITTEN, "axolotl": ("sft", "dpo")}  # Axolotl's KTO is one-turn
 
 
 class Unalignable(ValueError):
@@ -336,7 +337,7 @@ def rewrite_export(folder: Path, target: str) -> dict:
     written beside and renamed over; a kind the target does not take, or a split left empty,
     has no file); returns the row counts written and the rows left out."""
     folder = Path(folder)
-    counts = {kind: {split: 0 for split in SPLITS} for kind in KINDS}
+    counts = {kind: {split: 0 for split in SPLITS} for kind in REWRITTEN}
     left_out = []
     for kind, by_split in counts.items():
         for split in SPLITS:
@@ -371,7 +372,7 @@ def apply_layout(folder, target: str) -> dict:
     layout = rewrite_export(folder, target)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest["layout"] = {**layout, "trl_counts": manifest["counts"]}
-    manifest["counts"] = layout["counts"]
+    manifest["counts"] = {**manifest["counts"], **layout["counts"]}
     manifest["files"] = {
         name: digest
         for name, digest in file_hashes(folder).items()
