@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -371,6 +372,21 @@ def _local_episodes(
 # The command.
 
 
+def run_coroutine(coroutine) -> None:
+    """Run the endpoint loop to its end, also when the caller already runs an event loop.
+
+    A notebook or a Playwright session keeps a loop running in this thread, where `asyncio.run`
+    refuses; there the loop gets a thread of its own.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 def generate(config: GenerateConfig, db=None, show_progress: bool = True) -> dict:
     """Run the teacher on the tasks and store the episodes; returns the summary (see `Summary`)."""
     from tqdm.auto import tqdm
@@ -402,7 +418,7 @@ def generate(config: GenerateConfig, db=None, show_progress: bool = True) -> dic
         started = time.perf_counter()
         with tqdm(total=len(jobs), desc="generate", file=sys.stderr, disable=not show_progress) as bar:
             if config.remote:
-                asyncio.run(_endpoint_episodes(config, jobs, writer, summary, bar))
+                run_coroutine(_endpoint_episodes(config, jobs, writer, summary, bar))
             else:
                 _local_episodes(config, jobs, writer, summary, bar)
         summary.wall_s = round(time.perf_counter() - started, 3)

@@ -194,6 +194,20 @@ def test_endpoint_failures_are_retried_then_reported_per_episode(scripted_teache
     assert (retry["episodes"], retry["skipped"], retry["errors"]) == (1, 2, [])
 
 
+def test_generate_runs_inside_a_running_event_loop(scripted_teacher, db):
+    """A notebook (or a Playwright session) keeps a loop running; the endpoint loop still runs."""
+    import asyncio
+
+    url, _ = scripted_teacher
+    config = GenerateConfig(env=STOCK, task_file=STOCK_TASKS, teacher=url, teacher_model="scripted")
+
+    async def from_a_notebook_cell():
+        return generate(config, db, show_progress=False)
+
+    result = asyncio.run(from_a_notebook_cell())
+    assert result["episodes"] == 3 and result["errors"] == []
+
+
 def test_a_dead_endpoint_is_one_line_and_the_store_is_untouched(tmp_path, db):
     url = f"http://127.0.0.1:{free_port()}/v1"
     proc = run_cli(
