@@ -11,6 +11,7 @@ a separate process.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -203,32 +204,23 @@ def figure(frame: pd.DataFrame, x: str, y: str, title: str, bars: bool = False) 
     return fig
 
 
-def plots(metrics: list[dict], drawn: list[int] | None = None) -> list:
-    """Updates of the three live plots (loss, DPO margins, task success after each epoch). A plot whose curve
-    has the number of points `drawn` says is on screen is skipped: drawing one costs about 0.1 s of CPU."""
+def plots(metrics: list[dict], drawn: list[int] | None = None) -> dict[int, object]:
+    """Updates of the three live plots (loss, DPO margins, task success after each epoch), keyed by position.
+    A plot whose curve has the number of points `drawn` says is on screen is left out: drawing one costs
+    about 0.1 s of CPU."""
     loss, margins, epochs = curves(metrics)
-    return [
-        gr.skip() if drawn and drawn[i] == len(frame) else draw()
-        for i, (frame, draw) in enumerate(
-            [
-                (loss, lambda: figure(loss, "step", "loss", "Loss per stage")),
-                (margins, lambda: figure(margins, "step", "margin", "DPO reward margin (chosen - rejected)")),
-                (
-                    epochs,
-                    lambda: gr.Plot(
-                        figure(
-                            epochs,
-                            "epoch",
-                            "task success",
-                            "Benchmark task success after each epoch",
-                            bars=True,
-                        ),
-                        visible=not epochs.empty,
-                    ),
-                ),
-            ]
-        )
+    draws = [
+        (loss, lambda: figure(loss, "step", "loss", "Loss per stage")),
+        (margins, lambda: figure(margins, "step", "margin", "DPO reward margin (chosen - rejected)")),
+        (
+            epochs,
+            lambda: gr.Plot(
+                figure(epochs, "epoch", "task success", "Benchmark task success after each epoch", bars=True),
+                visible=not epochs.empty,
+            ),
+        ),
     ]
+    return {i: draw() for i, (frame, draw) in enumerate(draws) if not (drawn and drawn[i] == len(frame))}
 
 
 def curve_sizes(metrics: list[dict]) -> list[int]:
@@ -441,230 +433,330 @@ def more_settings() -> dict[str, gr.Textbox]:
     return boxes
 
 
-def build(ctx: TabContext) -> None:
-    """The tab's layout and handlers, inside the app's Tabs. `who(request)` names the user.
-    Opening the tab shows the running run, else the latest: after a reload too."""
-    bench, runs_root, who = ctx.bench, ctx.runs_root, ctx.who
-    with gr.Tab("Train", id="train", elem_id="train-pane") as tab:
-        with gr.Row():
-            base = gr.Textbox(
-                label="base model (Hugging Face id or folder)",
-                placeholder=f"empty: {DEFAULT_BASE}",
-                elem_id="tr-base",
-                scale=3,
-            )
-            preset = gr.Dropdown(list(PRESETS), value="cpu-demo", label="preset", elem_id="tr-preset")
-            stages = gr.CheckboxGroup(
-                list(STAGES),
-                value=["sft", "dpo"],
-                label="stages",
-                info=help_of("stages"),
-                elem_id="tr-stages",
-            )
-        with gr.Row():
-            max_steps = gr.Textbox(
-                label="max steps", info=help_of("max_steps"), placeholder="unset", elem_id="tr-max-steps"
-            )
-            eval_tasks = gr.Number(
-                label=f"held-out eval tasks, base vs tuned after training (0: none; all: {len(EVAL_TASKS)})",
-                precision=0,
-                value=len(EVAL_TASKS),
-                minimum=0,
-                maximum=len(EVAL_TASKS),
-                elem_id="tr-eval-tasks",
-            )
-            each_epoch = gr.Checkbox(
-                label="benchmark after every epoch (on the eval tasks)",
-                info=help_of("eval_each_epoch"),
-                elem_id="tr-each-epoch",
-            )
-        more = more_settings()
-        with gr.Row():
-            train_btn = gr.Button("Train", variant="primary", elem_id="tr-train")
-            cancel_btn = gr.Button("Cancel run", variant="stop", elem_id="tr-cancel")
-        message = gr.HTML(elem_id="tr-message", js_on_load=None)
-        runs = gr.Dataframe(
-            headers=RUN_COLUMNS,
-            interactive=False,
-            wrap=True,
-            column_widths=RUN_WIDTHS,
-            label="runs (click a row)",
-            elem_id="tr-runs",
+@dataclass
+class TrainForm:
+    """The form: a run's settings and the buttons that start and cancel one."""
+
+    base: gr.Textbox
+    preset: gr.Dropdown
+    stages: gr.CheckboxGroup
+    max_steps: gr.Textbox
+    eval_tasks: gr.Number
+    each_epoch: gr.Checkbox
+    more: dict[str, gr.Textbox]
+    train: gr.Button
+    cancel: gr.Button
+
+    def inputs(self) -> set:
+        return {
+            self.base,
+            self.preset,
+            self.stages,
+            self.max_steps,
+            self.eval_tasks,
+            self.each_epoch,
+            *self.more.values(),
+        }
+
+    def job(self, values: dict) -> Job:
+        """The form's values (keyed by component) as a Job; raises StoreError as `job_of` does."""
+        return job_of(
+            values[self.base],
+            values[self.preset],
+            values[self.stages],
+            values[self.max_steps],
+            values[self.eval_tasks],
+            values[self.each_epoch],
+            {name: values[box] for name, box in self.more.items()},
         )
+
+
+@dataclass
+class LiveView:
+    """The run shown as it goes: which run, where it is, its curves, its log and its settings."""
+
+    pick: gr.Dropdown
+    phase: gr.HTML
+    plots: list[gr.Plot]  # loss, DPO margins, task success per epoch: the order of `plots`
+    log: gr.Textbox
+    details: gr.HTML
+
+
+@dataclass
+class ResultsView:
+    """The run's evaluation: base vs tuned figures and the transcripts of one task."""
+
+    column: gr.Column
+    table: gr.Dataframe
+    bars: gr.Plot
+    task: gr.Dropdown
+    transcripts: gr.HTML
+
+
+@dataclass
+class TrainView:
+    tab: gr.Tab
+    form: TrainForm
+    message: gr.HTML
+    runs: gr.Dataframe
+    live: LiveView
+    results: ResultsView
+    timer: gr.Timer
+    shown: gr.State  # the `screen_stamp` of what is on screen: a tick redraws only what changed
+
+    def outputs(self) -> list:
+        """Everything `TrainHandlers.view` draws."""
+        live, results = self.live, self.results
+        return [
+            self.runs,
+            live.pick,
+            live.phase,
+            *live.plots,
+            live.log,
+            live.details,
+            results.column,
+            results.table,
+            results.bars,
+            results.task,
+            results.transcripts,
+            self.timer,
+            self.shown,
+        ]
+
+
+def _form() -> TrainForm:
+    with gr.Row():
+        base = gr.Textbox(
+            label="base model (Hugging Face id or folder)",
+            placeholder=f"empty: {DEFAULT_BASE}",
+            elem_id="tr-base",
+            scale=3,
+        )
+        preset = gr.Dropdown(list(PRESETS), value="cpu-demo", label="preset", elem_id="tr-preset")
+        stages = gr.CheckboxGroup(
+            list(STAGES), value=["sft", "dpo"], label="stages", info=help_of("stages"), elem_id="tr-stages"
+        )
+    with gr.Row():
+        max_steps = gr.Textbox(
+            label="max steps", info=help_of("max_steps"), placeholder="unset", elem_id="tr-max-steps"
+        )
+        eval_tasks = gr.Number(
+            label=f"held-out eval tasks, base vs tuned after training (0: none; all: {len(EVAL_TASKS)})",
+            precision=0,
+            value=len(EVAL_TASKS),
+            minimum=0,
+            maximum=len(EVAL_TASKS),
+            elem_id="tr-eval-tasks",
+        )
+        each_epoch = gr.Checkbox(
+            label="benchmark after every epoch (on the eval tasks)",
+            info=help_of("eval_each_epoch"),
+            elem_id="tr-each-epoch",
+        )
+    more = more_settings()
+    with gr.Row():
+        train = gr.Button("Train", variant="primary", elem_id="tr-train")
+        cancel = gr.Button("Cancel run", variant="stop", elem_id="tr-cancel")
+    return TrainForm(base, preset, stages, max_steps, eval_tasks, each_epoch, more, train, cancel)
+
+
+def _runs_table() -> gr.Dataframe:
+    return gr.Dataframe(
+        headers=RUN_COLUMNS,
+        interactive=False,
+        wrap=True,
+        column_widths=RUN_WIDTHS,
+        label="runs (click a row)",
+        elem_id="tr-runs",
+    )
+
+
+def _live_view() -> LiveView:
+    with gr.Row():
+        pick = gr.Dropdown(
+            label="run shown", choices=[], value=None, elem_id="tr-pick", scale=0, min_width=240
+        )
+        phase_box = gr.HTML(elem_id="tr-phase", js_on_load=None)
+    with gr.Row():
+        plots_shown = [
+            gr.Plot(show_label=False, format="png", elem_id="tr-loss"),
+            gr.Plot(show_label=False, format="png", elem_id="tr-margins"),
+            gr.Plot(show_label=False, format="png", visible=False, elem_id="tr-epochs"),
+        ]
+    with gr.Row():
+        log = gr.Textbox(
+            label="log (last lines)",
+            lines=LOG_LINES,
+            max_lines=LOG_LINES,
+            autoscroll=True,
+            interactive=False,
+            elem_id="tr-log",
+            scale=3,
+        )
+        details = gr.HTML(elem_id="tr-details", js_on_load=None)
+    return LiveView(pick, phase_box, plots_shown, log, details)
+
+
+def _results_view() -> ResultsView:
+    with gr.Column(visible=False, elem_id="tr-results") as column:
+        gr.Markdown("#### Evaluation: base vs tuned on the held-out tasks")
         with gr.Row():
-            pick = gr.Dropdown(
-                label="run shown", choices=[], value=None, elem_id="tr-pick", scale=0, min_width=240
-            )
-            phase_box = gr.HTML(elem_id="tr-phase", js_on_load=None)
-        with gr.Row():
-            loss_plot = gr.Plot(show_label=False, format="png", elem_id="tr-loss")
-            margin_plot = gr.Plot(show_label=False, format="png", elem_id="tr-margins")
-            epoch_plot = gr.Plot(show_label=False, format="png", visible=False, elem_id="tr-epochs")
-        with gr.Row():
-            log = gr.Textbox(
-                label="log (last lines)",
-                lines=LOG_LINES,
-                max_lines=LOG_LINES,
-                autoscroll=True,
-                interactive=False,
-                elem_id="tr-log",
-                scale=3,
-            )
-            details = gr.HTML(elem_id="tr-details", js_on_load=None)
-        with gr.Column(visible=False, elem_id="tr-results") as results:
-            gr.Markdown("#### Evaluation: base vs tuned on the held-out tasks")
-            with gr.Row():
-                eval_table = gr.Dataframe(interactive=False, elem_id="tr-eval")
-                eval_bars = gr.Plot(show_label=False, format="png", elem_id="tr-eval-bars")
-            task = gr.Dropdown(label="task (✓ solved, ✗ failed)", choices=[], elem_id="tr-task")
-            transcripts = gr.HTML(elem_id="tr-transcripts", js_on_load=None)
+            table = gr.Dataframe(interactive=False, elem_id="tr-eval")
+            bars = gr.Plot(show_label=False, format="png", elem_id="tr-eval-bars")
+        task = gr.Dropdown(label="task (✓ solved, ✗ failed)", choices=[], elem_id="tr-task")
+        transcripts = gr.HTML(elem_id="tr-transcripts", js_on_load=None)
+    return ResultsView(column, table, bars, task, transcripts)
+
+
+def _layout() -> TrainView:
+    with gr.Tab("Train", id="train", elem_id="train-pane") as tab:
+        form = _form()
+        message = gr.HTML(elem_id="tr-message", js_on_load=None)
+        runs = _runs_table()
+        live = _live_view()
+        results = _results_view()
         timer = gr.Timer(POLL_S, active=False)
-        shown = gr.State(None)  # the `screen_stamp` of what is on screen: a tick redraws only what changed
+        shown = gr.State(None)
+    return TrainView(tab, form, message, runs, live, results, timer, shown)
 
-    view_outputs = [
-        pick,
-        runs,
-        phase_box,
-        details,
-        log,
-        loss_plot,
-        margin_plot,
-        epoch_plot,
-        results,
-        eval_table,
-        eval_bars,
-        task,
-        transcripts,
-        timer,
-        shown,
-    ]
 
-    def view(run_id: int | None) -> list:
-        """Outputs for `view_outputs`: the run `run_id` (default: the running or latest one)."""
-        all_runs = bench.runs()
+class TrainHandlers:
+    def __init__(self, ctx: TabContext, view: TrainView):
+        self.ctx, self.view = ctx, view
+
+    def _plots(self, metrics: list[dict], drawn: list[int] | None = None) -> dict:
+        return {self.view.live.plots[i]: update for i, update in plots(metrics, drawn).items()}
+
+    def _no_run(self) -> dict:
+        v, live, results = self.view, self.view.live, self.view.results
+        return {
+            live.pick: gr.Dropdown(choices=[], value=None),
+            v.runs: runs_table([]),
+            live.phase: '<div class="progress">No runs yet: set the options and press Train.</div>',
+            live.details: "",
+            live.log: "",
+            **self._plots([]),
+            results.column: gr.Column(visible=False),
+            results.table: None,
+            results.bars: None,
+            results.task: gr.Dropdown(choices=[], value=None),
+            results.transcripts: "",
+            v.timer: gr.Timer(active=False),
+            v.shown: None,
+        }
+
+    def view_run(self, run_id: int | None) -> dict:
+        """The whole view of the run `run_id` (default: the running or latest one)."""
+        v, live, results = self.view, self.view.live, self.view.results
+        all_runs = self.ctx.bench.runs()
         run = shown_run(all_runs, run_id)
-        choices = [(f"run {r['run_id']} ({r['status']})", r["run_id"]) for r in all_runs]
         if run is None:
-            return [
-                gr.Dropdown(choices=[], value=None),
-                runs_table([]),
-                '<div class="progress">No runs yet: set the options and press Train.</div>',
-                "",
-                "",
-                *plots([]),
-                gr.Column(visible=False),
-                None,
-                None,
-                gr.Dropdown(choices=[], value=None),
-                "",
-                gr.Timer(active=False),
-                None,
-            ]
+            return self._no_run()
         metrics = follow.metrics(run["folder"])
         log_text, log_view = follow.log(run["folder"], LOG_LINES)
         evaluation = read_evaluation(run["folder"]) if run["evaluation"] else None
         tasks = task_choices(evaluation)
         first = tasks[0][1] if tasks else None
-        return [
-            gr.Dropdown(choices=choices, value=run["run_id"]),
-            runs_table(all_runs),
-            phase(run, metrics, log_view),
-            details_html(run),
-            log_text,
-            *plots(metrics),
-            gr.Column(visible=evaluation is not None),
-            metrics_table(evaluation) if evaluation else None,
-            metrics_figure(evaluation) if evaluation else None,
-            gr.Dropdown(choices=tasks, value=first),
-            transcripts_html(evaluation, first),
-            gr.Timer(active=any(r["status"] == "running" for r in all_runs)),
-            {**screen_stamp(all_runs, run), "curves": curve_sizes(metrics)},
-        ]
+        choices = [(f"run {r['run_id']} ({r['status']})", r["run_id"]) for r in all_runs]
+        return {
+            live.pick: gr.Dropdown(choices=choices, value=run["run_id"]),
+            v.runs: runs_table(all_runs),
+            live.phase: phase(run, metrics, log_view),
+            live.details: details_html(run),
+            live.log: log_text,
+            **self._plots(metrics),
+            results.column: gr.Column(visible=evaluation is not None),
+            results.table: metrics_table(evaluation) if evaluation else None,
+            results.bars: metrics_figure(evaluation) if evaluation else None,
+            results.task: gr.Dropdown(choices=tasks, value=first),
+            results.transcripts: transcripts_html(evaluation, first),
+            v.timer: gr.Timer(active=any(r["status"] == "running" for r in all_runs)),
+            v.shown: {**screen_stamp(all_runs, run), "curves": curve_sizes(metrics)},
+        }
 
-    def on_tick(run_id, on_screen):
+    def on_tick(self, run_id, on_screen) -> dict:
         """While a run runs: redraw only what changed since the last tick. Nothing new (the common case
-        while a step trains): no output at all. A run started or ended: the whole view. New lines in the
+        while a step trains): no update at all. A run started or ended: the whole view. New lines in the
         run's folder: the phase and log, and only the plots whose curve grew."""
-        all_runs = bench.runs()
+        all_runs = self.ctx.bench.runs()
         run = shown_run(all_runs, run_id)
         now = screen_stamp(all_runs, run)
         if now == {k: v for k, v in (on_screen or {}).items() if k != "curves"}:
-            return [gr.skip()] * len(view_outputs)
+            return {self.view.shown: gr.skip()}
         if (
             run is None
             or on_screen is None
-            or now["runs"] != on_screen["runs"]
-            or now["run"] != on_screen["run"]
+            or (now["runs"], now["run"]) != (on_screen["runs"], on_screen["run"])
         ):
-            return view(run_id)
+            return self.view_run(run_id)
         metrics = follow.metrics(run["folder"])
         log_text, log_view = follow.log(run["folder"], LOG_LINES)
         now["curves"] = curve_sizes(metrics)  # what the plots below bring the screen to
-        return [
-            gr.skip(),
-            gr.skip(),
-            phase(run, metrics, log_view),
-            gr.skip(),
-            log_text if now["files"][1] != on_screen["files"][1] else gr.skip(),
-            *plots(metrics, drawn=on_screen.get("curves")),
-            *[gr.skip()] * 6,
-            now,
-        ]
+        live = self.view.live
+        log_changed = now["files"][1] != on_screen["files"][1]
+        return {
+            live.phase: phase(run, metrics, log_view),
+            **({live.log: log_text} if log_changed else {}),
+            **self._plots(metrics, drawn=on_screen.get("curves")),
+            self.view.shown: now,
+        }
 
-    def on_train(form: dict, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
+    def on_train(self, values: dict, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
         try:
-            job = job_of(
-                form[base],
-                form[preset],
-                form[stages],
-                form[max_steps],
-                form[eval_tasks],
-                form[each_epoch],
-                {name: form[box] for name, box in more.items()},
-            )
-            run_id = bench.start_run(
-                job, who(request), runs_root, lambda f, text: progress(f, desc=f"export: {text}")
+            job = self.view.form.job(values)
+            run_id = self.ctx.bench.start_run(
+                job,
+                self.ctx.who(request),
+                self.ctx.runs_root,
+                lambda f, text: progress(f, desc=f"export: {text}"),
             )
         except (StoreError, ExportError) as exc:
-            return [render.err(str(exc)), *[gr.skip()] * len(view_outputs)]
-        return [
-            render.ok(f"Run {run_id} started: exported the curated set, training in a separate process."),
-            *view(run_id),
-        ]
+            return {self.view.message: render.err(str(exc))}
+        started = f"Run {run_id} started: exported the curated set, training in a separate process."
+        return {self.view.message: render.ok(started), **self.view_run(run_id)}
 
-    def on_cancel(run_id):
-        running = [r["run_id"] for r in bench.runs() if r["status"] == "running"]
+    def on_cancel(self, run_id) -> dict:
+        running = [r["run_id"] for r in self.ctx.bench.runs() if r["status"] == "running"]
         if not running:
-            return [render.err("No run is running."), *view(run_id)]
+            return {self.view.message: render.err("No run is running."), **self.view_run(run_id)}
         try:
-            bench.cancel_run(running[0])
+            self.ctx.bench.cancel_run(running[0])
         except StoreError as exc:
-            return [render.err(str(exc)), *view(run_id)]
-        return [render.ok(f"Run {running[0]} cancelled."), *view(running[0])]
+            return {self.view.message: render.err(str(exc)), **self.view_run(run_id)}
+        return {self.view.message: render.ok(f"Run {running[0]} cancelled."), **self.view_run(running[0])}
 
-    def on_select(evt: gr.SelectData):
-        return view(int(evt.row_value[0]))
+    def on_select(self, evt: gr.SelectData) -> dict:
+        return self.view_run(int(evt.row_value[0]))
 
-    def on_task(run_id, task_id):
-        folder = next((r["folder"] for r in bench.runs() if r["run_id"] == run_id), None)
+    def on_task(self, run_id, task_id) -> str:
+        folder = next((r["folder"] for r in self.ctx.bench.runs() if r["run_id"] == run_id), None)
         return transcripts_html(read_evaluation(folder) if folder else None, task_id)
 
-    form = {base, preset, stages, max_steps, eval_tasks, each_epoch, *more.values()}
-    train_btn.click(on_train, form, [message, *view_outputs], concurrency_limit=1)
-    preset.change(
-        lambda p: [gr.Textbox(placeholder=text) for text in placeholders(p)], [preset], list(more.values())
-    )
-    cancel_btn.click(on_cancel, [pick], [message, *view_outputs], show_progress="hidden")
-    timer.tick(on_tick, [pick, shown], view_outputs, show_progress="hidden")
-    pick.input(view, [pick], view_outputs, show_progress="hidden")
-    runs.select(on_select, None, view_outputs, show_progress="hidden")
-    task.input(on_task, [pick, task], [transcripts], show_progress="hidden")
-    tab.select(view, [pick], view_outputs, show_progress="hidden")
-
-    def on_other_tab(evt: gr.SelectData):
+    def on_other_tab(self, evt: gr.SelectData):
         """Another tab chosen: stop polling, so nobody looking costs the run nothing (coming back to this tab
-        restarts it through `view`)."""
+        restarts it through `view_run`)."""
+        tab = self.view.tab
         return gr.skip() if evt.value == tab.label or evt.index == tab.id else gr.Timer(active=False)
 
-    if isinstance(tab.parent, gr.Tabs):
-        tab.parent.select(on_other_tab, None, [timer], show_progress="hidden")
+    def wire(self) -> None:
+        v, form, live = self.view, self.view.form, self.view.live
+        outputs, hidden = v.outputs(), {"show_progress": "hidden"}
+        form.train.click(self.on_train, form.inputs(), [v.message, *outputs], concurrency_limit=1)
+        more = list(form.more.values())
+        form.preset.change(
+            lambda p: [gr.Textbox(placeholder=t) for t in placeholders(p)], [form.preset], more
+        )
+        form.cancel.click(self.on_cancel, [live.pick], [v.message, *outputs], **hidden)
+        v.timer.tick(self.on_tick, [live.pick, v.shown], outputs, **hidden)
+        live.pick.input(self.view_run, [live.pick], outputs, **hidden)
+        v.runs.select(self.on_select, None, outputs, **hidden)
+        v.results.task.input(self.on_task, [live.pick, v.results.task], [v.results.transcripts], **hidden)
+        v.tab.select(self.view_run, [live.pick], outputs, **hidden)
+        if isinstance(v.tab.parent, gr.Tabs):
+            v.tab.parent.select(self.on_other_tab, None, [v.timer], **hidden)
+
+
+def build(ctx: TabContext) -> None:
+    """The Train tab inside the app's Tabs. Opening the tab shows the running run, else the latest:
+    after a reload too."""
+    TrainHandlers(ctx, _layout()).wire()
