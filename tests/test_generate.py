@@ -197,6 +197,7 @@ def test_endpoint_failures_are_retried_then_reported_per_episode(scripted_teache
 def test_generate_runs_inside_a_running_event_loop(scripted_teacher, db):
     """A notebook (or a Playwright session) keeps a loop running; the endpoint loop still runs."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     url, _ = scripted_teacher
     config = GenerateConfig(env=STOCK, task_file=STOCK_TASKS, teacher=url, teacher_model="scripted")
@@ -204,7 +205,8 @@ def test_generate_runs_inside_a_running_event_loop(scripted_teacher, db):
     async def from_a_notebook_cell():
         return generate(config, db, show_progress=False)
 
-    result = asyncio.run(from_a_notebook_cell())
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the cell's loop in a thread of its own: the
+        result = pool.submit(asyncio.run, from_a_notebook_cell()).result()  # main one may run already
     assert result["episodes"] == 3 and result["errors"] == []
 
 
