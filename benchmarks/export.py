@@ -21,7 +21,7 @@ from pathlib import Path
 
 from curator.export import export_store
 from curator.ingest import import_file
-from curator.review import bulk
+from curator.review import bulk_by_labels
 from curator.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -54,8 +54,7 @@ def main() -> None:
         synthesize(tmp / "bench.jsonl", args.n)
         with Store(tmp / "bench.duckdb") as store:
             import_file(store, str(tmp / "bench.jsonl"))
-            bulk(store, "accept", "bench", source_label="success")
-            bulk(store, "fail", "bench", source_label="failure")
+            bulk_by_labels(store, "bench")
             con = store.con
 
             result = {}

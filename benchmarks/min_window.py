@@ -26,7 +26,7 @@ from pathlib import Path
 
 from curator.ingest import import_file
 from curator.paths import SAMPLE_TRAJECTORIES
-from curator.review import bulk
+from curator.review import bulk_by_labels
 from curator.stats import store_stats
 from curator.store import Store
 from curator.subset import select_store
@@ -41,8 +41,7 @@ GAIN_SHARE = 0.9
 def curated_store(path: Path) -> None:
     with Store(path) as store:
         import_file(store, str(SAMPLE_TRAJECTORIES))
-        bulk(store, "accept", "bench", source_label="success")
-        bulk(store, "fail", "bench", source_label="failure")
+        bulk_by_labels(store, "bench")
 
 
 def subsets(store_path: Path, root: Path, fractions: list[float], seed: int) -> list[dict]:

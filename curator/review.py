@@ -374,6 +374,15 @@ def bulk(
         return store.scalar("SELECT count(*) FROM events WHERE event_id > ?", [start])
 
 
+def bulk_by_labels(store: Store, reviewer: str, *, task_keys: list[str] | None = None) -> dict[str, int]:
+    """Trust a source's own labels: accept its successes and fail its failures, as `curator bulk accept
+    --source-label success` then `bulk fail --source-label failure` do; how many of each were decided."""
+    return {
+        status: bulk(store, kind, reviewer, source_label=label, task_keys=task_keys)
+        for status, kind, label in (("accepted", "accept", "success"), ("failed", "fail", "failure"))
+    }
+
+
 def rebuild_state(store: Store) -> int:
     """Recompute every trajectory's state from its events (the events are the truth)."""
     with store.transaction():

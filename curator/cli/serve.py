@@ -61,14 +61,11 @@ def seed_demo_decisions(store) -> int:
     """The demo's curated set: the sample's own success/failure labels (and planted failure tags) recorded
     as bulk decisions of `DEMO_REVIEWER`, for all but the last DEMO_PENDING_TASKS tasks, so that the Train
     tab has a set to learn from while the queue still holds trajectories to review."""
-    from curator.review import bulk
+    from curator.review import bulk_by_labels
 
     tasks = store.column("SELECT DISTINCT task_key FROM trajectories ORDER BY task_key")
     keep = tasks[:-DEMO_PENDING_TASKS] if len(tasks) > DEMO_PENDING_TASKS else []
-    return sum(
-        bulk(store, kind, DEMO_REVIEWER, source_label=label, task_keys=keep)
-        for kind, label in (("accept", "success"), ("fail", "failure"))
-    )
+    return sum(bulk_by_labels(store, DEMO_REVIEWER, task_keys=keep).values())
 
 
 def is_loopback(host: str) -> bool:
