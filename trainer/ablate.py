@@ -102,8 +102,8 @@ def benchmark(name: str, policy, tasks, cost: dict) -> dict:
     }
 
 
-def table_lines(table: dict) -> list[str]:
-    """The ablation as a text table."""
+def table_lines(table: dict, title: str = "ablation") -> list[str]:
+    """The ablation (or any table of `benchmark` rows, e.g. benchmarks/loop.py's rounds) as a text table."""
 
     def cell(value, pct: bool) -> str:
         if value is None:
@@ -125,4 +125,4 @@ def table_lines(table: dict) -> list[str]:
         values = [r[k] for k in METRICS] + [r["wall_s"], r["peak_rss_mb"]]
         pcts = [True, True, True, True, False, False, False]
         lines.append(" | ".join([r["variant"], *(cell(v, p) for v, p in zip(values, pcts, strict=True))]))
-    return [f"ablation on {table['tasks']} held-out tasks", *lines]
+    return [f"{title} on {table['tasks']} held-out tasks", *lines]
