@@ -346,11 +346,13 @@ def clusters(c: Corpus, labels: np.ndarray) -> list[dict]:
 
 def near_decided_sql(threshold: float = DEFAULT_THRESHOLD) -> tuple[str, list]:
     """SQL condition (and parameters) on a `state s` row joined with its `trajectories t` row:
-    its current revision is a near-duplicate of a decided trajectory's (the rule of
-    `near_duplicate_pairs`, as SQL over the stored embeddings). Used by the review queue's
-    `skip_near_duplicates` option and by `redundant_pending`, so the count shown is what the
-    option skips. A trajectory without embeddings yet is never a near-duplicate here."""
-    sql = f"""EXISTS (
+    it is still to review (pending or skipped) and its current revision is a near-duplicate of a
+    decided trajectory's (the rule of `near_duplicate_pairs`, as SQL over the stored embeddings).
+    Used by the review queue's `skip_near_duplicates` option and by `redundant_pending`, so the
+    count shown is what the option skips; a decided item is never left out by it (its status
+    filters and done count stay as they were). A trajectory without embeddings yet is never a
+    near-duplicate here."""
+    sql = f"""(NOT list_contains({list(DECIDED)}, s.status) AND EXISTS (
         SELECT 1 FROM action_embeddings a
         JOIN action_embeddings b ON b.literals = a.literals AND b.model = a.model AND b.traj_id <> a.traj_id
         JOIN state d ON d.rev_id = b.rev_id AND list_contains({list(DECIDED)}, d.status)
@@ -359,22 +361,32 @@ def near_decided_sql(threshold: float = DEFAULT_THRESHOLD) -> tuple[str, list]:
         JOIN instruction_embeddings ib ON ib.task_hash = dt.task_hash AND ib.model = a.model
         WHERE a.rev_id = s.rev_id AND a.model = ?
           AND array_cosine_similarity(a.answer, b.answer) >= ?
-          AND array_cosine_similarity(ia.vector, ib.vector) >= ?)"""
+          AND array_cosine_similarity(ia.vector, ib.vector) >= ?))"""
     return sql, [embedding.MODEL_NAME, threshold, threshold]
 
 
 def redundant_pending(con, threshold: float = DEFAULT_THRESHOLD) -> list[int]:
-    """Pending trajectories that are near-duplicates of a decided one: what the review queue's
-    `skip_near_duplicates` option skips (reviewing them again teaches nothing new)."""
+    """Trajectories still to review (pending or skipped) that are near-duplicates of a decided
+    one: what the review queue's `skip_near_duplicates` option skips (reviewing them again
+    teaches nothing new)."""
     condition, params = near_decided_sql(threshold)
     return [
         traj_id
         for (traj_id,) in con.execute(
             f"""SELECT s.traj_id FROM state s JOIN trajectories t USING (traj_id)
-                WHERE s.status = 'pending' AND {condition} ORDER BY s.traj_id""",
+                WHERE {condition} ORDER BY s.traj_id""",
             params,
         ).fetchall()
     ]
+
+
+def unembedded(con) -> int:
+    """How many current revisions have no embedding yet (what `embed_missing` would embed)."""
+    return con.execute(
+        """SELECT count(*) FROM state s WHERE NOT EXISTS (
+               SELECT 1 FROM action_embeddings e WHERE e.rev_id = s.rev_id AND e.model = ?)""",
+        [embedding.MODEL_NAME],
+    ).fetchone()[0]
 
 
 def summary(store: Store, threshold: float = DEFAULT_THRESHOLD, progress: Progress | None = None) -> dict:

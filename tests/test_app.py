@@ -338,7 +338,7 @@ def test_export_form_reads_dates_as_the_cli_does():
 def test_review_form_reads_status_dates_and_ids():
     from datetime import datetime
 
-    from curator.app.review_tab import queue_filters, trajectory_id
+    from curator.app.review_tab import queue_filters, savings_info, trajectory_id
     from curator.filters import FilterError
     from curator.queue import QueueFilters
     from curator.review import ReviewError
@@ -354,6 +354,11 @@ def test_review_form_reads_status_dates_and_ids():
     )
     with pytest.raises(FilterError, match="decided until: '31/01'"):
         queue_filters("", "", "", "31/01", values)
+    assert QueueFilters(**queue_filters("", "", "", "", values, True)).skip_near_duplicates
+    assert savings_info(1, 0) == "saves 1 review (pending or skipped items repeating a decided one)"
+    assert savings_info(0, 4).endswith(
+        "4 trajectories not embedded yet: turning this on embeds them and counts again"
+    )
     assert trajectory_id(" #12 ") == 12 and trajectory_id(7.0) == 7
     with pytest.raises(ReviewError, match="'twelve' is not a trajectory id"):
         trajectory_id("twelve")

@@ -10,7 +10,7 @@ from conftest import chat_record, write_jsonl
 from curator import embedding, similarity
 from curator.ingest import import_file
 from curator.model import Turn
-from curator.queue import QueueFilters, ReviewQueue
+from curator.queue import QueueFilters, ReviewQueue, progress
 from curator.review import decide, edit, load
 from curator.store import Store
 
@@ -93,6 +93,29 @@ def test_queue_option_skips_exactly_the_near_duplicates_counted(db, tmp_path):
         assert shown == [4, 5, 6, 7]
         # off (the default): the near-duplicates are still there, first as ever
         assert queue.next(store, "bo", QueueFilters(), lease_seconds=60).traj_id == 1
+
+
+def test_the_option_leaves_out_items_still_to_review_never_decided_ones(db, tmp_path):
+    """The progress total drops by exactly the count shown; a skipped near-duplicate is left out
+    too (it is still to review); decided items, near-duplicates of each other or not, stay."""
+    with Store(db) as store:
+        import_file(store, str(planted(tmp_path)))
+        assert similarity.unembedded(store.con) == 7
+        similarity.embed_missing(store)
+        assert similarity.unembedded(store.con) == 0
+        decide(store, 1, "accept", "ana")
+        decide(store, 2, "accept", "ana")
+        decide(store, 3, "skip", "ana")
+        assert similarity.redundant_pending(store.con) == [3]
+        on, off = QueueFilters(skip_near_duplicates=True), QueueFilters()
+        assert progress(store, "bo", off) | {"mine_today": 0} == {
+            "done": 2, "skipped": 1, "total": 7, "in_view": 5, "mine_today": 0,
+        }  # fmt: skip
+        assert progress(store, "bo", on) | {"mine_today": 0} == {
+            "done": 2, "skipped": 0, "total": 6, "in_view": 4, "mine_today": 0,
+        }  # fmt: skip
+        accepted = QueueFilters(skip_near_duplicates=True, status="accepted")
+        assert progress(store, "bo", accepted)["in_view"] == 2
 
 
 def test_signatures_are_exact():

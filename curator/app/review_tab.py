@@ -1,5 +1,6 @@
 """The Review tab: the next item of the queue, its decisions (accept, fail, skip, undo), the queue
-filters (a status filter finds decided and skipped items again), "open #id", and the edit panel
+filters (a status filter finds decided and skipped items again; a switch leaves out
+near-duplicates of decided items, with how many reviews that saves), "open #id", and the edit panel
 (`edit_panel`). A skip on a decided item (a second review, one found again) writes nothing: it
 passes the item for this session and the decision stands.
 
@@ -70,17 +71,28 @@ def progress_html(p: dict, reviewer: str, status: str | None = None) -> str:
     )
 
 
-def queue_filters(search_text, status, since, until, values) -> dict:
+def queue_filters(search_text, status, since, until, values, skip_near_duplicates=False) -> dict:
     """The session's queue filters from the form (`values`: the dropdowns, in FILTERS order);
     dates as the export form and the CLI read them (`until` includes that day)."""
     chosen = {name: (v or None) for name, v in zip(FILTERS, values, strict=True)}
     return {
         **chosen,
+        "skip_near_duplicates": bool(skip_near_duplicates),
         "text": (search_text or "").strip() or None,
         "status": status or None,
         "since": parse_when(since, name="decided since") if (since or "").strip() else None,
         "until": parse_when(until, end=True, name="decided until") if (until or "").strip() else None,
     }
+
+
+def savings_info(saved: int, missing: int) -> str:
+    """The near-duplicate switch's note: the reviews it saves, and what is not counted yet."""
+    text = (
+        f"saves {saved} review{'' if saved == 1 else 's'} (pending or skipped items repeating a decided one)"
+    )
+    if missing:
+        text += f"; {missing} trajectories not embedded yet: turning this on embeds them and counts again"
+    return text
 
 
 def trajectory_id(text) -> int:
@@ -114,6 +126,7 @@ class ReviewView:
     since: gr.Textbox
     until: gr.Textbox
     search: gr.Textbox
+    skip_dups: gr.Checkbox
     apply_filters: gr.Button
     open_id: gr.Textbox
     open_button: gr.Button
@@ -147,8 +160,15 @@ def _filters_layout() -> tuple:
             }
         with gr.Row():
             search = gr.Textbox(label="text search", elem_id="filter-text", scale=3)
+            skip_dups = gr.Checkbox(
+                label="skip near-duplicates of decided items",
+                info="saves: counted when the page has loaded",
+                value=False,
+                elem_id="filter-skip-dups",
+                scale=2,
+            )
             apply = gr.Button("Apply filters", elem_id="filter-apply")
-    return boxes, status, since, until, search, apply
+    return boxes, status, since, until, search, skip_dups, apply
 
 
 def _decision_buttons() -> dict[str, gr.Button]:
@@ -171,7 +191,7 @@ def _layout(ctx: TabContext, tab: gr.Tab) -> ReviewView:
         )
         open_button = gr.Button("Open", elem_id="open-btn", scale=0, min_width=60)
         ctx.markdown.render()
-    filters, status, since, until, search, apply_filters = _filters_layout()
+    filters, status, since, until, search, skip_dups, apply_filters = _filters_layout()
     gr.HTML(HELP, js_on_load=None)
     with gr.Row():
         with gr.Column(scale=3):
@@ -199,6 +219,7 @@ def _layout(ctx: TabContext, tab: gr.Tab) -> ReviewView:
         since,
         until,
         search,
+        skip_dups,
         apply_filters,
         open_id,
         open_button,
@@ -270,6 +291,17 @@ class ReviewHandlers:
             return {self.view.progress: bar, self.view.timeline: hidden}
         timeline = render.timeline_html(self.ctx.bench.timeline(shown.traj_id))
         return {self.view.progress: bar, self.view.timeline: timeline}
+
+    def on_savings(self):
+        """The switch's note, after the page is on screen: counted over what is embedded."""
+        return gr.Checkbox(info=savings_info(*self.ctx.bench.near_duplicates(embed=False)))
+
+    def on_skip_dups(self, on, progress=gr.Progress()):  # noqa: B008  (Gradio injects it)
+        """Turned on: embed what has no embedding yet (with progress), then count again."""
+        if not on:
+            return gr.skip()
+        counts = self.ctx.bench.near_duplicates(True, lambda f, text: progress(f, desc=text))
+        return gr.Checkbox(info=savings_info(*counts))
 
     def on_load(self, sess, md, request: gr.Request):
         with self.ctx.bench.db() as store:
@@ -355,6 +387,7 @@ class ReviewHandlers:
         status,
         since,
         until,
+        skip_dups,
         source_file,
         source_format,
         teacher,
@@ -367,12 +400,16 @@ class ReviewHandlers:
         reviewer = self.ctx.who(request)
         values = (source_file, source_format, teacher, source_label, check, tool, decided_by)
         try:
-            chosen = queue_filters(search_text, status, since, until, values)
+            chosen = queue_filters(search_text, status, since, until, values, skip_dups)
         except (FilterError, QueueError) as exc:
             return {self.view.message: err(str(exc))}
+        done = "Filters applied."
+        if skip_dups:  # what is not embedded yet is embedded first: never left in by mistake
+            saved, _ = self.ctx.bench.near_duplicates(embed=True)
+            done = f"Filters applied; near-duplicates of decided items skipped: {saved}."
         self.ctx.bench.release(shown_of(sess), reviewer)
         sess = {**sess, "filters": chosen, "passed": []}
-        return self.next_page(sess, md, ok("Filters applied."), reviewer)
+        return self.next_page(sess, md, ok(done), reviewer)
 
     def on_markdown(self, sess, md):
         shown = shown_of(sess)
@@ -391,7 +428,7 @@ class ReviewHandlers:
             (
                 v.apply_filters,
                 self.on_filters,
-                [*review_inputs, v.search, v.status, v.since, v.until, *v.filters.values()],
+                [*review_inputs, v.search, v.status, v.since, v.until, v.skip_dups, *v.filters.values()],
             ),
         ):
             button.click(fn, inputs, self.page_outputs, show_progress="hidden").then(
@@ -403,9 +440,12 @@ class ReviewHandlers:
             ).then(self.side, [ctx.sess], self.side_outputs, show_progress="hidden")
         v.tab.select(self.on_tab, [v.tags], [v.tags], show_progress="hidden")
         ctx.markdown.change(self.on_markdown, review_inputs, [v.task, v.cards], show_progress="hidden")
+        v.skip_dups.input(self.on_skip_dups, [v.skip_dups], [v.skip_dups])
         ctx.app.load(
             self.on_load, review_inputs, [*self.page_outputs, *v.filters.values()], show_progress="hidden"
-        ).then(self.side, [ctx.sess], self.side_outputs, show_progress="hidden")
+        ).then(self.side, [ctx.sess], self.side_outputs, show_progress="hidden").then(
+            self.on_savings, None, [v.skip_dups], show_progress="hidden"
+        )
 
 
 def build(ctx: TabContext) -> None:

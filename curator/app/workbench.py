@@ -37,6 +37,7 @@ from curator.review import (
     undo,
 )
 from curator.runs import cancel_run, list_runs, start_run
+from curator.similarity import embed_missing, redundant_pending, unembedded
 from curator.store import Store
 from trainer.runfolder import Job
 
@@ -127,6 +128,14 @@ class Workbench:
     def timeline(self, traj_id: int) -> list[dict]:
         with self.db() as store:
             return timeline(store, traj_id)
+
+    def near_duplicates(self, embed: bool, progress=None) -> tuple[int, int]:
+        """(reviews the queue's `skip_near_duplicates` option saves, trajectories not embedded
+        yet); `embed`: embed those first (`progress(fraction, text)` while it does)."""
+        with self.db() as store:
+            if embed:
+                embed_missing(store, progress)
+            return len(redundant_pending(store.con)), unembedded(store.con)
 
     # -- deciding --------------------------------------------------------------------------
 

@@ -27,6 +27,15 @@ def press_and_wait(page, key: str) -> str:
     return on_screen(page)
 
 
+def shows(page, selector: str, text: str, timeout_s: float = 30) -> None:
+    """Wait until the element shows `text` (it may not be there yet)."""
+    page.wait_for_function(
+        "([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
+        arg=[selector, text],
+        timeout=timeout_s * 1000,
+    )
+
+
 def weather(task: str, city: str, final: str, label: str = "success") -> dict:
     return chat_record(
         task, [(f"Look up {city}.", "get_weather", {"city": city}, "sunny, 21C")], final, label
@@ -160,3 +169,43 @@ def test_keyboard_review_edit_fail_undo_compare(tmp_path, serve, page_of):
         ("pending",),
         ("pending",),
     ]
+
+
+def test_skipping_near_duplicates_of_decided_items(tmp_path, serve, page_of):
+    """The switch embeds what is missing, shows the reviews it saves, and the queue (its total and
+    what it shows) leaves out exactly those."""
+    from curator.ingest import import_file
+    from curator.review import decide
+    from curator.store import Store
+
+    records = [
+        weather(f"w{i}", city, f"It is {20 + i} C in {city}.") for i, city in enumerate(("Paris", "Rome"))
+    ]
+    again = [("Checking Paris.", "get_weather", {"city": "Paris"}, "sunny, 21C")]
+    records.append(chat_record("w0", again, "It is 20 C in Paris."))  # #3: a near-duplicate of #1
+    db = tmp_path / "store.duckdb"
+    with Store(db) as store:  # #1 decided before the app starts; nothing embedded yet
+        import_file(store, str(write_jsonl(tmp_path / "dups.jsonl", records)))
+        decide(store, 1, "accept", "ana")
+    server = serve(None, db=db)
+    page = page_of(server.url)
+    page.wait_for_selector("#cards .traj[data-traj='2']")
+    shows(page, "#progress", "1 / 3 done")
+    page.click("text=Queue filters")
+    shows(page, "#filter-skip-dups", "3 trajectories not embedded yet")
+    page.check("#filter-skip-dups input")
+    shows(page, "#filter-skip-dups", "saves 1 review ", timeout_s=120)
+    screenshot(page, "review-near-duplicates")
+    assert "not embedded" not in page.inner_text("#filter-skip-dups")
+    page.click("#filter-apply")
+    shows(page, "#progress", "1 / 2 done")
+    assert "near-duplicates of decided items skipped: 1." in page.inner_text("#message")
+    page.keyboard.press("a")  # #2; then #3 is left out: nothing left
+    shows(page, "#cards", "Nothing left")
+    assert "Accepted #2" in page.inner_text("#message")
+
+    page.uncheck("#filter-skip-dups input")  # off again: the near-duplicate is back
+    page.click("#filter-apply")
+    page.wait_for_selector("#cards .traj[data-traj='3']")
+    shows(page, "#progress", "2 / 3 done")
+    assert not page.incidents
