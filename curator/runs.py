@@ -1,8 +1,8 @@
 """Training runs started from the app: the export, a separate process, and the outcome in `runs`.
 
 `start_run` exports the current curated set into the run's folder (in the caller's process: it is
-the store's only writer), then starts `python -m trainer.job FOLDER` in a new process session, so
-the app stays responsive and `cancel_run` can end the whole process tree. The job never touches
+the store's only writer), then starts `python -m trainer.job FOLDER` as a job process
+(`curator.jobs`: a session of its own, so `cancel_run` can end the whole process tree). The job never touches
 the store; `refresh` turns a finished process into an outcome: `result.json` -> succeeded, none ->
 failed with the last log lines. Runs survive an app restart: the pid and the folder are stored.
 
@@ -12,20 +12,13 @@ the preset's name and the held-out tasks to evaluate on) are the contract in `tr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from curator import follow
+from curator import follow, jobs
 from curator.store import Store, StoreError
 from trainer.runfolder import EVALUATION, EXPORT, LOG, RESULT, Job
-
-_started: dict[int, subprocess.Popen] = {}  # this process's children, so they can be reaped
 
 
 class RunError(StoreError):
@@ -47,16 +40,7 @@ def start_run(store: Store, job: Job, *, user: str, root: str | os.PathLike, pro
     folder.mkdir(parents=True)
     export_store(store, folder / EXPORT, progress=progress)
     job.write(folder)
-    with open(folder / LOG, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "trainer.job", str(folder)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    _started[run_id] = proc
+    pid = jobs.spawn("trainer.job", folder, folder / LOG)
     store.con.execute(
         """INSERT INTO runs VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, 'running', NULL, NULL, NULL,
                                     NULL)""",
@@ -68,7 +52,7 @@ def start_run(store: Store, job: Job, *, user: str, root: str | os.PathLike, pro
             ",".join(job.config.stages),
             json.dumps(job.to_dict()),
             str(folder),
-            proc.pid,
+            pid,
         ],
     )
     return run_id
@@ -79,7 +63,7 @@ def refresh(store: Store) -> None:
     for run_id, folder, pid in store.con.execute(
         "SELECT run_id, folder, pid FROM runs WHERE status = 'running'"
     ).fetchall():
-        if _alive(run_id, pid, folder):
+        if jobs.alive(pid, folder):
             continue
         folder = Path(folder)
         result, evaluation = _read_json(folder / RESULT), _read_json(folder / EVALUATION)
@@ -105,15 +89,7 @@ def cancel_run(store: Store, run_id: int, grace_s: float = 5.0) -> None:
     status, pid, folder = row
     if status != "running":
         raise RunError(f"run {run_id} is {status}, not running")
-    if _alive(run_id, pid, folder):
-        _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while _alive(run_id, pid, folder) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(run_id, pid, folder):
-            _signal_group(pid, signal.SIGKILL)
-            while _alive(run_id, pid, folder):
-                time.sleep(0.05)
+    jobs.end(pid, folder, grace_s)
     store.con.execute(
         """UPDATE runs SET status = 'cancelled', finished_at = now(), error = ?
                          WHERE run_id = ?""",
@@ -131,23 +107,6 @@ def list_runs(store: Store) -> list[dict]:
 def read_evaluation(folder: str | os.PathLike) -> dict | None:
     """The full evaluation, transcripts included (the store keeps only the metrics)."""
     return _read_json(Path(folder) / EVALUATION)
-
-
-def _alive(run_id: int, pid: int, folder: str) -> bool:
-    proc = _started.get(run_id)
-    if proc is not None:
-        return proc.poll() is None
-    try:  # a run started by an earlier app process: check the pid still runs our job
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and str(folder) in cmdline
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, sig)
 
 
 def _read_json(path: Path) -> dict | None:

@@ -70,6 +70,17 @@ def db(tmp_path) -> Path:
 
 
 @pytest.fixture
+def curated(db, tmp_path) -> Path:
+    """A store with the first 60 sample trajectories decided by their labels: small, so runs stay short."""
+    subset = tmp_path / "subset.jsonl"
+    subset.write_bytes(b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:60]))
+    cli_json("import", str(subset), db=db)
+    cli_json("bulk", "accept", "--source-label", "success", db=db)
+    cli_json("bulk", "fail", "--source-label", "failure", db=db)
+    return db
+
+
+@pytest.fixture
 def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.fail(f"{REALDATA} is missing: the tests read ../shared/realdata beside the repo")

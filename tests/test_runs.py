@@ -10,7 +10,6 @@ import time
 from dataclasses import replace
 
 import pytest
-from conftest import SAMPLE, cli_json
 
 from curator.follow import metrics as read_metrics
 from curator.runs import RunError, cancel_run, list_runs, refresh, start_run
@@ -19,17 +18,6 @@ from trainer.presets import PRESETS
 from trainer.runfolder import Job
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def curated(db, tmp_path):
-    """A store with 60 sample trajectories decided by their labels: small, so runs stay short."""
-    subset = tmp_path / "subset.jsonl"
-    subset.write_bytes(b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:60]))
-    cli_json("import", str(subset), db=db)
-    cli_json("bulk", "accept", "--source-label", "success", db=db)
-    cli_json("bulk", "fail", "--source-label", "failure", db=db)
-    return db
 
 
 def wait_until_finished(store: Store, run_id: int, timeout: float) -> dict:
@@ -97,14 +85,15 @@ def test_a_job_that_died_is_failed_with_its_last_log_lines(curated, tmp_path):
 
 
 def test_a_run_killed_from_outside_is_failed_after_an_app_restart(curated, tmp_path):
-    import curator.runs
+    import curator.jobs
 
     with Store(curated) as store:
         run_id = start_run(
             store, Job(PRESETS["cpu-demo"], preset="cpu-demo"), user="ann", root=tmp_path / "runs"
         )
         pid = store.scalar("SELECT pid FROM runs WHERE run_id = ?", [run_id])
-        child = curator.runs._started.pop(run_id)  # forgotten, as after an app restart
+        folder = store.scalar("SELECT folder FROM runs WHERE run_id = ?", [run_id])
+        child = curator.jobs._started.pop(folder)  # forgotten, as after an app restart
         time.sleep(1)
         os.killpg(pid, signal.SIGKILL)
         child.wait()

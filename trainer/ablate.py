@@ -4,15 +4,20 @@ Each variant is one training job (`python -m trainer.job`, the process the app s
 own process so that its wall time and peak memory are its own; then the base and every variant run the agent
 benchmark on the same held-out tasks. The answer is one table: a row per variant (and the base) with task success,
 valid calls, unknown-tool rate, schema-valid rate, mean steps, wall time and peak memory.
+
+`train_and_benchmark` is that machinery for any `Variant` (a name, an export, a config): here a stage list over
+one export; for the minimum training window (`trainer.window`) a subset export each.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trainer import runfolder
@@ -20,6 +25,22 @@ from trainer.errors import TrainerError
 from trainer.presets import TrainConfig, stage_list
 
 METRICS = ("task_success", "valid_tool_call_rate", "unknown_tool_rate", "schema_valid_rate", "mean_steps")
+Step = Callable[
+    [int, int, str, str | None], None
+]  # (steps done, steps in all, what now, the variant's folder)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of a comparison: its name, the export it trains on and its settings."""
+
+    name: str
+    data: Path
+    config: TrainConfig
+
+    @property
+    def folder(self) -> str:
+        return self.name.replace("+", "-")
 
 
 def parse_variants(text: str) -> dict[str, tuple[str, ...]]:
@@ -41,47 +62,62 @@ def train_variant(folder: Path, data: Path, base: str | None, config: TrainConfi
     (folder / runfolder.EXPORT).symlink_to(Path(data).resolve(), target_is_directory=True)
     runfolder.Job(config, base, eval_tasks=0).write(folder)
     started = time.perf_counter()
-    with (folder / "job.log").open("w") as log:
+    with (folder / runfolder.LOG).open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "trainer.job", str(folder)], stdout=log, stderr=log)
         _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise TrainerError(f"variant in {folder} failed; see {folder / 'job.log'}")
+        raise TrainerError(f"variant in {folder} failed; see {folder / runfolder.LOG}")
     return {"wall_s": round(time.perf_counter() - started, 1), "peak_rss_mb": usage.ru_maxrss // 1024}
+
+
+def train_and_benchmark(
+    variants: list[Variant], out: Path, base: str | None, tasks: list, step: Step | None = None
+) -> list[dict]:
+    """Train every variant in its own process (in `out/<variant folder>`), then benchmark the base and each on
+    `tasks`: the rows {"variant", metrics..., "wall_s", "peak_rss_mb", "eval_s", "adapter"}, the base first.
+    `step(done, total, what, folder)` is told before each training and each benchmark."""
+    from trainer.policy import ModelPolicy
+
+    out = Path(out)
+    taken = [out / v.folder for v in variants if (out / v.folder).exists()]
+    if taken:
+        raise TrainerError(f"{taken[0]} holds an earlier run: choose another --out")
+    step = step or (lambda done, total, what, folder: None)
+    total = 2 * len(variants) + 1
+    costs = {}
+    for k, v in enumerate(variants):
+        step(k, total, f"training {v.name}", str(out / v.folder))
+        costs[v.name] = train_variant(out / v.folder, v.data, base, v.config)
+        result = json.loads((out / v.folder / runfolder.RESULT).read_text())
+        costs[v.name]["adapter"] = result["adapter"]
+    first = costs[variants[0].name]["adapter"]  # its tokenizer holds the chat template training used
+    step(len(variants), total, "benchmarking the base", None)
+    no_cost = {"wall_s": None, "peak_rss_mb": None, "adapter": None}
+    rows = [benchmark("base", ModelPolicy(base, tokenizer_dir=first), tasks, no_cost)]
+    for k, v in enumerate(variants, len(variants) + 1):
+        step(k, total, f"benchmarking {v.name}", None)
+        rows.append(benchmark(v.name, ModelPolicy(base, costs[v.name]["adapter"]), tasks, costs[v.name]))
+    step(total, total, "done", None)
+    return rows
 
 
 def ablate(
     data: Path, out: Path, base: str | None, config: TrainConfig, variants: str, eval_tasks: int | None = None
 ) -> dict:
     """Train every variant, evaluate each and the base on the same tasks; the `--json` object: {"tasks",
-    "task_ids", "rows": [{"variant", metrics..., "wall_s", "peak_rss_mb"}]}."""
-    import json
-
+    "task_ids", "rows": [{"variant", metrics..., "wall_s", "peak_rss_mb", "eval_s", "adapter"}]}."""
     from trainer.evaluate import select_tasks
-    from trainer.policy import ModelPolicy
 
     chosen = parse_variants(variants)
-    out = Path(out)
-    taken = [out / name.replace("+", "-") for name in chosen if (out / name.replace("+", "-")).exists()]
-    if taken:
-        raise TrainerError(f"{taken[0]} holds an earlier run: choose another --out")
     tasks = select_tasks(eval_tasks, config.eval_env, config.eval_task_file)
-    trained = {}
-    for name, stages in chosen.items():
-        folder = out / name.replace("+", "-")
-        trained[name] = (folder, train_variant(folder, data, base, replace(config, stages=stages)))
-    adapters = {
-        name: json.loads((f / runfolder.RESULT).read_text())["adapter"] for name, (f, _) in trained.items()
-    }
-    first = next(iter(adapters.values()))  # its tokenizer holds the chat template training used
-    rows = [
-        benchmark(
-            "base", ModelPolicy(base, tokenizer_dir=first), tasks, {"wall_s": None, "peak_rss_mb": None}
-        )
-    ]
-    for name, (_, cost) in trained.items():
-        rows.append(benchmark(name, ModelPolicy(base, adapters[name]), tasks, cost))
+    rows = train_and_benchmark(
+        [Variant(name, Path(data), replace(config, stages=stages)) for name, stages in chosen.items()],
+        out,
+        base,
+        tasks,
+    )
     table = {"tasks": len(tasks), "task_ids": [t.id for t in tasks], "rows": rows}
-    (out / "ablation.json").write_text(json.dumps(table, indent=2))
+    (Path(out) / "ablation.json").write_text(json.dumps(table, indent=2))
     return table
 
 

@@ -1,4 +1,5 @@
-"""The Data tab: near-duplicate clusters, coverage, and a map of the embeddings.
+"""The Data tab: near-duplicate clusters, coverage, a map of the embeddings, and the minimum training window
+curve (`window_panel`).
 
 Everything shown comes from the library (`curator.similarity`, `curator.coverage`); this module
 only lays it out. The map is the embeddings' first two principal components (PCA), drawn as an
@@ -16,6 +17,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from curator.app import window_panel
 from curator.app.context import TabContext
 from curator.app.workbench import Workbench
 from curator.coverage import coverage, first_failure_tags
@@ -126,7 +128,7 @@ def summary_html(n: int, found: list[dict], skippable: list[int], cov: dict) -> 
     held = sum(cluster["size"] for cluster in found)
     return (
         f'<div class="card" id="data-summary-text">{len(found)} near-duplicate clusters hold {held} of '
-        f"{n} trajectories. Skipping pending near-duplicates of decided items would save "
+        f"{n} trajectories. Skipping near-duplicates of decided items (the Review tab's switch) would save "
         f"<b>{len(skippable)}</b> reviews. Fewer than {few['below']} accepted examples: tools "
         f"{escape(', '.join(few['tools']) or 'none')}; task families "
         f"{escape(', '.join(few['families']) or 'none')}.</div>"
@@ -176,6 +178,7 @@ def build(ctx: TabContext) -> None:
             families = gr.Dataframe(label="Task families", interactive=False, elem_id="data-families")
             tools = gr.Dataframe(label="Tools", interactive=False, elem_id="data-tools")
         sequences = gr.Dataframe(label="Tool sequences", interactive=False, elem_id="data-sequences")
+        window_panel.build(ctx, tab)
     outputs = [summary, world, table, families, tools, sequences]
     bench = ctx.bench
 

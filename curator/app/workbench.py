@@ -2,7 +2,7 @@
 
 Gradio runs handlers on a thread pool; a DuckDB connection is not safe to share between threads
 and `Store.transaction` works on the shared connection, so every store access here goes through
-one lock. Each method is a short sequence of library calls (`review`, `queue`, `runs`): the app
+one lock. Each method is a short sequence of library calls (`review`, `queue`, `runs`, `window`): the app
 adds no rules of its own.
 
 `Shown` is what a browser session has on screen: the item, the revision and the state's event
@@ -39,6 +39,7 @@ from curator.review import (
 from curator.runs import cancel_run, list_runs, start_run
 from curator.similarity import embed_missing, redundant_pending, unembedded
 from curator.store import Store
+from curator.window import start_curve
 from trainer.runfolder import Job
 
 
@@ -195,6 +196,11 @@ class Workbench:
     def cancel_run(self, run_id: int) -> None:
         with self.db() as store:
             cancel_run(store, run_id)
+
+    def start_curve(self, root: Path, progress=None, **settings) -> Path:
+        """The minimum-window curve: its subsets exported here, under the lock; the job in its own process."""
+        with self.db() as store:
+            return start_curve(store, root, progress=progress, **settings)
 
 
 def shown_state(shown: Shown | None) -> dict | None:

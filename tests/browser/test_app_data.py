@@ -1,5 +1,6 @@
 """The Data tab in a real browser: the map renders one point per trajectory, clusters and
-coverage are listed, and a click on a point opens that trajectory in Review."""
+coverage are listed, and a click on a point opens that trajectory in Review; the minimum training
+window button starts a curve whose table and plot appear when it is done, and again after a reload."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from conftest import chat_record, write_jsonl
 
 from browser.conftest import screenshot
-from browser.test_app_review import weather
+from browser.test_app_review import shows, weather
 
 pytestmark = pytest.mark.slow
 
@@ -34,3 +35,31 @@ def test_data_tab_map_clusters_and_open_in_review(tmp_path, serve, page_of):
     assert page.locator("#review-pane").is_visible()
     assert "Opened #3." in page.inner_text("#message")
     assert not page.incidents
+
+
+def test_minimum_window_curve_runs_from_the_data_tab(curated, tiny_base, serve, page_of):
+    server = serve(None, db=curated)
+    page = page_of(server.url)
+    page.wait_for_selector("#cards .traj")
+    page.click("#data-pane-button")
+    shows(page, "#wc-phase", "No curve yet")
+    page.fill("#wc-base :is(input, textarea)", str(tiny_base))
+    page.fill("#wc-fractions :is(input, textarea)", "0.5")
+    page.fill("#wc-max-steps :is(input, textarea)", "1")
+    page.fill("#wc-eval-tasks input", "2")
+    page.click("#wc-start")
+    shows(page, "#wc-message", "Curve window-0001 started", timeout_s=120)
+    shows(page, "#wc-phase", "window-0001 · running")
+    shows(page, "#wc-phase", "window-0001 · succeeded", timeout_s=600)
+    assert "no window to find" in page.inner_text("#wc-phase")  # a random model gains nothing
+    table = page.inner_text("#wc-table")
+    assert all(row in table for row in ("base", "diverse 50%", "random 50%", "all"))
+    page.wait_for_selector("#wc-plot img, #wc-plot canvas, #wc-plot svg")
+    screenshot(page, "data-window")
+    assert not page.incidents
+
+    page.reload()  # the finished curve is shown again, from its folder
+    page.wait_for_selector("#cards .traj")
+    page.click("#data-pane-button")
+    shows(page, "#wc-phase", "window-0001 · succeeded")
+    assert "random 50%" in page.inner_text("#wc-table")
