@@ -8,9 +8,11 @@ trajectory with its score as the source label (the seed's data synthesis by reje
   it does not (both go through `trainer.evaluate.parse_reply`, as evaluation does). Or a local model (the embedded
   default, a Hugging Face id or folder, an adapter folder) through the batched, cached `trainer.policy.ModelPolicy`.
 - An episode is the evaluation's `trainer.evaluate.Episode`: the same parsing, execution and scoring.
-- Each finished episode is written in one transaction: the trajectory (unless `--keep success` drops a failure)
-  and its row in `generated_episodes` (run key, task id, sample number). A re-run of the same command skips the
-  episodes that row records, so a killed run continues where it stopped and nothing is stored twice.
+- A finished episode becomes a record (`episode_record`: plain JSON, the messages and everything its label needs);
+  `store_episodes` writes records in one transaction: the trajectories (unless `--keep success` drops a failure)
+  and their rows in `generated_episodes` (run key, task id, sample number). A re-run of the same command skips
+  the episodes those rows record, so a killed run continues where it stopped and nothing is stored twice. The
+  app's generation jobs (`curator.genjobs`) write the same records to a file and store them with the same call.
 - Endpoint failures (refused connection, 429, 5xx, timeouts) are retried with backoff by the client, then the
   episode is reported in `errors` and left for the next run. A teacher that cannot be reached at all is one line
   and exit 1, before the store is opened.
@@ -35,31 +37,44 @@ from curator.model import short_hash
 
 KEEP = ("all", "success")
 EMBEDDED = "default"  # --teacher default: the embedded SmolLM2
+FORMAT = "generate"  # the source format of generated trajectories
 
 
 class GenerateError(CuratorError):
     """Generation cannot start or go on (bad option, unreachable teacher); one line."""
 
 
+def _setting(default, text: str):
+    return field(default=default, metadata={"help": text})
+
+
 @dataclass(frozen=True)
 class GenerateConfig:
-    """What `curator generate` runs (see `curator generate --help`)."""
+    """What `curator generate` runs; each field's help is the CLI flag's and the Generate tab's text."""
 
-    env: str = "sample"
-    task_file: str | None = None
-    split: str = "train"
-    teacher: str = EMBEDDED
-    teacher_model: str | None = None
-    samples: int = 1
-    temperature: float = 0.7
-    max_steps: int = 6
-    max_tokens: int = 512
-    concurrency: int = 8
-    keep: str = "all"
-    limit: int | None = None
-    retries: int = 4
-    timeout_s: float = 120.0
-    seed: int = 0
+    env: str = _setting("sample", "sample, sql, path/to/file.py:ClassName or package.module:ClassName")
+    task_file: str | None = _setting(
+        None, "tasks (JSONL or a datasets folder); the built-ins carry their own"
+    )
+    split: str = _setting("train", "which tasks: train or eval")
+    teacher: str = _setting(
+        EMBEDDED,
+        "an OpenAI-compatible endpoint (http://HOST:PORT/v1; key from OPENAI_API_KEY), or a local model: "
+        f"{EMBEDDED} (the embedded SmolLM2), a Hugging Face id or folder, or an adapter folder",
+    )
+    teacher_model: str | None = _setting(None, "the model name at the endpoint")
+    samples: int = _setting(1, "episodes per task")
+    temperature: float = _setting(0.7, "sampling temperature")
+    max_steps: int = _setting(6, "assistant turns per episode")
+    max_tokens: int = _setting(512, "tokens per assistant turn")
+    concurrency: int = _setting(8, "requests in flight (endpoint)")
+    keep: str = _setting(
+        "all", "store every episode, or only successes (rejection sampling; the rest are counted)"
+    )
+    limit: int | None = _setting(None, "the first N tasks of the split")
+    retries: int = _setting(4, "retries of a failed request, with backoff")
+    timeout_s: float = _setting(120.0, "seconds one request may take")
+    seed: int = _setting(0, "sampling seed of a local teacher")
 
     @property
     def remote(self) -> bool:
@@ -107,6 +122,11 @@ class GenerateConfig:
         )
 
 
+def help_of(name: str) -> str:
+    """A GenerateConfig field's help text."""
+    return GenerateConfig.__dataclass_fields__[name].metadata["help"]
+
+
 @dataclass
 class Summary:
     """The `--json` result."""
@@ -121,6 +141,13 @@ class Summary:
     errors: list[dict] = field(default_factory=list)
     tokens: int = 0
     wall_s: float = 0.0
+
+    def count(self, record: dict) -> None:
+        """A finished episode (an `episode_record`), stored or not."""
+        self.episodes += 1
+        self.success += record["label"] == "success"
+        self.failure += record["label"] == "failure"
+        self.discarded += not record["kept"]
 
     def to_dict(self, config: GenerateConfig, env: Environment, run_key: str) -> dict:
         d = dataclasses.asdict(self)
@@ -139,21 +166,21 @@ class Summary:
 # Episodes to stored trajectories.
 
 
-def trajectory_of(episode, config: GenerateConfig, sample: int, run_key: str):
-    """A finished episode as a pending trajectory with its label, reward, teacher, sampling and task."""
-    from curator.importers.base import Context
-    from curator.importers.openai_chat import parse
-
+def episode_record(episode, config: GenerateConfig, sample: int, run_key: str) -> dict:
+    """A finished episode as plain JSON: its messages and tools, label and reward, whether `--keep` keeps it,
+    and what identifies it (run key, environment, task id, sample number)."""
     task: EnvTask = episode.task
     result = episode.result()
-    record = {"messages": episode.messages, "tools": episode.tools, "task_id": task.id}
-    context = Context(path=f"generate:{task.env.name}", format="generate", teacher=config.teacher_name)
-    (trajectory,) = parse(record, context, f"task {task.id} sample {sample}", None)
-    meta = {
+    label = "success" if result["success"] else "failure"
+    return {
+        "run": run_key,
         "env": task.env.name,
         "task_id": task.id,
         "sample": sample,
-        "run": run_key,
+        "teacher": config.teacher_name,
+        "label": label,
+        "reward": result["reward"],
+        "kept": label == "success" or config.keep == "all",
         "stopped": result["stopped"],
         "sampling": {
             "temperature": config.temperature,
@@ -161,64 +188,74 @@ def trajectory_of(episode, config: GenerateConfig, sample: int, run_key: str):
             "max_steps": config.max_steps,
             "seed": config.seed,
         },
+        "messages": episode.messages,
+        "tools": episode.tools,
     }
-    label = "success" if result["success"] else "failure"
-    return dataclasses.replace(trajectory, source_label=label, source_reward=result["reward"], meta=meta)
 
 
-class Writer:
-    """Writes each finished episode in one transaction: its trajectory (if kept) and its `generated_episodes` row."""
+def trajectory_of(record: dict):
+    """An episode record as a pending trajectory with its label, reward, teacher, sampling and task in `meta`."""
+    from curator.importers.base import Context
+    from curator.importers.openai_chat import parse
 
-    def __init__(self, store, config: GenerateConfig, run_key: str, summary: Summary, env: Environment):
-        self.store, self.config, self.run_key, self.summary, self.env = store, config, run_key, summary, env
+    task_id = record["task_id"]
+    chat = {"messages": record["messages"], "tools": record["tools"], "task_id": task_id}
+    context = Context(path=f"generate:{record['env']}", format=FORMAT, teacher=record["teacher"])
+    (trajectory,) = parse(chat, context, f"task {task_id} sample {record['sample']}", None)
+    meta = {k: record[k] for k in ("env", "task_id", "sample", "run", "stopped", "sampling")}
+    return dataclasses.replace(
+        trajectory, source_label=record["label"], source_reward=record["reward"], meta=meta
+    )
 
-    def done(self) -> set[tuple[str, int]]:
-        rows = self.store.con.execute(
-            "SELECT task_id, sample FROM generated_episodes WHERE run_key = ?", [self.run_key]
-        ).fetchall()
-        return {(t, s) for t, s in rows}
 
-    def __call__(self, episode, sample: int) -> None:
-        from curator.ingest import FileSummary, store_items
+def store_episodes(
+    store, records: list[dict], summary: Summary, also: Callable[[int, int], None] | None = None
+) -> None:
+    """Write episode records in one transaction: the kept ones' trajectories (`summary.stored`, `duplicates`),
+    every one's `generated_episodes` row (what a re-run skips), and `also(stored, duplicates)`: the caller's own
+    bookkeeping, in the same transaction."""
+    from curator.ingest import FileSummary, store_items
 
-        trajectory = trajectory_of(episode, self.config, sample, self.run_key)
-        label = trajectory.source_label
-        kept = label == "success" or self.config.keep == "all"
-        row = [
-            self.run_key,
-            episode.task.id,
-            sample,
-            self.env.name,
-            self.config.teacher_name,
-            label,
-            trajectory.source_reward,
-            kept,
-            trajectory.traj_hash,
+    trajectories = [trajectory_of(r) for r in records]
+    rows = [
+        [
+            r["run"],
+            r["task_id"],
+            r["sample"],
+            r["env"],
+            r["teacher"],
+            r["label"],
+            r["reward"],
+            r["kept"],
+            t.traj_hash,
         ]
+        for r, t in zip(records, trajectories, strict=True)
+    ]
+    written = FileSummary(path=f"generate:{records[0]['env']}", format=FORMAT)
 
-        def record() -> None:
-            self.store.con.execute(
-                "INSERT INTO generated_episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", row
-            )
-
-        s = self.summary
-        s.episodes += 1
-        s.success += label == "success"
-        s.failure += label == "failure"
-        if not kept:
-            with self.store.transaction():
-                record()
-            s.discarded += 1
-            return
-        written = store_items(
-            self.store,
-            FileSummary(path=f"generate:{self.env.name}", format="generate"),
-            [trajectory],
-            self.config.teacher_name,
-            record,
+    def record() -> None:
+        store.con.executemany(
+            "INSERT INTO generated_episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", rows
         )
-        s.stored += written.imported
-        s.duplicates += written.duplicates
+        if also is not None:
+            also(written.imported, written.duplicates)
+
+    kept = [t for r, t in zip(records, trajectories, strict=True) if r["kept"]]
+    if kept:
+        store_items(store, written, kept, records[0]["teacher"], record)
+    else:
+        with store.transaction():
+            record()
+    summary.stored += written.imported
+    summary.duplicates += written.duplicates
+
+
+def episodes_done(store, run_key: str) -> set[tuple[str, int]]:
+    """The (task id, sample) pairs of a run the store has finished."""
+    rows = store.con.execute(
+        "SELECT task_id, sample FROM generated_episodes WHERE run_key = ?", [run_key]
+    ).fetchall()
+    return {(t, s) for t, s in rows}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -281,9 +318,32 @@ def check_endpoint(config: GenerateConfig) -> None:
         # some servers have no /models: the first episode will tell
 
 
-async def _endpoint_episodes(
-    config: GenerateConfig, jobs: list[tuple], write: Callable, summary: Summary, bar
-) -> None:
+class Steps:
+    """Where each episode ends: a finished one becomes a record for `write` and is counted, a failed one is
+    listed in `errors`; after either the bar moves and `on_step(summary, total)` is told."""
+
+    def __init__(self, config: GenerateConfig, run_key: str, write: Callable, summary: Summary, bar, on_step):
+        self.config, self.run_key, self.write, self.summary = config, run_key, write, summary
+        self.bar, self.on_step = bar, on_step
+
+    def finished(self, episode, sample: int) -> None:
+        record = episode_record(episode, self.config, sample, self.run_key)
+        self.summary.count(record)
+        self.write(record)
+        self.tick()
+
+    def failed(self, task: EnvTask, sample: int, reason: str) -> None:
+        self.summary.errors.append({"task_id": task.id, "sample": sample, "reason": reason})
+        self.tick()
+
+    def tick(self) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(success=self.summary.success, failure=self.summary.failure)
+        if self.on_step is not None:
+            self.on_step(self.summary, self.bar.total)
+
+
+async def _endpoint_episodes(config: GenerateConfig, jobs: list[tuple], steps: Steps) -> None:
     from openai import APIError, AsyncOpenAI
 
     from trainer.evaluate import Episode
@@ -309,16 +369,12 @@ async def _endpoint_episodes(
                         max_tokens=config.max_tokens,
                     )
                     if response.usage is not None:
-                        summary.tokens += response.usage.completion_tokens or 0
+                        steps.summary.tokens += response.usage.completion_tokens or 0
                     episode.advance(native_reply(response.choices[0].message))
             except (APIError, IndexError) as exc:
-                reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-                summary.errors.append({"task_id": task.id, "sample": sample, "reason": reason})
-                bar.update(1)
+                steps.failed(task, sample, f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
                 return
-            write(episode, sample)
-            bar.update(1)
-            bar.set_postfix(stored=summary.stored, success=summary.success)
+            steps.finished(episode, sample)
 
     try:
         await asyncio.gather(*(one(task, sample) for task, sample in jobs))
@@ -343,18 +399,14 @@ def _local_policy(config: GenerateConfig):
     )
 
 
-def _local_episodes(
-    config: GenerateConfig, jobs: list[tuple], write: Callable, summary: Summary, bar
-) -> None:
+def _local_episodes(config: GenerateConfig, jobs: list[tuple], steps: Steps) -> None:
     from trainer.evaluate import Episode, run_episodes
 
     policy = _local_policy(config)
     samples: dict[int, int] = {}  # id(episode) -> its sample number
 
     def on_done(episode) -> None:
-        write(episode, samples[id(episode)])
-        bar.update(1)
-        bar.set_postfix(stored=summary.stored, success=summary.success)
+        steps.finished(episode, samples[id(episode)])
 
     try:
         for start in range(0, len(jobs), policy.batch_size):
@@ -363,7 +415,7 @@ def _local_episodes(
             samples.update({id(e): sample for e, (_, sample) in zip(episodes, group, strict=True)})
             tokens_before = policy.generated_tokens
             run_episodes(policy, episodes, on_done)
-            summary.tokens += policy.generated_tokens - tokens_before
+            steps.summary.tokens += policy.generated_tokens - tokens_before
     finally:
         policy.close()
 
@@ -387,41 +439,58 @@ def run_coroutine(coroutine) -> None:
         pool.submit(asyncio.run, coroutine).result()
 
 
-def generate(config: GenerateConfig, db=None, show_progress: bool = True) -> dict:
-    """Run the teacher on the tasks and store the episodes; returns the summary (see `Summary`)."""
-    from tqdm.auto import tqdm
-
-    from curator.store import Store
-
+def load_tasks(config: GenerateConfig) -> tuple[Environment, list[EnvTask]]:
+    """The environment and the tasks a config runs; a bad option, environment or task is one line."""
     config.check()
     env = load_environment(config.env, config.task_file)
     tasks = env.select(config.split, config.limit)
     env.preflight(tasks)
+    return env, tasks
+
+
+def check_teacher(config: GenerateConfig) -> None:
+    """An endpoint that does not answer, or a local model that does not exist, is one line."""
     if config.remote:
         check_endpoint(config)
-    else:
-        from trainer.base import resolve_base
-        from trainer.errors import TrainerError
+        return
+    from trainer.base import resolve_base
+    from trainer.errors import TrainerError
 
-        if config.teacher != EMBEDDED and not (Path(config.teacher) / "adapter_config.json").is_file():
-            try:
-                resolve_base(config.teacher)  # a bad model name fails here, in one line
-            except TrainerError as exc:
-                raise GenerateError(f"teacher {config.teacher}: {exc}") from None
+    if config.teacher != EMBEDDED and not (Path(config.teacher) / "adapter_config.json").is_file():
+        try:
+            resolve_base(config.teacher)  # a bad model name fails here, in one line
+        except TrainerError as exc:
+            raise GenerateError(f"teacher {config.teacher}: {exc}") from None
+
+
+def produce(
+    config: GenerateConfig,
+    env: Environment,
+    tasks: list[EnvTask],
+    done: set[tuple[str, int]],
+    write: Callable[[dict], None],
+    summary: Summary,
+    *,
+    show_progress: bool = True,
+    on_step: Callable[[Summary, int], None] | None = None,
+) -> dict:
+    """Run the teacher on every (task, sample) not `done`, each finished episode's record to `write`; returns
+    the summary (see `Summary`). `on_step(summary, total)` is told at the start and after each episode."""
+    from tqdm.auto import tqdm
+
     run_key = config.run_key(env)
-    summary = Summary()
-    with Store(db) as store:
-        writer = Writer(store, config, run_key, summary, env)
-        done = writer.done()
-        jobs = [(t, k) for t in tasks for k in range(config.samples) if (t.id, k) not in done]
-        summary.skipped = len(tasks) * config.samples - len(jobs)
-        started = time.perf_counter()
-        with tqdm(total=len(jobs), desc="generate", file=sys.stderr, disable=not show_progress) as bar:
-            if config.remote:
-                run_coroutine(_endpoint_episodes(config, jobs, writer, summary, bar))
-            else:
-                _local_episodes(config, jobs, writer, summary, bar)
-        summary.wall_s = round(time.perf_counter() - started, 3)
+    jobs = [(t, k) for t in tasks for k in range(config.samples) if (t.id, k) not in done]
+    summary.skipped = len(tasks) * config.samples - len(jobs)
+    started = time.perf_counter()
+    with tqdm(total=len(jobs), desc="generate", file=sys.stderr, disable=not show_progress) as bar:
+        steps = Steps(config, run_key, write, summary, bar, on_step)
+        if on_step is not None:
+            on_step(summary, len(jobs))
+        if config.remote:
+            run_coroutine(_endpoint_episodes(config, jobs, steps))
+        else:
+            _local_episodes(config, jobs, steps)
+    summary.wall_s = round(time.perf_counter() - started, 3)
     if jobs and summary.episodes == 0:
         first = summary.errors[0]
         raise GenerateError(
@@ -429,3 +498,23 @@ def generate(config: GenerateConfig, db=None, show_progress: bool = True) -> dic
             f"(task {first['task_id']} sample {first['sample']}): {first['reason']}"
         )
     return summary.to_dict(config, env, run_key)
+
+
+def generate(config: GenerateConfig, db=None, show_progress: bool = True) -> dict:
+    """Run the teacher on the tasks and store each episode as it finishes; returns the summary (see `Summary`)."""
+    from curator.store import Store
+
+    env, tasks = load_tasks(config)
+    check_teacher(config)
+    summary = Summary()
+    with Store(db) as store:
+        done = episodes_done(store, config.run_key(env))
+        return produce(
+            config,
+            env,
+            tasks,
+            done,
+            lambda record: store_episodes(store, [record], summary),
+            summary,
+            show_progress=show_progress,
+        )

@@ -1,11 +1,12 @@
-"""The app's job processes (training runs, minimum-window curves): each `python -m MODULE FOLDER` in a process
-session of its own, so the app stays responsive and the whole tree (the job and anything it starts) can be
-ended; told alive by its pid and folder, also after an app restart.
+"""The app's job processes (training runs, minimum-window curves, generation jobs): each `python -m MODULE
+FOLDER` in a process session of its own, so the app stays responsive and the whole tree (the job and anything
+it starts) can be ended; told alive by its pid and folder, also after an app restart.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -60,3 +61,11 @@ def end(pid: int, folder: str | os.PathLike, grace_s: float = 5.0) -> None:
 def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON file a job writes; None while it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -52,7 +52,7 @@ class Loaded:
     status: str
     seen: int | None  # the state's event id: pass it back with the decision
     meta: dict
-    info: dict  # source format, file, record, teacher, label; the revision's number
+    info: dict  # source format, file, record, teacher, label, reward; the revision's number
     flags: list  # automatic-check flags of this revision: {"check", "step", "message"}
 
 
@@ -67,7 +67,7 @@ def load(store: Store, traj_id: int, rev_id: int | None = None) -> Loaded:
     row = store.one(
         """SELECT k.instruction, k.system, k.context, k.tools, k.source_task_id, t.meta,
                   s.status, s.event_id, s.rev_id, t.source_format, t.source_file,
-                  t.source_record, t.teacher, t.source_label
+                  t.source_record, t.teacher, t.source_label, t.source_reward
            FROM trajectories t JOIN tasks k USING (task_hash) JOIN state s USING (traj_id)
            WHERE t.traj_id = ?""",
         [traj_id],
@@ -95,7 +95,8 @@ def load(store: Store, traj_id: int, rev_id: int | None = None) -> Loaded:
         source_task_id=task_id,
     )
     info = dict(
-        zip(("format", "file", "record", "teacher", "label"), row[9:14], strict=True), revision=number
+        zip(("format", "file", "record", "teacher", "label", "reward"), row[9:15], strict=True),
+        revision=number,
     )
     return Loaded(
         traj_id,

@@ -66,7 +66,7 @@ def refresh(store: Store) -> None:
         if jobs.alive(pid, folder):
             continue
         folder = Path(folder)
-        result, evaluation = _read_json(folder / RESULT), _read_json(folder / EVALUATION)
+        result, evaluation = jobs.read_json(folder / RESULT), jobs.read_json(folder / EVALUATION)
         status, error = ("succeeded", None) if result else ("failed", follow.log(folder, 15)[0])
         store.con.execute(
             """UPDATE runs SET status = ?, finished_at = now(), result = ?, evaluation = ?,
@@ -106,14 +106,7 @@ def list_runs(store: Store) -> list[dict]:
 
 def read_evaluation(folder: str | os.PathLike) -> dict | None:
     """The full evaluation, transcripts included (the store keeps only the metrics)."""
-    return _read_json(Path(folder) / EVALUATION)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    return jobs.read_json(Path(folder) / EVALUATION)
 
 
 def _metrics_only(evaluation: dict) -> dict:

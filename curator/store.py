@@ -84,6 +84,12 @@ TABLES_IF_MISSING = [
         run_key VARCHAR, task_id VARCHAR, sample INTEGER, env VARCHAR, teacher VARCHAR,
         label VARCHAR, reward DOUBLE, kept BOOLEAN, traj_hash VARCHAR, created_at TIMESTAMP,
         PRIMARY KEY (run_key, task_id, sample))""",
+    # Generation jobs started from the app (curator.genjobs): config, folder, process, outcome, and how much
+    # of the job's episodes file is in the store (`brought_in`, bytes) with what that stored.
+    """CREATE TABLE IF NOT EXISTS generation_jobs (
+        job_id BIGINT PRIMARY KEY, created_at TIMESTAMP, created_by VARCHAR, config JSON, run_key VARCHAR,
+        folder VARCHAR, pid INTEGER, status VARCHAR, finished_at TIMESTAMP, summary JSON, error VARCHAR,
+        brought_in BIGINT, stored INTEGER, duplicates INTEGER)""",
 ]
 
 MIGRATION_BATCH = 20_000

@@ -121,6 +121,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module")
+def scripted_teacher():
+    """The scripted teacher of `tests/teacher.py` on a free port: its base URL and its FastAPI app."""
+    from teacher import scripted_server
+
+    with scripted_server(free_port()) as served:
+        yield served
+
+
 def run_cli(
     *args: str, db: Path | None = None, check: bool = False, input: str | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:

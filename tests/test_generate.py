@@ -1,7 +1,7 @@
 """`curator generate`: a teacher behind a real OpenAI-compatible HTTP server runs an environment's tasks; episodes
 are stored whole with the environment's labels, re-runs store nothing twice, a dead endpoint changes nothing, and
-a killed run resumes. The teacher here is either `transformers serve` on the embedded SmolLM2 (slow tests) or a
-scripted teacher behind FastAPI that answers with native tool calls and with Hermes `<tool_call>` text."""
+a killed run resumes. The teacher here is either `transformers serve` on the embedded SmolLM2 (slow tests) or the
+scripted teacher of `tests/teacher.py` (the `scripted_teacher` fixture)."""
 
 from __future__ import annotations
 
@@ -12,93 +12,18 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import orjson
 import pytest
-import uvicorn
-from conftest import ROOT, run_cli
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from conftest import ROOT, free_port, run_cli
+from teacher import ENVS, STOCK, STOCK_TASKS
 
 from curator.envs.contract import call_tool, reward_of
 from curator.envs.loader import load_environment
 from curator.generate import GenerateConfig, generate
 from curator.store import Store
-
-ENVS = Path(__file__).parent / "envs"
-STOCK = f"{ENVS / 'stock_env.py'}:StockEnv"
-STOCK_TASKS = str(ENVS / "stock_tasks.jsonl")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def scripted_reply(body: dict) -> dict:
-    """A teacher that checks the stock (native tool call), orders the shortfall (Hermes text; one too many gears,
-    so that task fails), and answers with the new stock."""
-    messages = body["messages"]
-    need = re.search(r"need (\d+) (\w+)", messages[-1]["content"] if messages[-1]["role"] == "user" else "")
-    first = next(m for m in messages if m["role"] == "user")["content"]
-    wanted, item = re.search(r"need (\d+) (\w+)", first).groups()
-    wanted = int(wanted)
-    tools = [m for m in messages if m["role"] == "tool"]
-    message: dict = {"role": "assistant", "content": None}
-    if need and body.get("tools"):
-        call = {"name": "check_stock", "arguments": json.dumps({"item": item})}
-        message["tool_calls"] = [{"id": "c0", "type": "function", "function": call}]
-    elif len(tools) == 1 and json.loads(tools[0]["content"])["in_stock"] < wanted:
-        stock = json.loads(tools[0]["content"])["in_stock"]
-        quantity = wanted - stock + (item == "gears")
-        call = json.dumps({"name": "order_item", "arguments": {"item": item, "quantity": quantity}})
-        message["content"] = f"I'll order {quantity}.\n<tool_call>\n{call}\n</tool_call>"
-    else:
-        last = tools[-1]["content"]
-        now = re.search(r"now (\d+)", last) or re.search(r'"in_stock": (\d+)', last)
-        message["content"] = f"We now have {now.group(1)} {item}."
-    return {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body["model"],
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
-
-
-@pytest.fixture(scope="module")
-def scripted_teacher():
-    """The scripted teacher behind a real HTTP server (FastAPI + uvicorn); a task about nuts gets HTTP 503."""
-    app = FastAPI()
-    app.state.requests = 0
-
-    @app.get("/v1/models")
-    def models():
-        return {"object": "list", "data": [{"id": "scripted", "object": "model", "owned_by": "test"}]}
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
-        body = await request.json()
-        app.state.requests += 1
-        first = next(m for m in body["messages"] if m["role"] == "user")["content"]
-        if "nuts" in first and os.environ.get("TEACHER_FAILS_NUTS"):
-            return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
-        return scripted_reply(body)
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1", app
-    server.should_exit = True
-    thread.join(5)
 
 
 def stored(db: Path) -> list[dict]:

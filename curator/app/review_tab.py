@@ -21,6 +21,7 @@ from curator.app.context import TabContext, filters_of, shown_of
 from curator.app.render import err, ok
 from curator.app.workbench import ReviewPage, shown_state
 from curator.filters import FilterError, parse_when
+from curator.generate import FORMAT as GENERATED
 from curator.queue import STATUSES, QueueError, filter_choices
 from curator.review import DECIDED, LeaseHeld, ReviewError, StaleWrite
 
@@ -58,8 +59,15 @@ def header_html(page: ReviewPage) -> str:
         f'<div class="meta">#{shown.traj_id} · revision {i["revision"]} · {blind}'
         f"{escape(i['format'] or '')} · {escape(i['file'] or '')} "
         f"{escape(i['record'] or '')} · teacher {escape(i['teacher'] or '?')} · "
-        f"source label {escape(i['label'] or 'none')}</div>"
+        f"{escape(source_label(i))}</div>"
     ) + render.source_failure_html(page.loaded.meta)
+
+
+def source_label(info: dict) -> str:
+    """The source's verdict, a suggestion: for a generated trajectory, the environment's checker and its reward."""
+    reward = f" (reward {info['reward']:g})" if info.get("reward") is not None else ""
+    name = "checker" if info["format"] == GENERATED else "source label"
+    return f"{name}: {info['label'] or 'none'}{reward}"
 
 
 def progress_html(p: dict, reviewer: str, status: str | None = None) -> str:
@@ -368,10 +376,14 @@ class ReviewHandlers:
             return {self.view.message: err(str(exc))}
         return self.show(sess, page, md, ok(f"Opened #{wanted}. Its status: {page.loaded.status}."))
 
-    def on_tab(self, chosen):
-        """Back on Review: the failure tags as the taxonomy now has them (ticks kept)."""
+    def on_tab(self, sess, md, chosen, request: gr.Request):
+        """Back on Review: the failure tags as the taxonomy now has them (ticks kept); with nothing on screen, the
+        next item (some may have come in meanwhile: a generation job, an import)."""
         tags = self.ctx.taxonomy_tags()
-        return gr.CheckboxGroup(choices=tag_choices(tags), value=[t for t in chosen or () if t in tags])
+        update = gr.CheckboxGroup(choices=tag_choices(tags), value=[t for t in chosen or () if t in tags])
+        if shown_of(sess) is not None:
+            return {self.view.tags: update}
+        return {**self.next_page(sess, md, "", self.ctx.who(request)), self.view.tags: update}
 
     def open_from(self, event, number: gr.Number) -> None:
         """`TabContext.open_in_review`: after `event`, the trajectory `number` holds, in Review."""
@@ -438,7 +450,9 @@ class ReviewHandlers:
             event(
                 self.on_open, [ctx.sess, v.open_id, ctx.markdown], self.page_outputs, show_progress="hidden"
             ).then(self.side, [ctx.sess], self.side_outputs, show_progress="hidden")
-        v.tab.select(self.on_tab, [v.tags], [v.tags], show_progress="hidden")
+        v.tab.select(self.on_tab, [*review_inputs, v.tags], self.page_outputs, show_progress="hidden").then(
+            self.side, [ctx.sess], self.side_outputs, show_progress="hidden"
+        )
         ctx.markdown.change(self.on_markdown, review_inputs, [v.task, v.cards], show_progress="hidden")
         v.skip_dups.input(self.on_skip_dups, [v.skip_dups], [v.skip_dups])
         ctx.app.load(

@@ -16,6 +16,7 @@ from curator.app import (
     dashboard_tab,
     data,
     export_tab,
+    generate_tab,
     import_tab,
     review_tab,
     taxonomy_tab,
@@ -25,7 +26,17 @@ from curator.app.context import TabContext
 from curator.app.workbench import Workbench
 
 STATIC = Path(__file__).resolve().parent / "static"
-TABS = (review_tab, compare_tab, dashboard_tab, taxonomy_tab, import_tab, export_tab, training, data)
+TABS = (
+    review_tab,
+    compare_tab,
+    dashboard_tab,
+    taxonomy_tab,
+    import_tab,
+    generate_tab,
+    export_tab,
+    training,
+    data,
+)
 
 
 def build_app(bench: Workbench, *, local_user: str, exports_root: Path, runs_root: Path) -> gr.Blocks:

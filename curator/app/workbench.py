@@ -2,8 +2,9 @@
 
 Gradio runs handlers on a thread pool; a DuckDB connection is not safe to share between threads
 and `Store.transaction` works on the shared connection, so every store access here goes through
-one lock. Each method is a short sequence of library calls (`review`, `queue`, `runs`, `window`): the app
-adds no rules of its own.
+one lock. Each method is a short sequence of library calls (`review`, `queue`, `runs`, `window`,
+`genjobs`): the app adds no rules of its own. The `importer` (entered by `curator serve`) brings generated
+episodes in through the same lock.
 
 `Shown` is what a browser session has on screen: the item, the revision and the state's event
 id when it was shown (`seen`, passed back with the decision so a stale write is refused), and
@@ -18,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from curator.generate import GenerateConfig
+from curator.genjobs import Importer, cancel_job, list_jobs, start_job
 from curator.model import Task, Turn
 from curator.queue import Pick, QueueFilters, ReviewQueue, progress
 from curator.review import (
@@ -69,6 +72,9 @@ class Workbench:
         self.lease_seconds = lease_seconds
         self.queue = ReviewQueue()
         self._lock = threading.RLock()
+        self.importer = Importer(
+            self.db
+        )  # entered by `curator serve`: generated episodes come in while a job runs
 
     @contextmanager
     def db(self):
@@ -201,6 +207,23 @@ class Workbench:
         """The minimum-window curve: its subsets exported here, under the lock; the job in its own process."""
         with self.db() as store:
             return start_curve(store, root, progress=progress, **settings)
+
+    # -- generation jobs (the teacher runs in its own process; its episodes are brought in here, under the lock)
+
+    def start_generation(self, config: GenerateConfig, user: str, root: Path) -> int:
+        with self.db() as store:
+            job_id = start_job(store, config, user=user, root=root)
+        self.importer.wake()
+        return job_id
+
+    def generation_jobs(self) -> list[dict]:
+        """All generation jobs, newest first, after bringing in what the running ones finished."""
+        with self.db() as store:
+            return list_jobs(store)
+
+    def cancel_generation(self, job_id: int) -> None:
+        with self.db() as store:
+            cancel_job(store, job_id)
 
 
 def shown_state(shown: Shown | None) -> dict | None:

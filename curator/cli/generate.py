@@ -11,41 +11,32 @@ from curator.cli import add_db, add_json
 
 
 def register(sub) -> str:
-    from curator.generate import EMBEDDED, GenerateConfig
+    from curator.generate import KEEP, GenerateConfig, help_of
     from trainer.evaluate import add_env_args
 
     d = GenerateConfig()
     p = sub.add_parser("generate", help="generate trajectories: a teacher runs an environment's tasks")
     add_env_args(p, "train")
-    p.add_argument(
-        "--teacher",
-        required=True,
-        metavar="URL_OR_MODEL",
-        help="an OpenAI-compatible endpoint (http://HOST:PORT/v1; key from OPENAI_API_KEY), or a local model: "
-        f"{EMBEDDED} (the embedded SmolLM2), a Hugging Face id or folder, or an adapter folder",
-    )
-    p.add_argument("--teacher-model", metavar="NAME", help="the model name at the endpoint")
-    p.add_argument(
-        "--samples", type=int, default=d.samples, metavar="K", help="episodes per task (default 1)"
-    )
-    p.add_argument("--temperature", type=float, default=d.temperature, metavar="T", help="default 0.7")
-    p.add_argument(
-        "--max-steps", type=int, default=d.max_steps, metavar="N", help="assistant turns per episode"
-    )
-    p.add_argument(
-        "--max-tokens", type=int, default=d.max_tokens, metavar="N", help="tokens per assistant turn"
-    )
-    p.add_argument(
-        "--concurrency", type=int, default=d.concurrency, metavar="N", help="requests in flight (endpoint)"
-    )
-    p.add_argument(
-        "--keep",
-        choices=("all", "success"),
-        default=d.keep,
-        help="store every episode, or only successes (rejection sampling; the rest are counted)",
-    )
-    p.add_argument("--limit", type=int, metavar="N", help="the first N tasks of the split")
-    p.add_argument("--seed", type=int, default=d.seed, help="sampling seed of a local teacher")
+    p.add_argument("--teacher", required=True, metavar="URL_OR_MODEL", help=help_of("teacher"))
+    p.add_argument("--teacher-model", metavar="NAME", help=help_of("teacher_model"))
+    for name, metavar, kind in (
+        ("samples", "K", int),
+        ("temperature", "T", float),
+        ("max_steps", "N", int),
+        ("max_tokens", "N", int),
+        ("concurrency", "N", int),
+    ):
+        default = getattr(d, name)
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=kind,
+            default=default,
+            metavar=metavar,
+            help=f"{help_of(name)} (default {default})",
+        )
+    p.add_argument("--keep", choices=KEEP, default=d.keep, help=help_of("keep"))
+    p.add_argument("--limit", type=int, metavar="N", help=help_of("limit"))
+    p.add_argument("--seed", type=int, default=d.seed, help=help_of("seed"))
     add_db(p)
     add_json(p)
     return "generate"

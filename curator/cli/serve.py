@@ -148,7 +148,8 @@ def _serve(args, db: str | None, users: dict | None) -> None:
             runs_root=store.path.resolve().parent / "runs",
         )
         who = f"{len(users)} reviewers from {args.users}" if users else f"reviewer {local_user}"
-        with BackupService(store.path, bench.db):  # `curator backup` while the app runs
+        # `curator backup` while the app runs; episodes of generation jobs brought in as they are generated
+        with BackupService(store.path, bench.db), bench.importer:
             print(
                 f"serving {store.path} on http://{args.host}:{args.port} ({who}); Ctrl-C stops",
                 file=sys.stderr,
