@@ -209,9 +209,7 @@ def cancel_job(store: Store, job_id: int, grace_s: float = 5.0) -> None:
 def list_jobs(store: Store) -> list[dict]:
     """Every job, newest first, after bringing in and recording what the running ones did."""
     refresh(store)
-    cursor = store.con.execute("SELECT * FROM generation_jobs ORDER BY job_id DESC")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return store.records("SELECT * FROM generation_jobs ORDER BY job_id DESC")
 
 
 def read_progress(folder: str | os.PathLike) -> dict | None:

@@ -150,7 +150,7 @@ def recent_events(store: Store, limit: int = 20) -> list[dict]:
 
 
 def _events(store: Store, where: str, params: list, order: str) -> list[dict]:
-    rows = store.con.execute(
+    return store.records(
         f"""SELECT e.event_id, e.traj_id, strftime(e.created_at, '%Y-%m-%d %H:%M:%S') AS at,
                   e.reviewer, e.kind, e.tags, e.first_step, e.note, e.seconds, e.undoes,
                   e.other_traj_id, e.verdict, e.rev_id,
@@ -159,8 +159,6 @@ def _events(store: Store, where: str, params: list, order: str) -> list[dict]:
            FROM events e WHERE {where} ORDER BY {order}""",
         params,
     )
-    names = [d[0] for d in rows.description]
-    return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -99,9 +99,7 @@ def cancel_run(store: Store, run_id: int, grace_s: float = 5.0) -> None:
 
 def list_runs(store: Store) -> list[dict]:
     refresh(store)
-    cursor = store.con.execute("SELECT * FROM runs ORDER BY run_id DESC")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return store.records("SELECT * FROM runs ORDER BY run_id DESC")
 
 
 def read_evaluation(folder: str | os.PathLike) -> dict | None:

@@ -301,6 +301,12 @@ class Store:
         """The first column of a query's rows, as a list."""
         return [row[0] for row in self.con.execute(sql, params).fetchall()]
 
+    def records(self, sql: str, params=()) -> list[dict]:
+        """A query's rows as dicts keyed by column name."""
+        cursor = self.con.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     def one(self, sql: str, params=()) -> tuple | None:
         """The first row, or None. DuckDB 2 refuses new work on a connection whose last result
         was not read to the end, so this always fetches everything (queries here return a row)."""
