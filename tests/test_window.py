@@ -64,6 +64,26 @@ def test_answer_ties_and_ratios_that_reach_the_target_exactly():
         answer(0.0, made[1:])
 
 
+def test_figure_draws_success_and_unknown_tool_rate_per_strategy_skipping_runs_without_valid_calls():
+    base, made = runs(0.0, diverse=[(25, 0.0), (50, 0.1)], random=[(25, 0.0), (50, 0.0)], all=(100, 0.2))
+    unknown = {
+        ("diverse", 25): None,
+        ("diverse", 50): 0.8,
+        ("random", 25): 0.9,
+        ("random", 50): None,
+        ("all", 100): 0.1,
+    }
+    for r in made:
+        r["unknown_tool_rate"] = unknown[r["strategy"], r["trajectories"]]
+    result = {"base": {"task_success": base}, "runs": made, "answer": answer(base, made), "eval_tasks": 4}
+    success, rates = figure({**result, "preset": "cpu-demo"}).axes
+    drawn = {line.get_label(): list(zip(*line.get_data(), strict=True)) for line in rates.get_lines()}
+    assert drawn == {"diverse": [(50, 0.8), (100, 0.1)], "random": [(25, 0.9), (100, 0.1)]}
+    lines = {line.get_label(): list(line.get_ydata()) for line in success.get_lines()}
+    assert lines["diverse"] == [0.0, 0.1, 0.2] and lines["random"] == [0.0, 0.0, 0.2]
+    assert lines["base"] == [0.0, 0.0] and "90% of the full gain" in lines
+
+
 def test_fractions_parse_to_shares_of_the_curated_set():
     assert parse_fractions("0.5, 0.25,0.5,1") == (0.25, 0.5)  # the whole set is always one point
     for bad, why in (("0.25,x", "not a list of numbers"), ("0,0.5", "0.0 is not a share"), ("1.5", "1.5")):

@@ -172,33 +172,47 @@ def write_result(result: dict, folder: Path) -> None:
 
 
 def figure(result: dict):
-    """Task success against trajectories trained on, a line per strategy ending at the whole set; the base and
-    the 90% target (when there is a gain) as horizontal lines."""
+    """Two panels against trajectories trained on, a line per strategy ending at the whole set: task success (the
+    base and the 90% target, when there is a gain, as horizontal lines) and the share of calls naming a tool that
+    does not exist, which moves with the data long before a small model solves more tasks."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import PercentFormatter
 
-    fig = Figure(figsize=(6.4, 4), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    success, unknown = fig.subplots(1, 2)
     full = next(r for r in result["runs"] if r["strategy"] == "all")
-    for strategy, colour in zip(STRATEGIES, ("#ea580c", "#2563eb"), strict=True):
-        points = sorted(
-            (r["trajectories"], r["task_success"]) for r in result["runs"] if r["strategy"] == strategy
+    styles = zip(STRATEGIES, ("#ea580c", "#2563eb"), ("s", "o"), ("--", "-"), strict=True)
+    for strategy, colour, marker, line in styles:
+        runs = sorted(
+            (r for r in result["runs"] if r["strategy"] == strategy), key=lambda r: r["trajectories"]
         )
-        points.append((full["trajectories"], full["task_success"]))
-        ax.plot(*zip(*points, strict=True), marker="o", color=colour, label=strategy)
-    ax.axhline(result["base"]["task_success"], color="#64748b", linestyle=":", label="base")
+        runs.append(full)
+        for ax, metric in ((success, "task_success"), (unknown, "unknown_tool_rate")):
+            points = [(r["trajectories"], r[metric]) for r in runs if r.get(metric) is not None]
+            if points:
+                ax.plot(
+                    *zip(*points, strict=True), marker=marker, linestyle=line, color=colour, label=strategy
+                )
+    success.axhline(result["base"]["task_success"], color="#64748b", linestyle=":", label="base")
     if result["answer"]["full_gain"] > 0:
-        ax.axhline(
+        success.axhline(
             result["answer"]["target_success"], color="#16a34a", linestyle="--", label="90% of the full gain"
         )
     top = max([result["base"]["task_success"], *(r["task_success"] for r in result["runs"])])
-    ax.set_ylim(0, max(0.1, top) * 1.1)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_xlabel("curated trajectories trained on")
-    ax.set_ylabel(f"task success ({result['eval_tasks']} held-out tasks)")
-    ax.set_title(f"Minimum training window ({result['preset'] or 'default settings'})")
-    ax.legend()
+    success.set_ylim(0, max(0.1, top) * 1.1)
+    unknown.set_ylim(0, 1.05)
+    for ax in (success, unknown):
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("curated trajectories trained on")
+        ax.legend()
+    success.set_ylabel(f"task success ({result['eval_tasks']} held-out tasks)")
+    unknown.set_ylabel("calls to unknown tools (of valid calls)")
+    fig.suptitle(f"Minimum training window ({result['preset'] or 'default settings'})")
     return fig
+
+
+def _share(value) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def summary_lines(result: dict) -> list[str]:
@@ -208,8 +222,8 @@ def summary_lines(result: dict) -> list[str]:
     ]
     for r in result["runs"]:
         lines.append(
-            f"{r['strategy']:>8} {r['trajectories']:4d} trajectories: task success {r['task_success']:.1%} "
-            f"(train {r['train_s']:.0f} s, eval {r['eval_s']:.0f} s)"
+            f"{r['strategy']:>8} {r['trajectories']:4d} trajectories: task success {r['task_success']:.1%}, "
+            f"unknown tools {_share(r.get('unknown_tool_rate'))} (train {r['train_s']:.0f} s, eval {r['eval_s']:.0f} s)"
         )
     a = result["answer"]
     if a["full_gain"] <= 0:
