@@ -12,8 +12,10 @@ from conftest_trainer import smol_path, tiny_base  # noqa: F401
 
 from curator.envs.sample import EVAL_TASKS, TOOLS, get_task
 from trainer import evaluate as ev
+from trainer.ablate import table_lines
 from trainer.errors import TrainerError
 from trainer.evaluate import compare, evaluate, metrics_of, parse_reply, run_episode
+from trainer.presets import TrainConfig
 
 
 def call_text(name, arguments) -> str:
@@ -285,6 +287,22 @@ def test_select_tasks_of_any_environment(tmp_path):
     assert len(ev.select_tasks(None, "sql", split="train")) == 48
     with pytest.raises(TrainerError, match="nope.py: no such file"):
         ev.select_tasks(2, "nope.py:Env")
+
+
+def test_benchmark_tasks_follow_the_configs_split():
+    """A recipe is chosen on the train split (eval_split="train") without touching the held-out tasks."""
+    train = ev.benchmark_tasks(None, TrainConfig(eval_env="sql", eval_split="train"))
+    held_out = ev.benchmark_tasks(None, TrainConfig(eval_env="sql"))
+    assert len(train) == 48 and {t.split for t in train} == {"train"}
+    assert {t.split for t in held_out} == {"eval"} and not {t.id for t in train} & {t.id for t in held_out}
+    assert [t.id for t in ev.benchmark_tasks(3, TrainConfig(eval_split="train"))] == [
+        t.id for t in ev.select_tasks(3, split="train")
+    ]
+    with pytest.raises(TrainerError, match="eval_split must be one of train, eval; got 'dev'"):
+        TrainConfig(eval_split="dev")
+    table = {"tasks": 48, "split": "train", "rows": []}
+    assert table_lines(table)[0] == "ablation on 48 train tasks"
+    assert table_lines({**table, "split": "eval"})[0] == "ablation on 48 held-out tasks"
 
 
 def test_select_tasks():

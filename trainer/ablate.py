@@ -104,19 +104,19 @@ def train_and_benchmark(
 def ablate(
     data: Path, out: Path, base: str | None, config: TrainConfig, variants: str, eval_tasks: int | None = None
 ) -> dict:
-    """Train every variant, evaluate each and the base on the same tasks; the `--json` object: {"tasks",
+    """Train every variant, evaluate each and the base on the same tasks; the `--json` object: {"tasks", "split",
     "task_ids", "rows": [{"variant", metrics..., "wall_s", "peak_rss_mb", "eval_s", "adapter"}]}."""
-    from trainer.evaluate import select_tasks
+    from trainer.evaluate import benchmark_tasks
 
     chosen = parse_variants(variants)
-    tasks = select_tasks(eval_tasks, config.eval_env, config.eval_task_file)
+    tasks = benchmark_tasks(eval_tasks, config)
     rows = train_and_benchmark(
         [Variant(name, Path(data), replace(config, stages=stages)) for name, stages in chosen.items()],
         out,
         base,
         tasks,
     )
-    table = {"tasks": len(tasks), "task_ids": [t.id for t in tasks], "rows": rows}
+    table = {"tasks": len(tasks), "split": config.eval_split, "task_ids": [t.id for t in tasks], "rows": rows}
     (Path(out) / "ablation.json").write_text(json.dumps(table, indent=2))
     return table
 
@@ -136,6 +136,11 @@ def benchmark(name: str, policy, tasks, cost: dict) -> dict:
         **cost,
         "eval_s": round(time.perf_counter() - started, 1),
     }
+
+
+def tasks_label(n: int, split: str | None = "eval") -> str:
+    """How a table names the tasks it was measured on: held-out (the final test) or the train split."""
+    return f"{n} {'held-out' if split in (None, 'eval') else split} tasks"
 
 
 def table_lines(table: dict, title: str = "ablation") -> list[str]:
@@ -161,4 +166,4 @@ def table_lines(table: dict, title: str = "ablation") -> list[str]:
         values = [r[k] for k in METRICS] + [r["wall_s"], r["peak_rss_mb"]]
         pcts = [True, True, True, True, False, False, False]
         lines.append(" | ".join([r["variant"], *(cell(v, p) for v, p in zip(values, pcts, strict=True))]))
-    return [f"{title} on {table['tasks']} held-out tasks", *lines]
+    return [f"{title} on {tasks_label(table['tasks'], table.get('split'))}", *lines]

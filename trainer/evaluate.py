@@ -394,6 +394,11 @@ def select_tasks(
     return [t if isinstance(t, EnvTask) else by_id[t] for t in tasks]
 
 
+def benchmark_tasks(tasks: Iterable[EnvTask | str] | int | None, config) -> list[EnvTask]:
+    """The agent benchmark's tasks for a training config: its environment, task file and split."""
+    return select_tasks(tasks, config.eval_env, config.eval_task_file, config.eval_split)
+
+
 def evaluate(
     policy: Policy,
     tasks: Iterable[EnvTask | str] | int | None = None,

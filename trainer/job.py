@@ -13,7 +13,7 @@ from pathlib import Path
 
 from trainer import runfolder
 from trainer.errors import TrainerError
-from trainer.evaluate import compare, select_tasks
+from trainer.evaluate import benchmark_tasks, compare
 from trainer.policy import ModelPolicy
 from trainer.run import train
 
@@ -21,11 +21,7 @@ from trainer.run import train
 def run_job(folder: Path) -> None:
     job = runfolder.Job.read(folder)
     # the benchmark's environment is loaded first: a bad one fails the run before training, in one line
-    tasks = (
-        None
-        if job.eval_tasks == 0
-        else select_tasks(job.eval_tasks, job.config.eval_env, job.config.eval_task_file)
-    )
+    tasks = None if job.eval_tasks == 0 else benchmark_tasks(job.eval_tasks, job.config)
     result = train(folder / runfolder.EXPORT, folder / runfolder.TRAIN, job.base, job.config)
     (folder / runfolder.RESULT).write_text(json.dumps(result, indent=2))
     if tasks is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from curator.envs.loader import SPLITS
 from trainer.errors import TrainerError
 
 STAGES = ("sft", "dpo", "kto")
@@ -124,6 +125,11 @@ class TrainConfig:
     eval_task_file: str | None = option(
         None, "tasks of eval_env (JSON Lines or a datasets folder; the built-ins carry their own)"
     )
+    eval_split: str = option(
+        "eval",
+        "split of eval_env's tasks the agent benchmark runs: eval (held-out, the final test) or train (to "
+        "choose a recipe, e.g. by ablation, without touching the held-out tasks)",
+    )
     extra: dict = field(
         default_factory=dict,
         metadata={"help": "further TrainingArguments (e.g. from a preset)", "cli": False},
@@ -134,6 +140,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise TrainerError(f"{name} must be at least 1, or unset; got {value}")
+        if self.eval_split not in SPLITS:
+            raise TrainerError(f"eval_split must be one of {', '.join(SPLITS)}; got {self.eval_split!r}")
 
 
 PRESETS: dict[str, TrainConfig] = {

@@ -14,7 +14,7 @@ from pathlib import Path
 from trainer.base import load_tokenizer, resolve_base
 from trainer.data import check_export, load_rows
 from trainer.errors import TrainerError
-from trainer.evaluate import select_tasks
+from trainer.evaluate import benchmark_tasks
 from trainer.preflight import log, prepare
 from trainer.presets import TrainConfig, to_dict
 from trainer.runfolder import ADAPTER, METRICS, RUN, SUMMARY
@@ -57,9 +57,7 @@ def train(data: Path, out: Path, base: str | None, config: TrainConfig, *, resum
     use_template(tokenizer, config.compact_tools)
     prepared = prepare_stages(data, tokenizer, config)
     benchmark = (  # loaded before any training, so a bad environment fails first
-        select_tasks(config.eval_each_epoch, config.eval_env, config.eval_task_file)
-        if config.eval_each_epoch
-        else None
+        benchmark_tasks(config.eval_each_epoch, config) if config.eval_each_epoch else None
     )
     if processes.is_main_process:
         out.mkdir(parents=True, exist_ok=True)

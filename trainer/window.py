@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trainer.ablate import METRICS, Variant, train_and_benchmark
+from trainer.ablate import METRICS, Variant, tasks_label, train_and_benchmark
 from trainer.errors import TrainerError
 from trainer.presets import TrainConfig, from_dict, get_preset, to_dict
 
@@ -126,11 +126,11 @@ def run_curve(folder: Path) -> dict:
     "epochs", "max_steps", "seed", "eval_tasks", "task_ids", "base": {metrics, "eval_s"}, "runs": [{"strategy",
     "fraction", "trajectories", "sft_train_rows", "data", "train_s", "peak_rss_mb", "adapter", metrics,
     "eval_s"}], "answer", "wall_s"}."""
-    from trainer.evaluate import select_tasks
+    from trainer.evaluate import benchmark_tasks
 
     folder, started = Path(folder), time.perf_counter()
     curve = Curve.read(folder)
-    tasks = select_tasks(curve.eval_tasks, curve.config.eval_env, curve.config.eval_task_file)
+    tasks = benchmark_tasks(curve.eval_tasks, curve.config)
 
     def step(done: int, total: int, now: str, run: str | None) -> None:
         (folder / PROGRESS).write_text(json.dumps({"done": done, "total": total, "now": now, "folder": run}))
@@ -155,6 +155,7 @@ def run_curve(folder: Path) -> dict:
         "max_steps": curve.config.max_steps,
         "seed": curve.seed,
         "eval_tasks": len(tasks),
+        "split": curve.config.eval_split,
         "task_ids": [t.id for t in tasks],
         "base": {k: rows["base"][k] for k in (*METRICS, "eval_s")},
         "runs": runs,
@@ -205,7 +206,7 @@ def figure(result: dict):
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_xlabel("curated trajectories trained on")
         ax.legend()
-    success.set_ylabel(f"task success ({result['eval_tasks']} held-out tasks)")
+    success.set_ylabel(f"task success ({tasks_label(result['eval_tasks'], result.get('split'))})")
     unknown.set_ylabel("calls to unknown tools (of valid calls)")
     fig.suptitle(f"Minimum training window ({result['preset'] or 'default settings'})")
     return fig
@@ -218,7 +219,8 @@ def _share(value) -> str:
 def summary_lines(result: dict) -> list[str]:
     """The curve in words: the base, each subset, and the answer."""
     lines = [
-        f"base task success {result['base']['task_success']:.1%} on {result['eval_tasks']} held-out tasks"
+        f"base task success {result['base']['task_success']:.1%} on "
+        f"{tasks_label(result['eval_tasks'], result.get('split'))}"
     ]
     for r in result["runs"]:
         lines.append(
