@@ -1,13 +1,15 @@
 """The minimum training window: how many curated trajectories give most of the gain (issue 16).
 
-On the sample world: imports the sample set and decides it by its source labels (`curator bulk`), then runs the
-curve as the app's Data tab does: `curator.window` exports, for each fraction of the accepted set (default 25%,
-50%; the whole set always), a subset chosen by `diverse` and one by `random` (same seed), and `trainer.window`
-trains SFT on each (the same preset and epochs over its own rows, each subset in its own process), benchmarks each
-and the base on the same held-out tasks of the world, plots task success against the number of trajectories, and
-answers how many trajectories give 90% of the full set's gain over the base and which strategy got there first.
+On a built-in environment (the sample world by default, or `--env sql`): imports its sample set and decides it by
+its source labels (`curator bulk`), then runs the curve as the app's Data tab does: `curator.window` exports, for
+each fraction of the accepted set (default 25%, 50%; the whole set always), a subset chosen by `diverse` and one by
+`random` (same seed), and `trainer.window` trains SFT on each (the same preset and epochs over its own rows, each
+subset in its own process), benchmarks each and the base on the same held-out tasks of the environment, plots task
+success against the number of trajectories, and answers how many trajectories give 90% of the full set's gain over
+the base and which strategy got there first.
 
-    python benchmarks/min_window.py [--preset cpu-smoke] [--epochs 1] [--eval-tasks 20] [--out DIR]
+    python benchmarks/min_window.py [--env sample|sql] [--preset cpu-smoke] [--epochs 1] [--eval-tasks 20]
+                                    [--out DIR]
 
 Writes DIR/min_window.json (every run's figures) and DIR/min_window.png (the curve).
 Heavy: run it under `nice -n 5 flock /tmp/heavy.lock` on a shared machine.
@@ -18,10 +20,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from curator.ingest import import_file
-from curator.paths import SAMPLE_TRAJECTORIES
+from curator.paths import SAMPLE_SETS
 from curator.review import bulk_by_labels
 from curator.store import Store
 from curator.window import parse_fractions, prepare_curve
@@ -30,6 +33,7 @@ from trainer.window import curve_config, run_curve, summary_lines, write_result
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="sample", choices=list(SAMPLE_SETS), help="built-in environment")
     parser.add_argument("--preset", default="cpu-smoke")
     parser.add_argument("--epochs", type=float, default=1.0, help="over each subset's own rows")
     parser.add_argument("--max-steps", type=int, help="per subset (default: the epochs decide)")
@@ -46,12 +50,12 @@ def main() -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         with Store(Path(tmp) / "store.duckdb") as store:
-            import_file(store, str(SAMPLE_TRAJECTORIES))
+            import_file(store, str(SAMPLE_SETS[args.env]))
             bulk_by_labels(store, "bench")
             prepare_curve(
                 store,
                 Path(tmp) / "curve",
-                config=curve_config(args.preset, args.epochs, args.max_steps),
+                config=replace(curve_config(args.preset, args.epochs, args.max_steps), eval_env=args.env),
                 fractions=args.fractions,
                 eval_tasks=args.eval_tasks,
                 seed=args.seed,

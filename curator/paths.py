@@ -13,3 +13,6 @@ SAMPLE_DIR = ASSETS / "sample"
 SAMPLE_TRAJECTORIES = SAMPLE_DIR / "trajectories.jsonl"
 TAXONOMY_FILE = ASSETS / "taxonomy.json"
 SQL_DIR = ASSETS / "sql"
+SQL_TRAJECTORIES = SQL_DIR / "trajectories.jsonl"
+# the teacher-style sample set of each built-in environment
+SAMPLE_SETS = {"sample": SAMPLE_TRAJECTORIES, "sql": SQL_TRAJECTORIES}
