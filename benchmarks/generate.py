@@ -27,17 +27,12 @@ import time
 from pathlib import Path
 
 import orjson
+from harness import free_port
 
 from curator.envs.loader import load_environment
 from curator.generate import GenerateConfig, generate
 from curator.store import Store
 from trainer.base import resolve_base
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(model: str, log: Path) -> tuple[subprocess.Popen, str]:

@@ -13,7 +13,6 @@ arguments, multi-line results), so a long item stays responsive.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+from harness import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,15 +34,6 @@ from curator.messages import rendered  # noqa: E402 (after the checkout is put o
 from curator.queue import QueueFilters  # noqa: E402 (after the checkout is put on the path)
 from curator.store import Store  # noqa: E402 (after the checkout is put on the path)
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOOLS = [
     {
         "type": "function",
@@ -207,9 +198,7 @@ def browser_latency(path: Path, presses: int) -> float:
             except OSError:
                 time.sleep(0.2)
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
-            )
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.goto(url)
             page.wait_for_selector("#cards .traj[data-traj]")

@@ -27,12 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import CHROMIUM, CHROMIUM_ARGS, free_port
 from playwright.async_api import Error as PageError
 from playwright.async_api import async_playwright
 
@@ -52,8 +51,6 @@ from curator.paths import SAMPLE_TRAJECTORIES  # noqa: E402 (after the checkout 
 from curator.review import rebuild_state  # noqa: E402 (after the checkout is put on the path)
 from curator.store import Store  # noqa: E402 (after the checkout is put on the path)
 
-CHROMIUM = os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ACTIONS = {"accept": 30, "fail": 20, "skip": 15, "edit": 10, "undo": 10, "compare": 15}
 ACK_TIMEOUT_MS = 20_000
 STATE = "SELECT * FROM state ORDER BY traj_id"
@@ -83,12 +80,6 @@ def cli(*args: str, db: Path | None = None, **kw) -> subprocess.CompletedProcess
         text=True,
         **kw,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the server and its faults ----------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,9 @@ from curator.paths import SAMPLE_TRAJECTORIES
 pytest_plugins = ["conftest_trainer"]  # the tiny-model fixtures, for every test that trains
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # harness: chromium and free ports, shared with the benchmarks
+from harness import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402, F401 (re-exported to the tests)
+
 REALDATA = ROOT.parent / "shared" / "realdata"
 SAMPLE = SAMPLE_TRAJECTORIES
 
@@ -112,13 +114,6 @@ def held_store(db):
     finally:
         holder.kill()
         holder.wait()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (for a `curator serve` a test starts)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
