@@ -6,6 +6,10 @@ the store's only writer), then starts `python -m trainer.job FOLDER` as a job pr
 the store; `refresh` turns a finished process into an outcome: `result.json` -> succeeded, none ->
 failed with the last log lines. Runs survive an app restart: the pid and the folder are stored.
 
+An ablation (`Job.ablate`: variants such as sft, sft+dpo, sft+kto) is started the same way; the job trains each
+variant inside the run folder and benchmarks them and the base on the same tasks. Its `ablation.json` is its
+result (the `result` column); `ablation_progress` and `read_ablation` read the folder for the Train tab.
+
 The run folder's layout and `job.json` (a `trainer.runfolder.Job`: a TrainConfig plus the base,
 the preset's name and the held-out tasks to evaluate on) are the contract in `trainer.runfolder`.
 """
@@ -18,7 +22,7 @@ from pathlib import Path
 
 from curator import follow, jobs
 from curator.store import Store, StoreError
-from trainer.runfolder import EVALUATION, EXPORT, LOG, RESULT, Job
+from trainer.runfolder import ABLATION, EVALUATION, EXPORT, LOG, PROGRESS, RESULT, Job
 
 
 class RunError(StoreError):
@@ -49,7 +53,7 @@ def start_run(store: Store, job: Job, *, user: str, root: str | os.PathLike, pro
             user,
             job.base or "default",
             job.preset,
-            ",".join(job.config.stages),
+            job.variants or ",".join(job.config.stages),
             json.dumps(job.to_dict()),
             str(folder),
             pid,
@@ -66,7 +70,8 @@ def refresh(store: Store) -> None:
         if jobs.alive(pid, folder):
             continue
         folder = Path(folder)
-        result, evaluation = jobs.read_json(folder / RESULT), jobs.read_json(folder / EVALUATION)
+        result = jobs.read_json(folder / RESULT) or jobs.read_json(folder / ABLATION)
+        evaluation = jobs.read_json(folder / EVALUATION)
         status, error = ("succeeded", None) if result else ("failed", follow.log(folder, 15)[0])
         store.con.execute(
             """UPDATE runs SET status = ?, finished_at = now(), result = ?, evaluation = ?,
@@ -105,6 +110,21 @@ def list_runs(store: Store) -> list[dict]:
 def read_evaluation(folder: str | os.PathLike) -> dict | None:
     """The full evaluation, transcripts included (the store keeps only the metrics)."""
     return jobs.read_json(Path(folder) / EVALUATION)
+
+
+def read_ablation(folder: str | os.PathLike) -> dict | None:
+    """An ablation run's table (`trainer.ablate.ablate`), once it has finished."""
+    return jobs.read_json(Path(folder) / ABLATION)
+
+
+def ablation_progress(folder: str | os.PathLike) -> dict | None:
+    """Where a running ablation is: {"done", "total", "now", "folder"} and "bar", the progress bar of the variant
+    training now ((desc, n, total) or None); None before the first step."""
+    progress = jobs.read_json(Path(folder) / PROGRESS)
+    if progress is None:
+        return None
+    training = progress.get("folder")
+    return {**progress, "bar": follow.log(training, 1)[1].bar if training else None}
 
 
 def _metrics_only(evaluation: dict) -> dict:

@@ -9,8 +9,42 @@ import pytest
 from conftest import cli_json
 from conftest_trainer import write_export
 
-from trainer.ablate import parse_variants
+from trainer.ablate import HEAD, figure, parse_variants, table_lines, table_rows
 from trainer.errors import TrainerError
+from trainer.presets import PRESETS
+from trainer.runfolder import Job
+
+TABLE = {
+    "tasks": 2,
+    "split": "eval",
+    "task_ids": ["t1", "t2"],
+    "rows": [
+        {
+            "variant": "base",
+            "task_success": 0.0,
+            "valid_tool_call_rate": 0.5,
+            "unknown_tool_rate": None,
+            "schema_valid_rate": 1.0,
+            "mean_steps": 3.5,
+            "wall_s": None,
+            "peak_rss_mb": None,
+            "eval_s": 1.2,
+            "adapter": None,
+        },
+        {
+            "variant": "sft+dpo",
+            "task_success": 0.5,
+            "valid_tool_call_rate": 1.0,
+            "unknown_tool_rate": 0.25,
+            "schema_valid_rate": 1.0,
+            "mean_steps": 2.0,
+            "wall_s": 12.3,
+            "peak_rss_mb": 900,
+            "eval_s": 1.1,
+            "adapter": "/r/sft-dpo/train/dpo/adapter",
+        },
+    ],
+}
 
 
 def test_variants_parse_and_bad_ones_are_one_line():
@@ -21,6 +55,55 @@ def test_variants_parse_and_bad_ones_are_one_line():
     }
     with pytest.raises(TrainerError, match="--ablate sft,sft\\+ppo"):
         parse_variants("sft,sft+ppo")
+
+
+def test_an_ablation_job_round_trips_and_a_plain_one_stays_plain(tmp_path):
+    job = Job(PRESETS["cpu-smoke"], base="/b", preset="cpu-smoke", eval_tasks=2, ablate=("sft", "sft+dpo"))
+    job.write(tmp_path)
+    assert Job.read(tmp_path) == job and job.variants == "sft,sft+dpo"
+    Job(PRESETS["cpu-smoke"], eval_tasks=0).write(tmp_path)
+    assert Job.read(tmp_path).ablate is None and Job.read(tmp_path).variants is None
+
+
+def test_the_table_rows_are_the_text_table_and_the_chart_groups_three_rates_per_variant():
+    assert table_rows(TABLE) == [
+        ["base", "0%", "50%", "-", "100%", "3.5", "-", "-"],
+        ["sft+dpo", "50%", "100%", "25%", "100%", "2.0", "12.3", "900"],
+    ]
+    assert table_lines(TABLE) == [
+        "ablation on 2 held-out tasks",
+        " | ".join(HEAD),
+        "base | 0% | 50% | - | 100% | 3.5 | - | -",
+        "sft+dpo | 50% | 100% | 25% | 100% | 2.0 | 12.3 | 900",
+    ]
+    ax = figure(TABLE).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["base", "sft+dpo"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "task success",
+        "valid calls",
+        "unknown tool",
+    ]
+    heights = sorted(round(b.get_height(), 2) for b in ax.patches)
+    assert heights == [0.0, 0.0, 0.25, 0.5, 0.5, 1.0]
+    assert [t.get_text() for t in ax.texts] == ["n/a"]  # the base's unknown-tool rate: no denominator
+
+
+def test_the_app_follows_an_ablation_by_its_progress_file(tmp_path):
+    from curator.runs import ablation_progress, read_ablation
+
+    assert ablation_progress(tmp_path) is None and read_ablation(tmp_path) is None
+    variant = tmp_path / "sft"
+    variant.mkdir()
+    (variant / "log.txt").write_text(
+        "sft: training on 4 rows\n 50%|#####     | 1/2 [00:03<00:03,  3.0s/it]\n"
+    )
+    (tmp_path / "progress.json").write_text(
+        json.dumps({"done": 0, "total": 3, "now": "training sft", "folder": str(variant)})
+    )
+    progress = ablation_progress(tmp_path)
+    assert (progress["done"], progress["now"], progress["bar"]) == (0, "training sft", ("progress", 1, 2))
+    (tmp_path / "ablation.json").write_text(json.dumps(TABLE))
+    assert read_ablation(tmp_path) == TABLE
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ import pytest
 
 from curator.app.training import (
     MORE,
+    ablation_frame,
+    ablation_phase,
     curves,
     details_html,
     episode_turns,
@@ -18,6 +20,7 @@ from curator.app.training import (
     metrics_table,
     screen_stamp,
     shown_run,
+    stages_label,
     transcripts_html,
 )
 from curator.store import StoreError
@@ -44,6 +47,54 @@ def test_the_form_becomes_a_job_of_a_whole_train_config():
             job_of("", "cpu-demo", *args)
     with pytest.raises(StoreError, match="lora_r"):
         job_of("", "cpu-demo", ["sft"], "", 1, False, {"lora_r": "big"})
+
+
+def test_the_ablation_box_makes_a_job_of_variants():
+    job = job_of("", "cpu-smoke", [], "1", 2, False, None, True, " sft, sft+kto ")
+    assert job.ablate == ("sft", "sft+kto") and job.eval_tasks == 2
+    assert job.config.stages == PRESETS["cpu-smoke"].stages  # each variant sets its own
+    assert job_of("", "cpu-smoke", ["sft"], "", 2, False, None, False, "sft+dpo").ablate is None
+    for (eval_tasks, variants), reason in (((2, "sft+ppo"), "ppo"), ((2, ""), "variants"), ((0, "sft"), "1")):
+        with pytest.raises(StoreError, match=reason):
+            job_of("", "cpu-smoke", [], "", eval_tasks, False, None, True, variants)
+
+
+def test_an_ablation_shows_as_one_in_the_runs_list_phase_details_and_table():
+    from test_ablate import TABLE
+
+    job = job_of("", "cpu-smoke", [], "", 2, False, None, True, "sft,sft+dpo")
+    run = {
+        "run_id": 3,
+        "created_at": datetime(2026, 1, 1),
+        "finished_at": datetime(2026, 1, 1, 0, 2, 5),
+        "created_by": "ann",
+        "folder": "/r",
+        "pid": 1,
+        "result": None,
+        "error": None,
+        "status": "running",
+        "stages": "sft,sft+dpo",
+        "config": json.dumps(job.to_dict()),
+    }
+    assert stages_label(run) == "ablation: sft, sft+dpo"
+    assert stages_label(
+        {**run, "config": json.dumps(job_of("", "cpu-smoke", ["sft"], "", 0, False).to_dict())}
+    ) == (
+        "sft,sft+dpo"  # a single run: its stages column
+    )
+    assert "ablation of" in details_html(run) and "sft+dpo" in details_html(run)
+    progress = {
+        "done": 1,
+        "total": 5,
+        "now": "training sft+dpo",
+        "folder": "/r/sft-dpo",
+        "bar": ("progress", 3, 8),
+    }
+    assert "step 2 of 5: training sft+dpo (training step 3 of 8)" in ablation_phase(run, progress)
+    assert "preparing" in ablation_phase(run, None)
+    assert "Run 3 · ablation · succeeded" in ablation_phase({**run, "status": "succeeded"}, None)
+    frame = ablation_frame(TABLE)
+    assert list(frame.columns)[:2] == ["variant", "success"] and frame.iloc[1, 0] == "sft+dpo"
 
 
 def test_the_form_offers_every_other_setting_of_the_config():

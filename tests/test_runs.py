@@ -12,7 +12,15 @@ from dataclasses import replace
 import pytest
 
 from curator.follow import metrics as read_metrics
-from curator.runs import RunError, cancel_run, list_runs, refresh, start_run
+from curator.runs import (
+    RunError,
+    ablation_progress,
+    cancel_run,
+    list_runs,
+    read_ablation,
+    refresh,
+    start_run,
+)
 from curator.store import Store
 from trainer.presets import PRESETS
 from trainer.runfolder import Job
@@ -56,6 +64,26 @@ def test_a_run_trains_evaluates_and_is_recorded(curated, tiny_base, tmp_path):
         benchmarks = [m for m in metrics if "task_success" in m]
         assert benchmarks, "no per-epoch benchmark record"
         assert benchmarks[0]["benchmark_env"] == "sql" and benchmarks[0]["benchmark_tasks"] == 1
+
+
+def test_an_ablation_run_trains_each_variant_and_keeps_its_table(curated, tiny_base, tmp_path):
+    with Store(curated) as store:
+        job = Job(
+            replace(PRESETS["cpu-smoke"], max_steps=1, eval_env="sql"),
+            base=str(tiny_base),
+            preset="cpu-smoke",
+            eval_tasks=1,
+            ablate=("sft",),
+        )
+        run_id = start_run(store, job, user="ann", root=tmp_path / "runs")
+        run = wait_until_finished(store, run_id, timeout=400)
+        assert run["status"] == "succeeded", run["error"]
+        assert run["stages"] == "sft" and Job.from_dict(json.loads(run["config"])).ablate == ("sft",)
+        table = read_ablation(run["folder"])
+        assert json.loads(run["result"]) == table
+        assert [r["variant"] for r in table["rows"]] == ["base", "sft"] and table["tasks"] == 1
+        assert table["rows"][1]["wall_s"] > 0 and table["rows"][1]["adapter"].startswith(run["folder"])
+        assert ablation_progress(run["folder"])["now"] == "done"
 
 
 def test_cancel_ends_the_process_tree_and_marks_the_run(curated, tmp_path):

@@ -6,7 +6,9 @@ benchmark on the same held-out tasks. The answer is one table: a row per variant
 valid calls, unknown-tool rate, schema-valid rate, mean steps, wall time and peak memory.
 
 `train_and_benchmark` is that machinery for any `Variant` (a name, an export, a config): here a stage list over
-one export; for the minimum training window (`trainer.window`) a subset export each.
+one export; for the minimum training window (`trainer.window`) a subset export each. From the app, an ablation is
+a run whose `Job` names variants (`trainer.job` calls `ablate` on the run folder); `table_rows` and `figure` are
+the table and chart the Train tab shows of its `ablation.json`.
 """
 
 from __future__ import annotations
@@ -101,11 +103,29 @@ def train_and_benchmark(
     return rows
 
 
+def progress_writer(path: Path) -> Step:
+    """A `Step` that keeps {"done", "total", "now", "folder"} in `path` (the app follows it) and prints each step
+    to the job's log."""
+
+    def step(done: int, total: int, now: str, folder: str | None) -> None:
+        Path(path).write_text(json.dumps({"done": done, "total": total, "now": now, "folder": folder}))
+        print(f"[{done}/{total}] {now}", flush=True)
+
+    return step
+
+
 def ablate(
-    data: Path, out: Path, base: str | None, config: TrainConfig, variants: str, eval_tasks: int | None = None
+    data: Path,
+    out: Path,
+    base: str | None,
+    config: TrainConfig,
+    variants: str,
+    eval_tasks: int | None = None,
+    step: Step | None = None,
 ) -> dict:
     """Train every variant, evaluate each and the base on the same tasks; the `--json` object: {"tasks", "split",
-    "task_ids", "rows": [{"variant", metrics..., "wall_s", "peak_rss_mb", "eval_s", "adapter"}]}."""
+    "task_ids", "rows": [{"variant", metrics..., "wall_s", "peak_rss_mb", "eval_s", "adapter"}]}, also written
+    to `out/ablation.json`."""
     from trainer.evaluate import benchmark_tasks
 
     chosen = parse_variants(variants)
@@ -115,9 +135,10 @@ def ablate(
         out,
         base,
         tasks,
+        step,
     )
     table = {"tasks": len(tasks), "split": config.eval_split, "task_ids": [t.id for t in tasks], "rows": rows}
-    (Path(out) / "ablation.json").write_text(json.dumps(table, indent=2))
+    (Path(out) / runfolder.ABLATION).write_text(json.dumps(table, indent=2))
     return table
 
 
@@ -143,27 +164,70 @@ def tasks_label(n: int, split: str | None = "eval") -> str:
     return f"{n} {'held-out' if split in (None, 'eval') else split} tasks"
 
 
-def table_lines(table: dict, title: str = "ablation") -> list[str]:
-    """The ablation (or any table of `benchmark` rows, e.g. benchmarks/loop.py's rounds) as a text table."""
+HEAD = (
+    "variant",
+    "success",
+    "valid calls",
+    "unknown tool",
+    "schema valid",
+    "mean steps",
+    "train s",
+    "peak MB",
+)
+CHART = {
+    "task_success": "task success",
+    "valid_tool_call_rate": "valid calls",
+    "unknown_tool_rate": "unknown tool",
+}
+CHART_COLORS = ("#16a34a", "#2563eb", "#dc2626")
+
+
+def table_rows(table: dict) -> list[list[str]]:
+    """The table's rows as text, one per variant (the base first) in the columns of `HEAD`: rates as percentages,
+    "-" where there is no value (the base trained nothing; no call attempted)."""
 
     def cell(value, pct: bool) -> str:
         if value is None:
             return "-"
         return f"{value:.0%}" if pct else f"{value}"
 
-    head = [
-        "variant",
-        "success",
-        "valid calls",
-        "unknown tool",
-        "schema valid",
-        "mean steps",
-        "train s",
-        "peak MB",
+    pcts = [True, True, True, True, False, False, False]
+    return [
+        [
+            r["variant"],
+            *(cell(r[k], p) for k, p in zip([*METRICS, "wall_s", "peak_rss_mb"], pcts, strict=True)),
+        ]
+        for r in table["rows"]
     ]
-    lines = [" | ".join(head)]
-    for r in table["rows"]:
-        values = [r[k] for k in METRICS] + [r["wall_s"], r["peak_rss_mb"]]
-        pcts = [True, True, True, True, False, False, False]
-        lines.append(" | ".join([r["variant"], *(cell(v, p) for v, p in zip(values, pcts, strict=True))]))
+
+
+def table_lines(table: dict, title: str = "ablation") -> list[str]:
+    """The ablation (or any table of `benchmark` rows, e.g. benchmarks/loop.py's rounds) as a text table."""
+    lines = [" | ".join(HEAD), *(" | ".join(row) for row in table_rows(table))]
     return [f"{title} on {tasks_label(table['tasks'], table.get('split'))}", *lines]
+
+
+def figure(table: dict):
+    """Grouped bars: per variant (the base first), task success, valid calls and the unknown-tool rate; "n/a" where
+    a rate has no denominator rather than a bar of zero."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    rows = table["rows"]
+    width = 0.8 / len(CHART)
+    fig = Figure(figsize=(max(5.0, 1.6 * len(rows)), 3.2), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    for k, ((metric, label), colour) in enumerate(zip(CHART.items(), CHART_COLORS, strict=True)):
+        xs = [i + (k - (len(CHART) - 1) / 2) * width for i in range(len(rows))]
+        values = [r.get(metric) for r in rows]
+        ax.bar(xs, [v or 0 for v in values], width=width, label=label, color=colour)
+        for x, v in zip(xs, values, strict=True):
+            if v is None:
+                ax.text(x, 0.02, "n/a", ha="center", fontsize=7, alpha=0.7)
+    ax.set_xticks(range(len(rows)), [r["variant"] for r in rows])
+    ax.set(ylim=(0, 1), title=f"Ablation on {tasks_label(table['tasks'], table.get('split'))}")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.title.set_fontsize(10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig

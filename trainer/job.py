@@ -1,7 +1,9 @@
 """The process the app starts for one training run: `python -m trainer.job FOLDER`.
 
 Reads the `Job` in FOLDER (layout: `trainer.runfolder`), trains on its export, writes the result, then runs the
-agent benchmark, base vs tuned, on the held-out tasks. It never opens the store: the app records the outcome when
+agent benchmark, base vs tuned, on the held-out tasks; a job naming variants (`Job.ablate`) is an ablation instead
+(`trainer.ablate.ablate`: each variant trained in a folder of its own inside FOLDER, then the base and every
+variant benchmarked on the same tasks, ablation.json). It never opens the store: the app records the outcome when
 this process has ended (an exit without a result is a failed run; the log says why).
 """
 
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 from trainer import runfolder
+from trainer.ablate import ablate, progress_writer
 from trainer.errors import TrainerError
 from trainer.evaluate import benchmark_tasks, compare
 from trainer.policy import ModelPolicy
@@ -20,6 +23,17 @@ from trainer.run import train
 
 def run_job(folder: Path) -> None:
     job = runfolder.Job.read(folder)
+    if job.ablate:
+        ablate(
+            folder / runfolder.EXPORT,
+            folder,
+            job.base,
+            job.config,
+            job.variants,
+            job.eval_tasks,
+            progress_writer(folder / runfolder.PROGRESS),
+        )
+        return
     # the benchmark's environment is loaded first: a bad one fails the run before training, in one line
     tasks = None if job.eval_tasks == 0 else benchmark_tasks(job.eval_tasks, job.config)
     result = train(folder / runfolder.EXPORT, folder / runfolder.TRAIN, job.base, job.config)

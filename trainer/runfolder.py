@@ -12,6 +12,11 @@ runs it). Both sides spell its file names only through this module.
       result.json       the training result; written only when training succeeded
       evaluation.json   base vs tuned on the held-out tasks, transcripts included
 
+An ablation run (`Job.ablate`: variants such as sft, sft+dpo) holds no train/ of its own; `trainer.ablate` trains
+each variant as a run folder inside it (`sft/`, `sft-dpo/`, ...: export, log, train, result), then writes:
+      progress.json     {"done", "total", "now", "folder"}: steps done of all, what runs now, the variant training
+      ablation.json     the table (`trainer.ablate.ablate`): base and every variant on the same tasks; the result
+
 The job never opens the store; the app records the outcome when the job process has ended.
 """
 
@@ -30,6 +35,8 @@ LOG = "log.txt"
 TRAIN = "train"
 RESULT = "result.json"
 EVALUATION = "evaluation.json"
+PROGRESS = "progress.json"
+ABLATION = "ablation.json"
 # inside TRAIN (the trainer's OUT)
 RUN = "run.json"
 METRICS = "metrics.jsonl"
@@ -47,12 +54,19 @@ class Job:
     eval_tasks: int | None = (
         None  # held-out tasks evaluated base vs tuned after training (None: all, 0: none)
     )
+    ablate: tuple[str, ...] | None = None  # variants (e.g. sft, sft+dpo): an ablation instead of one training
+
+    @property
+    def variants(self) -> str | None:
+        """The variants as `trainer.ablate.parse_variants` (and `--ablate`) reads them."""
+        return ",".join(self.ablate) if self.ablate else None
 
     def to_dict(self) -> dict:
         return {
             "base": self.base,
             "preset": self.preset,
             "eval_tasks": self.eval_tasks,
+            "ablate": list(self.ablate) if self.ablate else None,
             "config": to_dict(self.config),
         }
 
@@ -67,7 +81,11 @@ class Job:
             )
             return cls(config, values.get("base"), values.get("preset"), values.get("eval_tasks"))
         return cls(
-            from_dict(values["config"]), values.get("base"), values.get("preset"), values.get("eval_tasks")
+            from_dict(values["config"]),
+            values.get("base"),
+            values.get("preset"),
+            values.get("eval_tasks"),
+            tuple(values["ablate"]) if values.get("ablate") else None,
         )
 
     def write(self, folder: Path) -> None:

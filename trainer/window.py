@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trainer.ablate import METRICS, Variant, tasks_label, train_and_benchmark
+from trainer.ablate import METRICS, Variant, progress_writer, tasks_label, train_and_benchmark
 from trainer.errors import TrainerError
 from trainer.presets import TrainConfig, from_dict, get_preset, to_dict
 
@@ -132,11 +132,8 @@ def run_curve(folder: Path) -> dict:
     curve = Curve.read(folder)
     tasks = benchmark_tasks(curve.eval_tasks, curve.config)
 
-    def step(done: int, total: int, now: str, run: str | None) -> None:
-        (folder / PROGRESS).write_text(json.dumps({"done": done, "total": total, "now": now, "folder": run}))
-        print(f"[{done}/{total}] {now}", flush=True)
-
     variants = [Variant(s["name"], folder / SUBSETS / s["name"], curve.config) for s in curve.subsets]
+    step = progress_writer(folder / PROGRESS)
     rows = {r["variant"]: r for r in train_and_benchmark(variants, folder / RUNS, curve.base, tasks, step)}
     runs = [
         {

@@ -5,7 +5,9 @@ evaluation), never from the browser session, so a reload or a second reviewer se
 A `gr.Timer` polls every 4 s, only while a run is running and this tab is shown, and redraws only
 what changed (`curator.follow`), so following a run costs the run little CPU. The run itself is
 `curator.runs`: the export happens here, in the app (the store's only writer), the training in
-a separate process.
+a separate process. An ablation (the "ablation" box: variants such as sft, sft+dpo, sft+kto) is a run too: followed
+by its steps (which variant trains or is benchmarked), and when finished shown as one table and one chart
+(`trainer.ablate.table_rows`, `figure`) read from its folder.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from curator.envs.sample import EVAL_TASKS
 from curator.export import ExportError
 from curator.follow import LogView
 from curator.model import ToolCall, Turn
-from curator.runs import read_evaluation
+from curator.runs import ablation_progress, read_ablation, read_evaluation
 from curator.store import StoreError
+from trainer import ablate
 from trainer.errors import TrainerError
 from trainer.evaluate import METRICS
 from trainer.presets import (
@@ -87,29 +90,44 @@ def _text(value) -> str:
 
 
 def job_of(
-    base, preset, stages, max_steps, eval_tasks, each_epoch, more: dict[str, str] | None = None
+    base,
+    preset,
+    stages,
+    max_steps,
+    eval_tasks,
+    each_epoch,
+    more: dict[str, str] | None = None,
+    ablation: bool = False,
+    variants: str = "",
 ) -> Job:
     """The form as a Job; raises StoreError (one line) for what the user must change. A text box holds a
-    field's text form, parsed as the CLI parses its flag; an empty box leaves the preset's value."""
-    if not stages:
+    field's text form, parsed as the CLI parses its flag; an empty box leaves the preset's value. With
+    `ablation`, the variants (read as `--ablate` reads them) replace the stages."""
+    try:
+        chosen = tuple(ablate.parse_variants(variants or "")) if ablation else None
+    except TrainerError as exc:
+        raise StoreError(str(exc)) from exc
+    if not stages and not ablation:
         raise StoreError("tick at least one stage")
     eval_tasks = int(eval_tasks or 0)
     if not 0 <= eval_tasks <= len(EVAL_TASKS):
         raise StoreError(f"eval tasks must be 0 (no evaluation) to {len(EVAL_TASKS)}, got {eval_tasks}")
     if each_epoch and not eval_tasks:
         raise StoreError("the benchmark after every epoch needs at least 1 eval task")
+    if ablation and not eval_tasks:
+        raise StoreError("an ablation compares the variants on eval tasks: give at least 1")
     texts = {"max_steps": max_steps, **(more or {})}
     try:
         overrides = {k: parse_value(k, str(v)) for k, v in texts.items() if str(v or "").strip()}
         config = with_overrides(
             get_preset(preset),
             **overrides,
-            stages=tuple(s for s in STAGES if s in stages),
+            stages=tuple(s for s in STAGES if s in stages) if not ablation else None,
             eval_each_epoch=eval_tasks if each_epoch else None,
         )
     except (ValueError, TrainerError) as exc:
         raise StoreError(str(exc)) from exc
-    return Job(config, base=(base or "").strip() or None, preset=preset, eval_tasks=eval_tasks)
+    return Job(config, base=(base or "").strip() or None, preset=preset, eval_tasks=eval_tasks, ablate=chosen)
 
 
 def base_name(base: str | None) -> str:
@@ -124,6 +142,16 @@ def _duration(run: dict) -> str:
 
 def _result(run: dict) -> dict:
     return json.loads(run["result"]) if run["result"] else {}
+
+
+def job_of_run(run: dict) -> Job:
+    return Job.from_dict(json.loads(run["config"]))
+
+
+def stages_label(run: dict) -> str:
+    """The runs table's stages cell: the stages, or for an ablation its variants."""
+    variants = job_of_run(run).ablate
+    return f"ablation: {', '.join(variants)}" if variants else run["stages"]
 
 
 def runs_table(runs: list[dict]) -> pd.DataFrame:
@@ -142,7 +170,7 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
                 r["created_by"],
                 short_base(r["base"]),
                 r["preset"],
-                r["stages"],
+                stages_label(r),
                 r["status"],
                 _duration(r),
                 losses,
@@ -210,8 +238,13 @@ def plots(metrics: list[dict], drawn: list[int] | None = None) -> dict[int, obje
     about 0.1 s of CPU."""
     loss, margins, epochs = curves(metrics)
     draws = [
-        (loss, lambda: figure(loss, "step", "loss", "Loss per stage")),
-        (margins, lambda: figure(margins, "step", "margin", "DPO reward margin (chosen - rejected)")),
+        (loss, lambda: gr.Plot(figure(loss, "step", "loss", "Loss per stage"), visible=True)),
+        (
+            margins,
+            lambda: gr.Plot(
+                figure(margins, "step", "margin", "DPO reward margin (chosen - rejected)"), visible=True
+            ),
+        ),
         (
             epochs,
             lambda: gr.Plot(
@@ -249,6 +282,31 @@ def phase(run: dict, metrics: list[dict], log: LogView) -> str:
     return f'<div class="progress run-running"><b>{head}</b> · {escape(now)}</div>'
 
 
+def ablation_phase(run: dict, progress: dict | None) -> str:
+    """Where an ablation is: which of its steps (each variant trained, then the base and each benchmarked) runs
+    now, with the training variant's step; or its outcome."""
+    head = f"Run {run['run_id']} · ablation · {escape(run['status'])} · {_duration(run)}"
+    if run["status"] != "running":
+        return f'<div class="progress run-{escape(run["status"])}"><b>{head}</b></div>'
+    if progress is None:
+        return f'<div class="progress run-running"><b>{head}</b> · preparing</div>'
+    done, total = progress["done"], progress["total"]
+    now = f"step {done + 1} of {total}: {progress['now']}" if done < total else "writing the table"
+    bar = progress.get("bar")
+    if bar and bar[0] == "progress":
+        now += f" (training step {bar[1]} of {bar[2]})"
+    return f'<div class="progress run-running"><b>{head}</b> · {escape(now)}</div>'
+
+
+def ablation_frame(table: dict) -> pd.DataFrame:
+    return pd.DataFrame(ablate.table_rows(table), columns=list(ablate.HEAD))
+
+
+def ablation_heading(table: dict) -> str:
+    split = ablate.tasks_label(table["tasks"], table.get("split"))
+    return f"#### Ablation: the base and every variant on the same {split}"
+
+
 def shown_run(runs: list[dict], run_id: int | None) -> dict | None:
     """The run the tab shows: the one picked, else the running one, else the latest."""
     picked = next((r for r in runs if r["run_id"] == run_id), None)
@@ -258,22 +316,28 @@ def shown_run(runs: list[dict], run_id: int | None) -> dict | None:
 def screen_stamp(runs: list[dict], run: dict | None) -> dict:
     """What the screen shows, as a value that changes when anything shown would: the runs and their
     statuses, the run shown, and the sizes of its followed files (`follow.stamp`)."""
+    running = run is not None and run["status"] == "running"
     return {
         "runs": [[r["run_id"], r["status"]] for r in runs],
         "run": run["run_id"] if run else None,
         "files": list(follow.stamp(run["folder"])) if run else None,
+        "ablation": ablation_progress(run["folder"]) if running else None,  # None for a single run
     }
 
 
 def details_html(run: dict) -> str:
-    job = Job.from_dict(json.loads(run["config"]))
+    job = job_of_run(run)
     preset = get_preset(job.preset) if job.preset in PRESETS else TrainConfig()
     changed = [f"{k} {_text(v)}" for k, v in vars(job.config).items() if v != getattr(preset, k)]
     rows = [
         ("created", f"{run['created_at']:%Y-%m-%d %H:%M:%S} by {run['created_by']}"),
         ("base", base_name(job.base)),
         ("preset", job.preset or "-"),
-        ("stages", ", ".join(job.config.stages)),
+        *(
+            [("ablation of", ", ".join(job.ablate))]
+            if job.ablate
+            else [("stages", ", ".join(job.config.stages))]
+        ),
         ("max steps", job.config.max_steps or "the epochs decide"),
         ("changed from the preset", ", ".join(changed) or "nothing"),
         ("eval tasks", "all" if job.eval_tasks is None else job.eval_tasks),
@@ -443,6 +507,8 @@ class TrainForm:
     max_steps: gr.Textbox
     eval_tasks: gr.Number
     each_epoch: gr.Checkbox
+    ablation: gr.Checkbox
+    variants: gr.Textbox
     more: dict[str, gr.Textbox]
     train: gr.Button
     cancel: gr.Button
@@ -455,6 +521,8 @@ class TrainForm:
             self.max_steps,
             self.eval_tasks,
             self.each_epoch,
+            self.ablation,
+            self.variants,
             *self.more.values(),
         }
 
@@ -468,6 +536,8 @@ class TrainForm:
             values[self.eval_tasks],
             values[self.each_epoch],
             {name: values[box] for name, box in self.more.items()},
+            values[self.ablation],
+            values[self.variants],
         )
 
 
@@ -494,6 +564,16 @@ class ResultsView:
 
 
 @dataclass
+class AblationView:
+    """A finished ablation: one table and one chart, the base and every variant."""
+
+    column: gr.Column
+    heading: gr.Markdown
+    table: gr.Dataframe
+    chart: gr.Plot
+
+
+@dataclass
 class TrainView:
     tab: gr.Tab
     form: TrainForm
@@ -501,6 +581,7 @@ class TrainView:
     runs: gr.Dataframe
     live: LiveView
     results: ResultsView
+    ablation: AblationView
     timer: gr.Timer
     shown: gr.State  # the `screen_stamp` of what is on screen: a tick redraws only what changed
 
@@ -519,6 +600,10 @@ class TrainView:
             results.bars,
             results.task,
             results.transcripts,
+            self.ablation.column,
+            self.ablation.heading,
+            self.ablation.table,
+            self.ablation.chart,
             self.timer,
             self.shown,
         ]
@@ -553,11 +638,25 @@ def _form() -> TrainForm:
             info=help_of("eval_each_epoch"),
             elem_id="tr-each-epoch",
         )
+    with gr.Row():
+        ablation = gr.Checkbox(
+            label="ablation: train each variant instead (the stages above are not used), then benchmark the "
+            "base and every variant on the same eval tasks",
+            elem_id="tr-ablation",
+        )
+        variants = gr.Textbox(
+            value="sft,sft+dpo,sft+kto",
+            label="variants (stages joined by +, variants by commas)",
+            elem_id="tr-variants",
+            scale=2,
+        )
     more = more_settings()
     with gr.Row():
         train = gr.Button("Train", variant="primary", elem_id="tr-train")
         cancel = gr.Button("Cancel run", variant="stop", elem_id="tr-cancel")
-    return TrainForm(base, preset, stages, max_steps, eval_tasks, each_epoch, more, train, cancel)
+    return TrainForm(
+        base, preset, stages, max_steps, eval_tasks, each_epoch, ablation, variants, more, train, cancel
+    )
 
 
 def _runs_table() -> gr.Dataframe:
@@ -608,6 +707,14 @@ def _results_view() -> ResultsView:
     return ResultsView(column, table, bars, task, transcripts)
 
 
+def _ablation_view() -> AblationView:
+    with gr.Column(visible=False, elem_id="tr-ablation-results") as column:
+        heading = gr.Markdown()
+        table = gr.Dataframe(interactive=False, elem_id="tr-ablation-table")
+        chart = gr.Plot(show_label=False, format="png", elem_id="tr-ablation-chart")
+    return AblationView(column, heading, table, chart)
+
+
 def _layout() -> TrainView:
     with gr.Tab("Train", id="train", elem_id="train-pane") as tab:
         form = _form()
@@ -615,9 +722,10 @@ def _layout() -> TrainView:
         runs = _runs_table()
         live = _live_view()
         results = _results_view()
+        ablation = _ablation_view()
         timer = gr.Timer(POLL_S, active=False)
         shown = gr.State(None)
-    return TrainView(tab, form, message, runs, live, results, timer, shown)
+    return TrainView(tab, form, message, runs, live, results, ablation, timer, shown)
 
 
 class TrainHandlers:
@@ -641,9 +749,27 @@ class TrainHandlers:
             results.bars: None,
             results.task: gr.Dropdown(choices=[], value=None),
             results.transcripts: "",
+            **self._ablation(None),
             v.timer: gr.Timer(active=False),
             v.shown: None,
         }
+
+    def _ablation(self, table: dict | None) -> dict:
+        a = self.view.ablation
+        if table is None:
+            return {a.column: gr.Column(visible=False), a.heading: "", a.table: None, a.chart: None}
+        return {
+            a.column: gr.Column(visible=True),
+            a.heading: ablation_heading(table),
+            a.table: ablation_frame(table),
+            a.chart: ablate.figure(table),
+        }
+
+    def _phase(self, run: dict, metrics: list[dict], log_view: LogView) -> str:
+        if job_of_run(run).ablate:
+            running = run["status"] == "running"
+            return ablation_phase(run, ablation_progress(run["folder"]) if running else None)
+        return phase(run, metrics, log_view)
 
     def view_run(self, run_id: int | None) -> dict:
         """The whole view of the run `run_id` (default: the running or latest one)."""
@@ -655,21 +781,29 @@ class TrainHandlers:
         metrics = follow.metrics(run["folder"])
         log_text, log_view = follow.log(run["folder"], LOG_LINES)
         evaluation = read_evaluation(run["folder"]) if run["evaluation"] else None
+        is_ablation = job_of_run(run).ablate is not None
+        table = read_ablation(run["folder"]) if is_ablation and run["status"] == "succeeded" else None
+        shown_plots = (
+            {plot: gr.Plot(None, visible=False) for plot in live.plots}
+            if is_ablation
+            else self._plots(metrics)
+        )
         tasks = task_choices(evaluation)
         first = tasks[0][1] if tasks else None
         choices = [(f"run {r['run_id']} ({r['status']})", r["run_id"]) for r in all_runs]
         return {
             live.pick: gr.Dropdown(choices=choices, value=run["run_id"]),
             v.runs: runs_table(all_runs),
-            live.phase: phase(run, metrics, log_view),
+            live.phase: self._phase(run, metrics, log_view),
             live.details: details_html(run),
             live.log: log_text,
-            **self._plots(metrics),
+            **shown_plots,
             results.column: gr.Column(visible=evaluation is not None),
             results.table: metrics_table(evaluation) if evaluation else None,
             results.bars: metrics_figure(evaluation) if evaluation else None,
             results.task: gr.Dropdown(choices=tasks, value=first),
             results.transcripts: transcripts_html(evaluation, first),
+            **self._ablation(table),
             v.timer: gr.Timer(active=any(r["status"] == "running" for r in all_runs)),
             v.shown: {**screen_stamp(all_runs, run), "curves": curve_sizes(metrics)},
         }
@@ -695,7 +829,7 @@ class TrainHandlers:
         live = self.view.live
         log_changed = now["files"][1] != on_screen["files"][1]
         return {
-            live.phase: phase(run, metrics, log_view),
+            live.phase: self._phase(run, metrics, log_view),
             **({live.log: log_text} if log_changed else {}),
             **self._plots(metrics, drawn=on_screen.get("curves")),
             self.view.shown: now,

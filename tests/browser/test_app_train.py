@@ -126,3 +126,35 @@ def test_second_run_refused_reload_and_cancel(curated, serve, page_of):
         os.killpg(pid, 0)
     assert page.incidents == []
     assert server.query("SELECT status FROM runs") == [("cancelled",)]
+
+
+def test_an_ablation_from_the_tab_shows_one_table_and_one_chart(curated, tiny_base, serve, page_of):
+    server = serve(None, db=curated)
+    page = page_of(server.url)
+    open_train_tab(page)
+    page.fill("#tr-base :is(input, textarea)", str(tiny_base))
+    choose(page, "tr-preset", "cpu-smoke")
+    page.fill("#tr-max-steps :is(input, textarea)", "1")
+    page.fill("#tr-eval-tasks input", "1")
+    page.check("#tr-ablation input")
+    page.fill("#tr-variants :is(input, textarea)", "sft,sft+kto")
+    page.click("#tr-train")
+    wait_for_text(page, "tr-message", "Run 1 started")
+    wait_for_text(page, "tr-phase", "ablation")
+    assert "ablation: sft, sft+kto" in text_of(page, "tr-runs")
+    wait_for_text(page, "tr-phase", "succeeded", timeout_s=400)
+    wait_for_text(page, "tr-ablation-table", "sft+kto")
+    table = text_of(page, "tr-ablation-table")
+    assert all(word in table for word in ("base", "sft", "success", "unknown tool", "peak MB"))
+    assert page.is_visible("#tr-ablation-chart img")
+    assert not page.is_visible("#tr-loss") and not page.is_visible("#tr-results")
+    assert "[5/5] done" in page.input_value("#tr-log textarea")
+    page.locator("#tr-ablation-results").scroll_into_view_if_needed()
+    screenshot(page, "train-ablation")
+    assert page.incidents == []
+
+    page.reload()  # the table comes back from the run's folder
+    open_train_tab(page)
+    wait_for_text(page, "tr-ablation-table", "sft+kto")
+    ((status, stages),) = server.query("SELECT status, stages FROM runs")
+    assert (status, stages) == ("succeeded", "sft,sft+kto")
