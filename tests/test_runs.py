@@ -76,7 +76,7 @@ def test_an_ablation_run_trains_each_variant_and_keeps_its_table(curated, tiny_b
             ablate=("sft",),
         )
         run_id = start_run(store, job, user="ann", root=tmp_path / "runs")
-        run = wait_until_finished(store, run_id, timeout=400)
+        run = wait_until_finished(store, run_id, timeout=900)  # three processes start the model: minutes
         assert run["status"] == "succeeded", run["error"]
         assert run["stages"] == "sft" and Job.from_dict(json.loads(run["config"])).ablate == ("sft",)
         table = read_ablation(run["folder"])
