@@ -146,7 +146,7 @@ def test_an_ablation_from_the_tab_shows_one_table_and_one_chart(curated, tiny_ba
     wait_for_text(page, "tr-ablation-table", "sft")
     table = text_of(page, "tr-ablation-table")
     assert all(word in table for word in ("base", "sft", "success", "unknown tool", "peak MB"))
-    assert page.is_visible("#tr-ablation-chart img")
+    page.wait_for_selector("#tr-ablation-chart img")
     assert not page.is_visible("#tr-loss") and not page.is_visible("#tr-results")
     assert "[3/3] done" in page.input_value("#tr-log textarea")
     page.locator("#tr-ablation-results").scroll_into_view_if_needed()
