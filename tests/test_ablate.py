@@ -4,6 +4,9 @@ the base evaluated on the same held-out tasks, as one table (`--json`)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from conftest import cli_json
@@ -126,3 +129,18 @@ def test_ablation_trains_each_variant_and_evaluates_all_on_the_same_tasks(tmp_pa
         out / "sft-kto" / "train" / "kto" / "adapter" / "adapter_config.json"
     ).is_file()  # KTO: whole batches
     assert json.loads((out / "ablation.json").read_text()) == table
+
+
+def test_a_jobs_peak_memory_is_its_own_not_its_parents_at_the_fork():
+    """A child's `ru_maxrss` counts the parent's size at the fork (the loop's 9 GB driver made its round-2
+    training read 9 GB); `trainer.job.peak_rss_mb` reads the job's own high-water mark."""
+    held = bytearray(1536 * 2**20)
+    held[::4096] = b"\1" * len(held[::4096])  # resident, not just reserved
+    code = "from trainer.job import peak_rss_mb; print(peak_rss_mb())"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert usage.ru_maxrss // 1024 >= 1536  # what the job would have been charged
+    assert 50 < int(out) < 1200, out
+    del held

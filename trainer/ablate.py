@@ -14,7 +14,6 @@ the table and chart the Train tab shows of its `ablation.json`.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -59,17 +58,19 @@ def parse_variants(text: str) -> dict[str, tuple[str, ...]]:
 
 
 def train_variant(folder: Path, data: Path, base: str | None, config: TrainConfig) -> dict:
-    """One variant trained by `python -m trainer.job` in `folder`; its result, wall time and peak RSS."""
+    """One variant trained by `python -m trainer.job` in `folder`; its wall time and peak RSS (the job's own:
+    the child's `ru_maxrss` would count this process's size at the fork)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / runfolder.EXPORT).symlink_to(Path(data).resolve(), target_is_directory=True)
     runfolder.Job(config, base, eval_tasks=0).write(folder)
     started = time.perf_counter()
     with (folder / runfolder.LOG).open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "trainer.job", str(folder)], stdout=log, stderr=log)
-        _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+        code = proc.wait()
+    if code != 0:
         raise TrainerError(f"variant in {folder} failed; see {folder / runfolder.LOG}")
-    return {"wall_s": round(time.perf_counter() - started, 1), "peak_rss_mb": usage.ru_maxrss // 1024}
+    result = json.loads((folder / runfolder.RESULT).read_text())
+    return {"wall_s": round(time.perf_counter() - started, 1), "peak_rss_mb": result["peak_rss_mb"]}
 
 
 def train_and_benchmark(

@@ -21,6 +21,18 @@ from trainer.policy import ModelPolicy
 from trainer.run import train
 
 
+def peak_rss_mb() -> int:
+    """This process's own peak resident memory. Not `ru_maxrss`: a child's counts the parent's size at the fork
+    (a job started by a 9 GB driver reads 9 GB); VmHWM starts at exec. Falls back to `ru_maxrss` off Linux."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) // 1024
+    except (OSError, IndexError, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def run_job(folder: Path) -> None:
     job = runfolder.Job.read(folder)
     if job.ablate:
@@ -37,6 +49,9 @@ def run_job(folder: Path) -> None:
     # the benchmark's environment is loaded first: a bad one fails the run before training, in one line
     tasks = None if job.eval_tasks == 0 else benchmark_tasks(job.eval_tasks, job.config)
     result = train(folder / runfolder.EXPORT, folder / runfolder.TRAIN, job.base, job.config)
+    result["peak_rss_mb"] = (
+        peak_rss_mb()
+    )  # the training's peak (the benchmark after it loads two more models)
     (folder / runfolder.RESULT).write_text(json.dumps(result, indent=2))
     if tasks is None:
         return
