@@ -215,7 +215,7 @@ def plot(result: dict, path: Path) -> None:
     ax.set_ylabel(f"task success ({n} held-out tasks)")
     g = result["generation"]
     ax.set_xlabel(
-        f"round 2 adds the round-1 teacher's {g['stored']} stored episodes: "
+        f"round 2 adds the round-1 teacher's {g['stored']} stored episodes:\n"
         f"{g['success']} successes kept, {g['failure']} failures as pairs"
     )
     ax.set_title(f"Rejection-sampling loop (sample world, {result['preset']}, {'+'.join(result['stages'])})")
