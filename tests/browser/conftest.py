@@ -131,3 +131,21 @@ def screenshot(page, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+
+
+def shows(page, selector: str, text: str, timeout_s: float = 30, message: str | None = None) -> None:
+    """Wait until the element shows `text` (it may not be there yet); on a timeout, say what it shows instead
+    (and what the `message` element says: the tab's error, usually)."""
+    from playwright.sync_api import TimeoutError
+
+    try:
+        page.wait_for_function(
+            "([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
+            arg=[selector, text],
+            timeout=timeout_s * 1000,
+        )
+    except TimeoutError:
+        said = f"; {message} says {page.inner_text(message)!r}" if message else ""
+        raise AssertionError(
+            f"{selector} never showed {text!r} in {timeout_s} s; it shows {page.inner_text(selector)!r}{said}"
+        ) from None

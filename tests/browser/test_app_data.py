@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from conftest import chat_record, write_jsonl
 
-from browser.conftest import screenshot
-from browser.test_app_review import shows, weather
+from browser.conftest import screenshot, shows
+from browser.test_app_review import weather
 
 pytestmark = pytest.mark.slow
 

@@ -7,25 +7,13 @@ from __future__ import annotations
 import pytest
 from teacher import STOCK, STOCK_TASKS
 
-from browser.conftest import screenshot
+from browser.conftest import screenshot, shows
 
 pytestmark = pytest.mark.slow
 
 
 def wait_for_text(page, elem_id: str, text: str, timeout_s: float = 60) -> None:
-    from playwright.sync_api import TimeoutError
-
-    try:
-        page.wait_for_function(
-            "([id, text]) => (document.getElementById(id)?.innerText || '').includes(text)",
-            arg=[elem_id, text],
-            timeout=timeout_s * 1000,
-        )
-    except TimeoutError:
-        raise AssertionError(
-            f"#{elem_id} never showed {text!r} in {timeout_s} s; it shows {page.inner_text(f'#{elem_id}')!r}; "
-            f"message: {page.inner_text('#gen-message')!r}"
-        ) from None
+    shows(page, f"#{elem_id}", text, timeout_s, message="#gen-message")
 
 
 def test_generate_from_the_tab_then_review_what_came_in(scripted_teacher, serve, page_of):

@@ -7,7 +7,7 @@ import orjson
 import pytest
 from conftest import chat_record, write_jsonl
 
-from browser.conftest import screenshot
+from browser.conftest import screenshot, shows
 
 pytestmark = pytest.mark.slow
 
@@ -25,15 +25,6 @@ def press_and_wait(page, key: str) -> str:
         arg=before,
     )
     return on_screen(page)
-
-
-def shows(page, selector: str, text: str, timeout_s: float = 30) -> None:
-    """Wait until the element shows `text` (it may not be there yet)."""
-    page.wait_for_function(
-        "([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
-        arg=[selector, text],
-        timeout=timeout_s * 1000,
-    )
 
 
 def weather(task: str, city: str, final: str, label: str = "success") -> dict:

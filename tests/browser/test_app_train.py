@@ -10,7 +10,7 @@ import re
 import pytest
 from conftest import SAMPLE, cli_json
 
-from browser.conftest import screenshot
+from browser.conftest import screenshot, shows
 
 pytestmark = pytest.mark.slow
 
@@ -29,20 +29,7 @@ def text_of(page, elem_id: str) -> str:
 
 
 def wait_for_text(page, elem_id: str, text: str, timeout_s: float = 60) -> None:
-    from playwright.sync_api import TimeoutError
-
-    try:
-        page.wait_for_function(
-            "([id, text]) => (document.getElementById(id)?.innerText || '').includes(text)",
-            arg=[elem_id, text],
-            timeout=timeout_s * 1000,
-        )
-    except TimeoutError:
-        raise AssertionError(
-            f"#{elem_id} never showed {text!r} in {timeout_s} s; it shows "
-            f"{text_of(page, elem_id)!r}; message: "
-            f"{text_of(page, 'tr-message')!r}"
-        ) from None
+    shows(page, f"#{elem_id}", text, timeout_s, message="#tr-message")
 
 
 def open_train_tab(page) -> None:
