@@ -82,6 +82,16 @@ def test_figure_draws_success_and_unknown_tool_rate_per_strategy_skipping_runs_w
     lines = {line.get_label(): list(line.get_ydata()) for line in success.get_lines()}
     assert lines["diverse"] == [0.0, 0.1, 0.2] and lines["random"] == [0.0, 0.0, 0.2]
     assert lines["base"] == [0.0, 0.0] and "90% of the full gain" in lines
+    assert (
+        figure({**result, "preset": "cpu-demo", "env": "sql"})
+        ._suptitle.get_text()
+        .endswith("(sql, cpu-demo)")
+    )
+
+    for r in made:  # no run made a valid call: the panel says so instead of an empty plot
+        r["unknown_tool_rate"] = None
+    _, rates = figure({**result, "preset": "cpu-demo"}).axes
+    assert not rates.get_lines() and [t.get_text() for t in rates.texts] == ["no valid tool call in any run"]
 
 
 def test_fractions_parse_to_shares_of_the_curated_set():

@@ -123,9 +123,9 @@ def answer(base_success: float, runs: list[dict], share: float = GAIN_SHARE) -> 
 
 def run_curve(folder: Path) -> dict:
     """Train and benchmark every subset of the curve in `folder`; write and return the result: {"preset",
-    "epochs", "max_steps", "seed", "eval_tasks", "task_ids", "base": {metrics, "eval_s"}, "runs": [{"strategy",
-    "fraction", "trajectories", "sft_train_rows", "data", "train_s", "peak_rss_mb", "adapter", metrics,
-    "eval_s"}], "answer", "wall_s"}."""
+    "epochs", "max_steps", "seed", "eval_tasks", "env", "split", "task_ids", "base": {metrics, "eval_s"},
+    "runs": [{"strategy", "fraction", "trajectories", "sft_train_rows", "data", "train_s", "peak_rss_mb",
+    "adapter", metrics, "eval_s"}], "answer", "wall_s"}."""
     from trainer.evaluate import benchmark_tasks
 
     folder, started = Path(folder), time.perf_counter()
@@ -152,6 +152,7 @@ def run_curve(folder: Path) -> dict:
         "max_steps": curve.config.max_steps,
         "seed": curve.seed,
         "eval_tasks": len(tasks),
+        "env": curve.config.eval_env,
         "split": curve.config.eval_split,
         "task_ids": [t.id for t in tasks],
         "base": {k: rows["base"][k] for k in (*METRICS, "eval_s")},
@@ -202,10 +203,15 @@ def figure(result: dict):
     for ax in (success, unknown):
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_xlabel("curated trajectories trained on")
-        ax.legend()
+        if ax.lines:
+            ax.legend()
+    if not unknown.lines:  # no run made a valid call: there is no rate to draw, and the panel says why
+        unknown.set_xlim(*success.get_xlim())
+        unknown.text(0.5, 0.5, "no valid tool call in any run", ha="center", transform=unknown.transAxes)
     success.set_ylabel(f"task success ({tasks_label(result['eval_tasks'], result.get('split'))})")
     unknown.set_ylabel("calls to unknown tools (of valid calls)")
-    fig.suptitle(f"Minimum training window ({result['preset'] or 'default settings'})")
+    where = ", ".join(v for v in (result.get("env"), result["preset"] or "default settings") if v)
+    fig.suptitle(f"Minimum training window ({where})")
     return fig
 
 
