@@ -10,7 +10,6 @@ calls `start_curve` (one curve at a time under its runs folder, `window-NNNN`), 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -126,15 +125,15 @@ def curve_state(folder: str | os.PathLike) -> dict:
     "progress" ({"done", "total", "now", "folder"} or None), "training" (the bar of the subset training now:
     (desc, n, total) or None), "log" (the last lines, cleaned), "result" (when succeeded), "plot" (its PNG)}."""
     folder = Path(folder)
-    pid = _read(folder / PID)
-    result = _read(folder / RESULT)
+    pid = jobs.read_json(folder / PID)
+    result = jobs.read_json(folder / RESULT)
     if pid is not None and jobs.alive(pid, folder):
         status = "running"
     elif result is not None:
         status = "succeeded"
     else:
         status = CANCELLED if (folder / CANCELLED).exists() else "failed"
-    progress = _read(folder / PROGRESS)
+    progress = jobs.read_json(folder / PROGRESS)
     training = None
     if status == "running" and progress and progress.get("folder"):
         training = follow.log(progress["folder"], 1)[1].bar
@@ -162,12 +161,5 @@ def cancel_curve(root: str | os.PathLike) -> Path:
         raise WindowError("no curve is running")
     folder = Path(latest["folder"])
     (folder / CANCELLED).touch()
-    jobs.end(_read(folder / PID), folder)
+    jobs.end(jobs.read_json(folder / PID), folder)
     return folder
-
-
-def _read(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
