@@ -49,9 +49,8 @@ def run_job(folder: Path) -> None:
     # the benchmark's environment is loaded first: a bad one fails the run before training, in one line
     tasks = None if job.eval_tasks == 0 else benchmark_tasks(job.eval_tasks, job.config)
     result = train(folder / runfolder.EXPORT, folder / runfolder.TRAIN, job.base, job.config)
-    result["peak_rss_mb"] = (
-        peak_rss_mb()
-    )  # the training's peak (the benchmark after it loads two more models)
+    # the training's own peak, before the benchmark loads two more models
+    result["peak_rss_mb"] = peak_rss_mb()
     (folder / runfolder.RESULT).write_text(json.dumps(result, indent=2))
     if tasks is None:
         return
