@@ -75,8 +75,10 @@ def test_a_run_trains_and_shows_base_vs_tuned(curated, tiny_base, serve, page_of
     )
     assert overflow and max(overflow) <= 1, f"the runs table scrolls sideways at 1440 px: {overflow}"
     page.wait_for_selector("#tr-transcripts .transcripts .traj")
-    heads = page.inner_text("#tr-transcripts .cmp-head")
-    assert "base: failed" in heads and "tuned: failed" in heads  # a random model solves nothing
+    # rows are `content-visibility: auto`: off screen they are not laid out and have no innerText
+    page.locator("#tr-transcripts").scroll_into_view_if_needed()
+    shows(page, "#tr-transcripts .cmp-head", "base: failed")  # a random model solves nothing
+    shows(page, "#tr-transcripts .cmp-head", "tuned: failed")
     screenshot(page, "train")
     page.locator("#tr-transcripts").scroll_into_view_if_needed()
     screenshot(page, "train-results")
