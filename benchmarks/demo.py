@@ -4,6 +4,7 @@ trajectories with the keyboard, open Train, click Train with the defaults (embed
 
     .venv/bin/python benchmarks/demo.py [--review 3] [--limit-min 40] [--out DIR]
                                         [--preset NAME] [--max-steps N] [--eval-tasks N]   # a shorter run
+                                        [--seed N]                                         # another seed
 
 Prints the wall time from the click to the results on screen (target: 25 minutes on 2 CPU cores), the
 training figures of each stage and base vs tuned on the held-out tasks (target: tuned beats base on
@@ -76,6 +77,9 @@ def fill_form(page, args) -> None:
         page.fill("#tr-max-steps :is(input, textarea)", str(args.max_steps))
     if args.eval_tasks is not None:
         page.fill("#tr-eval-tasks input", str(args.eval_tasks))
+    if args.seed is not None:
+        page.locator("#tr-more").get_by_text("more settings").click()
+        page.fill("#tr-seed :is(input, textarea)", str(args.seed))
 
 
 def main() -> None:
@@ -88,6 +92,9 @@ def main() -> None:
     parser.add_argument("--preset", help="Train form preset (default: the form's, cpu-demo)")
     parser.add_argument("--max-steps", type=int, help="Train form max steps per stage (default: unset)")
     parser.add_argument("--eval-tasks", type=int, help="Train form held-out tasks (default: all)")
+    parser.add_argument(
+        "--seed", type=int, help="Train form seed: data order, LoRA init (default: the preset's, 0)"
+    )
     args = parser.parse_args()
     folder = args.out or Path(tempfile.mkdtemp(prefix="curator-demo-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -135,7 +142,10 @@ def main() -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     run = max((folder / "runs").glob("run-*"))
-    print(f"preset {preset}, {tasks} held-out tasks, {args.review} trajectories reviewed by keyboard")
+    seed = json.loads((run / "job.json").read_text())["config"]["seed"]  # the run's, not the flag's
+    print(
+        f"preset {preset}, seed {seed}, {tasks} held-out tasks, {args.review} trajectories reviewed by keyboard"
+    )
     print(f"click Train -> results on screen: {shown / 60:.1f} min ({phase.strip()})")
     print(
         f"curator serve CPU while the browser followed the run (after the export): {server_cpu:.1f} s "
