@@ -147,3 +147,45 @@ def test_a_capped_preference_stage_scores_only_the_rows_its_steps_take():
     assert taken == rows_the_steps_use(rows, capped, "dpo")  # seeded
     assert rows_the_steps_use(rows, TrainConfig(batch_size=4), "dpo") == rows  # epochs decide: all rows
     assert rows_the_steps_use(rows[:20], capped, "dpo") == rows[:20]  # fewer rows than the steps take
+
+
+def test_right_padding_takes_the_causal_kernel_with_the_same_logps(tiny_base, monkeypatch):
+    """Training batches are right-padded: the decoder drops such a mask (attention takes its causal kernel) and
+    every real position's log-probability is what the masked forward gives; a left-padded mask is kept."""
+    from transformers import AutoModelForCausalLM
+
+    from trainer.base import causal_kernel_for_right_padding
+
+    plain = AutoModelForCausalLM.from_pretrained(tiny_base).eval()
+    fast = AutoModelForCausalLM.from_pretrained(tiny_base).eval()
+    causal_kernel_for_right_padding(fast)
+    masks = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, attn_mask=None, **kwargs):
+        masks.append(attn_mask is not None)
+        return sdpa(*args, attn_mask=attn_mask, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    torch.manual_seed(0)
+    ids = torch.randint(3, plain.config.vocab_size, (2, 40))
+    right = torch.ones(2, 40, dtype=torch.long)
+    right[1, 27:] = 0
+    left = right.flip(-1)
+
+    def logps(model, mask):
+        masks.clear()
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        return torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0] * mask[:, 1:]
+
+    expected = logps(plain, right)
+    assert masks and all(masks), "the plain model attends with the padding mask"
+    got = logps(fast, right)
+    assert masks and not any(masks), "a right-padded batch runs without a mask"
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+    expected = logps(plain, left)
+    got = logps(fast, left)
+    assert masks and all(masks), "left padding keeps its mask"
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

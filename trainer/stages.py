@@ -16,7 +16,7 @@ from peft import LoraConfig, PeftModel
 from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, SFTConfig, SFTTrainer
 
-from trainer.base import cpu_4bit_guard, load_model
+from trainer.base import causal_kernel_for_right_padding, cpu_4bit_guard, load_model
 from trainer.errors import TrainerError
 from trainer.lm_head import fit_lm_head
 from trainer.presets import TrainConfig, micro_batch, stage_steps
@@ -180,6 +180,7 @@ def sft_trainer(
         else "random",
     )
     model = load_model(base, qlora=hw.qlora, bf16=hw.bf16)
+    causal_kernel_for_right_padding(model)
     return SFTTrainer(
         model=model,
         args=args,
@@ -210,6 +211,7 @@ def preference_trainer(
     hw = resolve_hardware(config)
     fit_lm_head()
     model = load_model(base, qlora=hw.qlora, bf16=hw.bf16)
+    causal_kernel_for_right_padding(model)
     if hw.qlora:
         cpu_4bit_guard(model)  # before TRL's reference pass, the first eval-mode forward
     peft_config = None
