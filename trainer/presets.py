@@ -156,21 +156,23 @@ PRESETS: dict[str, TrainConfig] = {
         sft_lr=5e-4,
         dpo_lr=5e-5,
     ),
-    # The evaluation demo, in 25 minutes on 2 cores with the benchmark: one SFT epoch over the demo's curated set
-    # (~180 rows), then a short DPO (4 steps of 8 pairs). LoRA on the top 15 of SmolLM2's 30 layers: the backward
-    # pass stops there, 1.46x the tokens/s of all layers (189 vs 129 measured). Steps of 8 rows (4 x 2 accumulation)
-    # run one row at a time (micro_batch_size 1): a padded batch of 4 long rows peaked at 7.7 GB.
+    # The evaluation demo on 2 cores: two SFT epochs over the demo's curated set (~200 rows) at 1e-3, then a short DPO
+    # (4 steps of 8 pairs). Chosen on the sample world's *train* tasks (benchmarks/recipe.py, README "Training"):
+    # one epoch at 4e-4 solved 1 of 30, at 1e-3 4 of 30, two epochs at 1e-3 8 of 30. LoRA on the top 15 of SmolLM2's
+    # 30 layers: the backward pass stops there, 1.5x the tokens/s of all layers (244 vs 161) and 2.6 vs 3.9 GB at
+    # peak (all layers solved 6 of 30 in one epoch). Steps of 8 rows (4 x 2 accumulation) run one row at a time
+    # (micro_batch_size 1): a padded batch of 4 long rows peaked at 7.7 GB.
     "cpu-demo": TrainConfig(
         compact_tools=True,
         eval_rows=8,
         max_length=2048,
         batch_size=4,
         grad_accum=2,
-        epochs=1,
+        epochs=2,
         pref_max_steps=4,
         lora_layers=15,
         save_steps=10,
-        sft_lr=4e-4,
+        sft_lr=1e-3,
         dpo_lr=3e-5,
     ),
     # One GPU, 8B class: 4-bit base, bf16 compute, gradient checkpointing, paged 8-bit optimizer.
