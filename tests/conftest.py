@@ -125,6 +125,18 @@ def scripted_teacher():
         yield served
 
 
+def run_benchmark(script: str, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """Run `benchmarks/SCRIPT ARGS` in a subprocess that imports what this test session imports."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+
+
 def run_cli(
     *args: str, db: Path | None = None, check: bool = False, input: str | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:

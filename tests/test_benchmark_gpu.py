@@ -4,12 +4,11 @@ DPO steps with the gpu-qlora preset, figures for both stages in one JSON object.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_benchmark
 
 from trainer.presets import PRESETS
 
@@ -18,15 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_gpu_benchmark_runs_the_tiny_shape_on_cpu():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    command = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--shape", "tiny", "--steps", "1"]
-    done = subprocess.run(
-        [*command, "--max-length", "1024", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        check=False,
+    done = run_benchmark(
+        "gpu.py", "--shape", "tiny", "--steps", "1", "--max-length", "1024", "--json", timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout)

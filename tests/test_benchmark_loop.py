@@ -5,28 +5,17 @@ larger export, and base, round 1 and round 2 are evaluated on the same held-out 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_benchmark
 
 from curator.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def loop(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "loop.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env=env,
-        check=False,
-    )
+    return run_benchmark("loop.py", *args)
 
 
 @pytest.mark.slow

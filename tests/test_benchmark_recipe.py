@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import run_benchmark
 
 from trainer.evaluate import select_tasks
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_change_parses_as_the_cli_flags_do():
@@ -33,23 +28,10 @@ def test_a_change_parses_as_the_cli_flags_do():
 
 @pytest.mark.slow
 def test_each_change_trains_and_is_benchmarked_on_train_tasks(tmp_path, tiny_base):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "recipe.py"),
-            "--base",
-            str(tiny_base),
-            "--preset",
-            "cpu-smoke",
-        ]
-        + ["--eval-tasks", "2", "--out", str(tmp_path), "--try", "a:max_steps=1,bf16=false"]
-        + ["--try", "b:max_steps=1,bf16=false,sft_lr=1e-3"],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env=env,
-        check=False,
+    done = run_benchmark(
+        "recipe.py",
+        *("--base", str(tiny_base), "--preset", "cpu-smoke", "--eval-tasks", "2", "--out", str(tmp_path)),
+        *("--try", "a:max_steps=1,bf16=false", "--try", "b:max_steps=1,bf16=false,sft_lr=1e-3"),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = json.loads((tmp_path / "recipe.json").read_text())
