@@ -26,10 +26,12 @@ from pathlib import Path
 
 from loop import decide_and_export
 
+from curator.errors import CuratorError
 from curator.ingest import import_file
 from curator.paths import SAMPLE_TRAJECTORIES
 from curator.store import Store
 from trainer.ablate import Variant, figure, table_lines, train_and_benchmark
+from trainer.errors import TrainerError
 from trainer.evaluate import benchmark_tasks
 from trainer.presets import PRESETS, TrainConfig, parse_value
 
@@ -54,16 +56,8 @@ def parse_change(text: str) -> tuple[str, dict]:
     return name.strip(), changes
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="cpu-demo", choices=list(PRESETS))
-    parser.add_argument("--eval-tasks", type=int, default=30, help="the first N train tasks (default 30)")
-    parser.add_argument("--try", dest="changes", type=parse_change, action="append", required=True)
-    parser.add_argument("--base", help="base model (default: the embedded SmolLM2-135M-Instruct)")
-    parser.add_argument("--out", type=Path, help="folder for everything (default: a new temp folder)")
-    args = parser.parse_args()
-    out = (args.out or Path(tempfile.mkdtemp(prefix="recipe-"))).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+def search(args: argparse.Namespace, out: Path) -> dict:
+    """Export once, train and benchmark every change; the table (`trainer.ablate` rows, each with its changes)."""
     started = time.perf_counter()
     preset = replace(PRESETS[args.preset], stages=("sft", "dpo"), eval_split="train")
     with Store(out / "store.duckdb") as store:
@@ -74,12 +68,42 @@ def main() -> int:
     rows = train_and_benchmark(variants, out / "runs", args.base, tasks)
     for row, (_, changes) in zip(rows[1:], args.changes, strict=True):
         row["changes"] = {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}
-    table = {"tasks": len(tasks), "split": "train", "task_ids": [t.id for t in tasks], "rows": rows}
-    table.update(preset=args.preset, export={k: export[k] for k in ("sft", "dpo", "kto", "pairs")})
-    table["wall_s"] = round(time.perf_counter() - started, 1)
+    return {
+        "tasks": len(tasks),
+        "split": "train",
+        "task_ids": [t.id for t in tasks],
+        "rows": rows,
+        "preset": args.preset,
+        "export": {k: export[k] for k in ("sft", "dpo", "kto", "pairs")},
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="cpu-demo", choices=list(PRESETS))
+    parser.add_argument("--eval-tasks", type=int, default=30, help="the first N train tasks (default 30)")
+    parser.add_argument("--try", dest="changes", type=parse_change, action="append", required=True)
+    parser.add_argument("--base", help="base model (default: the embedded SmolLM2-135M-Instruct)")
+    parser.add_argument("--out", type=Path, help="folder for everything (default: a new temp folder)")
+    args = parser.parse_args()
+    names = [name for name, _ in args.changes]
+    if len(set(names)) < len(names):
+        parser.error(f"--try: every change needs its own name (got {', '.join(names)})")
+    out = (args.out or Path(tempfile.mkdtemp(prefix="recipe-"))).resolve()
+    if (out / "store.duckdb").exists():
+        parser.error(f"{out} holds an earlier search: choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        table = search(args, out)
+    except (CuratorError, TrainerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     (out / "recipe.json").write_text(json.dumps(table, indent=2))
     fig = figure(table)
-    fig.axes[0].set_title(f"Recipe changes over {args.preset} (SFT then DPO), {len(tasks)} train tasks")
+    fig.axes[0].set_title(
+        f"Recipe changes over {args.preset} (SFT then DPO), {len(table['task_ids'])} train tasks"
+    )
     fig.savefig(out / "recipe.png")
     print("\n".join(table_lines(table, f"recipe changes over {args.preset}")))
     for name, changes in args.changes:

@@ -46,3 +46,16 @@ def test_each_change_trains_and_is_benchmarked_on_train_tasks(tmp_path, tiny_bas
         assert (tmp_path / "runs" / name / "train" / "dpo" / "adapter").is_dir()
     assert (tmp_path / "recipe.png").stat().st_size > 5000
     assert "recipe changes over cpu-smoke" in done.stdout
+
+
+def test_a_bad_search_stops_with_one_line(tmp_path):
+    twice = run_benchmark(
+        "recipe.py", "--try", "a:", "--try", "a:sft_lr=1e-3", "--out", str(tmp_path / "one")
+    )
+    assert twice.returncode == 2 and "every change needs its own name" in twice.stderr
+    bad = run_benchmark("recipe.py", "--try", "none:lora_layers=0", "--out", str(tmp_path / "two"))
+    assert bad.returncode == 1, bad.stderr[-2000:]
+    assert bad.stderr.strip().splitlines()[-1] == "error: lora_layers must be at least 1, or unset; got 0"
+    assert not (tmp_path / "two" / "runs").exists()  # nothing trained
+    again = run_benchmark("recipe.py", "--try", "a:", "--out", str(tmp_path / "two"))
+    assert again.returncode == 2 and "holds an earlier search" in again.stderr
